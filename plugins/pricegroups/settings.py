@@ -1,0 +1,89 @@
+"""One place for tunables: defaults, then environment (PRICEGROUPS_*), then run params."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+from pricegroups.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of a run. Frozen: a run's settings never change under it."""
+
+    window_hours: int = 72
+    match_threshold: float = 0.98
+    min_overlap_products: int = 30
+    min_overlap_share: float = 0.5
+    verify_interval_days: int = 7
+    verify_budget_share: float = 0.10
+    anchor_failures_before_succession: int = 3
+    price_ceiling: Decimal = Decimal("10000.00")
+    retention_days: int = 14
+    suspect_share: float = 0.70
+    max_map_instances: int = 32
+    requests_per_second: float = 5.0
+    upsert_batch_rows: int = 250_000
+    snapshot_root: str = str(PROJECT_ROOT / "var" / "snapshots")
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> "Settings":
+        """Return a copy with the given fields replaced, each coerced and validated."""
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for name, raw in overrides.items():
+            if name not in known:
+                raise ConfigError(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")
+            changes[name] = _coerce(name, type(getattr(self, name)), raw)
+        result = dataclasses.replace(self, **changes)
+        result.validate()
+        return result
+
+    def validate(self) -> None:
+        if self.window_hours <= 0:
+            raise ConfigError(f"window_hours must be positive, got {self.window_hours}")
+        if not 0 < self.match_threshold <= 1:
+            raise ConfigError(f"match_threshold must be in (0, 1], got {self.match_threshold}")
+        if not 0 <= self.min_overlap_share <= 1:
+            raise ConfigError(f"min_overlap_share must be in [0, 1], got {self.min_overlap_share}")
+        if not 0 <= self.verify_budget_share <= 1:
+            raise ConfigError(f"verify_budget_share must be in [0, 1], got {self.verify_budget_share}")
+        if self.price_ceiling <= 0:
+            raise ConfigError(f"price_ceiling must be positive, got {self.price_ceiling}")
+        if self.max_map_instances < 1 or self.upsert_batch_rows < 1:
+            raise ConfigError("max_map_instances and upsert_batch_rows must be at least 1")
+
+
+def _coerce(name: str, kind: type, raw: Any) -> Any:
+    try:
+        if kind is bool:
+            if isinstance(raw, str):
+                if raw.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if raw.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(raw)
+            return bool(raw)
+        if kind is int and isinstance(raw, float) and not raw.is_integer():
+            raise ValueError(raw)
+        return kind(raw)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise ConfigError(f"setting {name}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, overridden by PRICEGROUPS_<NAME> environment variables, then by `overrides`."""
+    env = os.environ if environ is None else environ
+    from_env = {
+        f.name: env[f"PRICEGROUPS_{f.name.upper()}"]
+        for f in fields(Settings)
+        if f"PRICEGROUPS_{f.name.upper()}" in env
+    }
+    settings = Settings().with_overrides(from_env)
+    return settings.with_overrides(overrides or {})
