@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 LOCK_NAMESPACE = 0x7072  # advisory lock class id for price-store locks
 LOCK_BUCKETS = 1024
-CENT = Decimal("0.01")
 MAX_INT = 2**31
 MAX_BIGINT = 2**63
 
@@ -102,13 +101,13 @@ CREATE TEMP TABLE _price_staging (
     seq           bigint NOT NULL,
     product_id    bigint NOT NULL,
     store_id      integer NOT NULL,
-    price         numeric(12, 2) NOT NULL,
-    was_price     numeric(12, 2),
-    unit_price    numeric(14, 4),
+    price         numeric NOT NULL,
+    scraped_at    timestamptz NOT NULL,
+    was_price     numeric,
+    unit_price    numeric,
     unit_measure  text,
     on_special    boolean NOT NULL,
-    promo_text    text,
-    scraped_at    timestamptz NOT NULL
+    promo_text    text
 ) ON COMMIT DROP
 """
 _COPY = (
@@ -125,7 +124,18 @@ FROM (SELECT DISTINCT store_id %% %(buckets)s AS bucket FROM _price_staging ORDE
 
 _VALUES = "price, was_price, unit_price, unit_measure, on_special, promo_text"
 
-# One statement: classify, write new and changed rows, advance store freshness, count.
+
+def _money_checks(column: str) -> str:
+    """CASE branches rejecting a bad amount; value checks run in SQL, set-based, not per row in Python."""
+    return f"""
+               WHEN st.{column} = 'NaN' THEN '{column} is NaN'
+               WHEN st.{column} IN ('Infinity', '-Infinity') THEN '{column} is ' || st.{column}
+               WHEN st.{column} <= 0 THEN format('{column} %%s is not positive', st.{column})
+               WHEN st.{column} > %(ceiling)s THEN format('{column} %%s is above the ceiling %%s', st.{column}, %(ceiling)s)
+               WHEN st.{column} <> round(st.{column}, 2) THEN format('{column} %%s has fractions of a cent', st.{column})"""
+
+
+# One statement: check, classify, write new and changed rows, advance store freshness, count.
 _UPSERT = f"""
 WITH staged AS (
     SELECT s.*,
@@ -134,16 +144,23 @@ WITH staged AS (
     FROM _price_staging s
 ),
 classified AS (
-    SELECT st.seq, st.product_id, st.store_id, st.price, st.was_price, st.unit_price,
-           st.unit_measure, st.on_special, st.promo_text, st.scraped_at,
+    SELECT st.seq, st.product_id, st.store_id, st.price, st.was_price,
+           round(st.unit_price, 4) AS unit_price, st.unit_measure, st.on_special, st.promo_text, st.scraped_at,
            CASE
                WHEN st.dup_rank > 1 THEN 'duplicate (product, store) in batch; the newest row was kept'
+               {_money_checks("price")}
+               {_money_checks("was_price")}
+               WHEN st.on_special AND st.was_price < st.price
+                   THEN format('was_price %%s is lower than price %%s on a special', st.was_price, st.price)
+               WHEN st.unit_price = 'NaN' OR st.unit_price IN ('Infinity', '-Infinity')
+                    OR st.unit_price <= 0 OR st.unit_price >= 1e10
+                   THEN format('unit_price %%s is not a positive amount', st.unit_price)
                WHEN pr.product_id IS NULL THEN 'unknown product'
                WHEN sto.store_id IS NULL THEN 'unknown store'
                WHEN p.product_id IS NULL AND st.scraped_at < sto.last_scraped_at THEN 'older'
                WHEN p.product_id IS NULL THEN 'new'
                WHEN st.scraped_at < greatest(p.scraped_at, sto.last_scraped_at) THEN 'older'
-               WHEN (st.price, st.was_price, st.unit_price, st.unit_measure, st.on_special, st.promo_text)
+               WHEN (st.price, st.was_price, round(st.unit_price, 4), st.unit_measure, st.on_special, st.promo_text)
                     IS NOT DISTINCT FROM
                     (p.price, p.was_price, p.unit_price, p.unit_measure, p.on_special, p.promo_text)
                    THEN 'unchanged'
@@ -189,59 +206,60 @@ SELECT 'stores_observed', count(*), NULL FROM observed
 """
 
 
-def check_row(row: object, ceiling: Decimal) -> str | None:
-    """Why a row cannot be stored, or None. Cheap checks only: it runs once per row."""
+def check_row(row: object) -> tuple[tuple | None, str | None]:
+    """The row to COPY (with ints as Decimals) or why it cannot be sent.
+
+    Only types and ranges that COPY itself would choke on are checked here, once
+    per row, on a fast path for well-formed rows; amounts are judged in SQL.
+    """
     try:
         product_id, store_id, price, scraped_at, was_price, unit_price, unit_measure, on_special, promo_text = row  # type: ignore[misc]
     except (TypeError, ValueError):
-        return "not a price row (expected 9 fields: product_id, store_id, price, scraped_at, ...)"
+        return None, "not a price row (expected 9 fields: product_id, store_id, price, scraped_at, ...)"
+    if (
+        type(price) is Decimal
+        and type(product_id) is int
+        and type(store_id) is int
+        and type(on_special) is bool
+        and type(scraped_at) is datetime
+        and scraped_at.tzinfo is not None
+        and (was_price is None or type(was_price) is Decimal)
+        and (unit_price is None or type(unit_price) is Decimal)
+        and (unit_measure is None or (type(unit_measure) is str and "\x00" not in unit_measure))
+        and (promo_text is None or (type(promo_text) is str and "\x00" not in promo_text))
+        and 0 < product_id < MAX_BIGINT
+        and 0 < store_id < MAX_INT
+    ):
+        return row, None  # type: ignore[return-value]
+    return _slow_check(product_id, store_id, price, scraped_at, was_price, unit_price, unit_measure, on_special, promo_text)
+
+
+def _slow_check(product_id, store_id, price, scraped_at, was_price, unit_price, unit_measure, on_special, promo_text):  # type: ignore[no-untyped-def]
     if type(product_id) is not int or type(store_id) is not int:
-        return "product_id and store_id must be integers"
+        return None, "product_id and store_id must be integers"
     if not (0 < product_id < MAX_BIGINT and 0 < store_id < MAX_INT):
-        return "product_id or store_id out of range"
-    reason = _money_problem("price", price, ceiling)
-    if reason:
-        return reason
-    if was_price is not None:
-        reason = _money_problem("was_price", was_price, ceiling)
-        if reason:
-            return reason
-        if on_special is True and was_price < price:
-            return f"was_price {was_price} is lower than price {price} on a special"
-    if unit_price is not None:
-        if type(unit_price) not in (Decimal, int) or not _finite_positive(unit_price):
-            return f"unit_price must be a positive Decimal, got {unit_price!r}"
+        return None, "product_id or store_id out of range"
+    amounts = []
+    for name, value, optional in (("price", price, False), ("was_price", was_price, True), ("unit_price", unit_price, True)):
+        if value is None and optional:
+            amounts.append(None)
+        elif type(value) is int:
+            amounts.append(Decimal(value))
+        elif type(value) is Decimal:
+            amounts.append(value)
+        elif type(value) is float and math.isnan(value):
+            return None, f"{name} is NaN"
+        else:
+            return None, f"{name} must be a Decimal, got {type(value).__name__} {value!r}"
     if type(on_special) is not bool:
-        return f"on_special must be a bool, got {on_special!r}"
+        return None, f"on_special must be a bool, got {on_special!r}"
     if not isinstance(scraped_at, datetime) or scraped_at.tzinfo is None:
-        return f"scraped_at must be a timezone-aware datetime, got {scraped_at!r}"
+        return None, f"scraped_at must be a timezone-aware datetime, got {scraped_at!r}"
     for name, text in (("unit_measure", unit_measure), ("promo_text", promo_text)):
         if text is not None and (type(text) is not str or "\x00" in text):
-            return f"{name} must be text without NUL characters"
-    return None
-
-
-def _money_problem(name: str, value: object, ceiling: Decimal) -> str | None:
-    kind = type(value)
-    if kind is int:
-        value = Decimal(value)  # type: ignore[arg-type]
-    elif kind is not Decimal:
-        if kind is float and math.isnan(value):  # type: ignore[arg-type]
-            return f"{name} is NaN"
-        return f"{name} must be a Decimal, got {kind.__name__} {value!r}"
-    if not value.is_finite():  # type: ignore[union-attr]
-        return f"{name} is {value}"
-    if value <= 0:  # type: ignore[operator]
-        return f"{name} {value} is not positive"
-    if value > ceiling:  # type: ignore[operator]
-        return f"{name} {value} is above the ceiling {ceiling}"
-    if value.as_tuple().exponent < -2 and value != value.quantize(CENT):  # type: ignore[union-attr]
-        return f"{name} {value} has fractions of a cent"
-    return None
-
-
-def _finite_positive(value: Decimal | int) -> bool:
-    return (type(value) is int or value.is_finite()) and value > 0  # type: ignore[union-attr]
+            return None, f"{name} must be text without NUL characters"
+    price, was_price, unit_price = amounts
+    return (product_id, store_id, price, scraped_at, was_price, unit_price, unit_measure, on_special, promo_text), None
 
 
 def upsert_prices(
@@ -264,16 +282,16 @@ def upsert_prices(
             copy.set_types(_COPY_TYPES)
             write = copy.write_row
             for seq, row in enumerate(rows):
-                reason = check_row(row, ceiling)
+                clean, reason = check_row(row)
                 if reason is None:
-                    write((seq, *row))
+                    write((seq, *clean))
                 else:
                     fields = row if isinstance(row, tuple) else (None, None)
                     rejected_here.append(Rejection(seq, _field(fields, 0), _field(fields, 1), reason))
         cur.execute("ANALYZE _price_staging")
         cur.execute(_LOCK_STORES, {"ns": LOCK_NAMESPACE, "buckets": LOCK_BUCKETS})
         cur.execute("SELECT set_config('work_mem', '256MB', true)")
-        cur.execute(_UPSERT, {"run_id": run_id})
+        cur.execute(_UPSERT, {"run_id": run_id, "ceiling": ceiling})
         sql_rejected: dict[str, list[int]] = {}
         for outcome, count, seqs in cur.fetchall():
             if outcome == "created":
