@@ -29,7 +29,13 @@ class Settings:
     retention_days: int = 14
     suspect_share: float = 0.70
     max_map_instances: int = 32
-    requests_per_second: float = 5.0
+    requests_per_second: float = 5.0  # per host; 0 turns the rate limit off (loopback demo only)
+    http_timeout_s: float = 20.0
+    http_retries: int = 4  # retries after the first attempt, on connection errors, 429 and 5xx
+    retry_backoff_s: float = 0.5  # first backoff; doubles per retry, with jitter
+    retry_wait_cap_s: float = 30.0  # longest wait for one retry, whatever Retry-After asks
+    max_pages_per_store: int = 200
+    user_agent: str = "pricegroups/0.1 (+https://github.com/pricegroups/pricegroups)"
     upsert_batch_rows: int = 250_000
     snapshot_root: str = str(PROJECT_ROOT / "var" / "snapshots")
 
@@ -56,6 +62,10 @@ class Settings:
             raise ConfigError(f"verify_budget_share must be in [0, 1], got {self.verify_budget_share}")
         if self.price_ceiling <= 0:
             raise ConfigError(f"price_ceiling must be positive, got {self.price_ceiling}")
+        if self.http_timeout_s <= 0 or self.http_retries < 0 or self.retry_wait_cap_s < 0:
+            raise ConfigError("http_timeout_s must be positive; http_retries and retry_wait_cap_s not negative")
+        if self.max_pages_per_store < 1 or self.requests_per_second < 0:
+            raise ConfigError("max_pages_per_store must be at least 1 and requests_per_second not negative")
         if self.max_map_instances < 1 or self.upsert_batch_rows < 1:
             raise ConfigError("max_map_instances and upsert_batch_rows must be at least 1")
 

@@ -1,0 +1,306 @@
+"""The scrape step as the DAG (and the CLI) call it: plain data in, counts out.
+
+For one chain and a list of stores: read the store locator, then each store's
+catalogue (from its snapshot for this logical date when one is complete,
+else live), decide ok / failed / suspect, and record the outcome in its own
+transaction. A store's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+from urllib.parse import quote, urljoin
+
+import psycopg
+import requests
+
+from pricegroups.errors import ConfigError, PricegroupsError
+from pricegroups.scrape.catalogue import read_catalogue
+from pricegroups.scrape.fetch import Fetcher, FetchStats, HttpStatusError, LiveFetcher, same_host
+from pricegroups.scrape.parse import LocatedStore, parse_locator
+from pricegroups.scrape.profile import SiteProfile, compile_profile, load_profile_file
+from pricegroups.scrape.record import FAILED, OK, SUSPECT, StoreOutcome, last_ok_item_counts, record_outcome
+from pricegroups.scrape.snapshots import LOCATOR_KEY, RecordingFetcher, SnapshotKey, SnapshotStore
+from pricegroups.settings import Settings
+from pricegroups.stores import StoreInfo, ensure_chain, ensure_stores
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChainConfig:
+    chain_id: int
+    code: str
+    base_url: str
+    profile: SiteProfile
+
+
+@dataclass
+class ScrapeReport:
+    """Every store outcome of one chain's scrape; `counts()` is what goes to XCom."""
+
+    chain: str
+    run_id: str
+    outcomes: list[StoreOutcome] = field(default_factory=list)
+    locator_error: str | None = None
+    locator_requests: int = 0
+
+    def counts(self) -> dict[str, Any]:
+        by_status = {status: [o for o in self.outcomes if o.status == status] for status in (OK, FAILED, SUSPECT)}
+        return {
+            "chain": self.chain,
+            "stores": len(self.outcomes),
+            "ok": len(by_status[OK]),
+            "failed": len(by_status[FAILED]),
+            "suspect": len(by_status[SUSPECT]),
+            "items": sum(len(o.items) for o in by_status[OK]),
+            "pages": sum(o.pages for o in self.outcomes),
+            "dropped": sum(o.dropped_items for o in by_status[OK]),
+            "http_requests": self.locator_requests + sum(o.http_requests for o in self.outcomes),
+            "from_snapshot": sum(1 for o in self.outcomes if o.from_snapshot),
+            "failed_store_ids": [o.store_id for o in by_status[FAILED]],
+            "suspect_store_ids": [o.store_id for o in by_status[SUSPECT]],
+            "locator_error": self.locator_error,
+        }
+
+
+def load_chain(conn: psycopg.Connection, chain_code: str) -> ChainConfig:
+    row = conn.execute(
+        "SELECT chain_id, base_url, site_profile FROM chains WHERE code = %s", (chain_code,)
+    ).fetchone()
+    if row is None:
+        raise ConfigError(f"unknown chain {chain_code!r}")
+    chain_id, base_url, profile = row
+    if not base_url:
+        raise ConfigError(f"chain {chain_code!r} has no base_url")
+    if not profile:
+        raise ConfigError(f"chain {chain_code!r} has no site profile")
+    return ChainConfig(chain_id, chain_code, base_url, compile_profile(profile))
+
+
+def register_chain(
+    conn: psycopg.Connection, code: str, name: str, base_url: str, profile: Mapping[str, Any]
+) -> int:
+    """Validate a site profile and store the chain with it (insert or update); returns chain_id."""
+    compile_profile(profile)
+    if not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
+    return ensure_chain(conn, code, name, base_url.rstrip("/"), profile)
+
+
+def _read_locator(
+    chain: ChainConfig, logical_date: datetime, live: Fetcher, snapshots: SnapshotStore, force: bool
+) -> dict[str, LocatedStore]:
+    """The stores the chain's locator lists (the locator page is snapshotted like a store)."""
+    if chain.profile.locator is None:
+        raise ConfigError(f"chain {chain.code!r}: the site profile has no store locator")
+    url = urljoin(chain.base_url + "/", chain.profile.locator.path.lstrip("/"))
+    key = SnapshotKey(chain.code, LOCATOR_KEY, logical_date)
+    if not force and snapshots.is_complete(key):
+        page = snapshots.replay(key).fetch(url)
+        return {s.code: s for s in parse_locator(page.body, page.url, chain.profile)}
+    writer = snapshots.writer(key)
+    page = RecordingFetcher(live, writer).fetch(url)
+    stores = parse_locator(page.body, page.url, chain.profile)
+    writer.complete()  # only a locator page that parsed is worth replaying
+    return {s.code: s for s in stores}
+
+
+def sync_stores(
+    conn: psycopg.Connection,
+    chain_code: str,
+    settings: Settings,
+    at: datetime,
+    run_id: str | None = None,
+    session: requests.Session | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Read the chain's store locator and add the stores the database does not know yet.
+
+    Stores the locator no longer lists are reported (`unlisted`), not
+    deactivated: closing a store is a decision for group maintenance.
+    """
+    chain = load_chain(conn, chain_code)
+    live = LiveFetcher(chain.base_url, settings, session)
+    try:
+        listed = _read_locator(chain, at, live, SnapshotStore(settings.snapshot_root), force)
+    finally:
+        if session is None:
+            live.close()
+    known = dict(conn.execute(
+        "SELECT code, store_id FROM stores WHERE chain_id = %s AND active", (chain.chain_id,)
+    ).fetchall())
+    infos = [StoreInfo(s.code, s.name, s.address) for s in listed.values()]
+    ids = ensure_stores(conn, chain.chain_id, infos, at=at, run_id=run_id)
+    conn.commit()
+    return {
+        "chain": chain_code,
+        "listed": len(listed),
+        "new": sorted(code for code in ids if code not in known),
+        "unlisted": sorted(code for code in known if code not in listed),
+        "http_requests": live.stats.requests,
+    }
+
+
+def _stores_to_scrape(
+    conn: psycopg.Connection, chain: ChainConfig, store_ids: list[int] | None
+) -> list[tuple[int, str]]:
+    if store_ids is None:
+        rows = conn.execute(
+            "SELECT store_id, code FROM stores WHERE chain_id = %s AND active ORDER BY store_id",
+            (chain.chain_id,),
+        ).fetchall()
+        return [tuple(r) for r in rows]
+    rows = conn.execute(
+        "SELECT store_id, code FROM stores WHERE chain_id = %s AND store_id = ANY(%s) ORDER BY store_id",
+        (chain.chain_id, list(store_ids)),
+    ).fetchall()
+    unknown = set(store_ids) - {r[0] for r in rows}
+    if unknown:
+        raise ConfigError(f"stores {sorted(unknown)} are not stores of chain {chain.code!r}")
+    return [tuple(r) for r in rows]
+
+
+def _catalogue_url(chain: ChainConfig, code: str, listed: LocatedStore | None) -> str:
+    if listed is not None and listed.catalogue_url and same_host(listed.catalogue_url, chain.base_url):
+        return listed.catalogue_url
+    path = chain.profile.url_template.format(store_code=quote(code, safe=""))
+    return urljoin(chain.base_url + "/", path.lstrip("/"))
+
+
+def _describe(exc: PricegroupsError) -> str:
+    if isinstance(exc, HttpStatusError) and exc.status in (404, 410):
+        return f"store not found (HTTP {exc.status}): {exc.url}"
+    return str(exc)
+
+
+def scrape_one_store(
+    chain: ChainConfig,
+    store_id: int,
+    code: str,
+    logical_date: datetime,
+    settings: Settings,
+    live: LiveFetcher,
+    snapshots: SnapshotStore,
+    start_url: str,
+    force: bool = False,
+) -> StoreOutcome:
+    """Fetch (or replay) and parse one store's catalogue; never raises an expected failure."""
+    started = time.perf_counter()
+    key = SnapshotKey(chain.code, code, logical_date)
+    from_snapshot = not force and snapshots.is_complete(key)
+    before = live.stats.snapshot()
+    outcome = StoreOutcome(store_id, code, FAILED, from_snapshot=from_snapshot)
+    max_pages = min(chain.profile.max_pages, settings.max_pages_per_store)
+    try:
+        if from_snapshot:
+            catalogue = read_catalogue(snapshots.replay(key), start_url, chain.profile, max_pages)
+        else:
+            writer = snapshots.writer(key)
+            catalogue = read_catalogue(RecordingFetcher(live, writer), start_url, chain.profile, max_pages)
+            writer.complete()
+    except PricegroupsError as exc:
+        outcome.error = _describe(exc)
+    else:
+        outcome.status = OK
+        outcome.pages = catalogue.pages
+        outcome.items = catalogue.items
+        outcome.dropped = catalogue.dropped
+    used: FetchStats = live.stats.since(before)
+    outcome.http_requests, outcome.http_errors, outcome.retries = used.requests, used.http_errors, used.retries
+    outcome.duration_s = time.perf_counter() - started
+    return outcome
+
+
+def _judge(outcome: StoreOutcome, baseline: int | None, share: float) -> None:
+    """An ok catalogue much smaller than the store's last good one is suspect (truncated?)."""
+    outcome.baseline_items = baseline
+    if outcome.status != OK:
+        return
+    if not outcome.items:
+        outcome.status, outcome.error = SUSPECT, "empty catalogue"
+    elif baseline and len(outcome.items) < share * baseline:
+        outcome.status = SUSPECT
+        outcome.error = f"{len(outcome.items)} items, below {share:.0%} of the last ok scrape ({baseline})"
+
+
+def scrape_chain(
+    conn: psycopg.Connection,
+    run_id: str,
+    logical_date: datetime,
+    chain_code: str,
+    store_ids: list[int] | None,
+    settings: Settings,
+    force: bool = False,
+    session: requests.Session | None = None,
+) -> ScrapeReport:
+    """Scrape some (None: all active) stores of one chain; commits once per store."""
+    if logical_date.tzinfo is None:
+        raise ConfigError("logical_date must be timezone-aware")
+    if not conn.autocommit and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise ConfigError("scrape_chain commits per store: call it with no transaction open")
+    chain = load_chain(conn, chain_code)
+    stores = _stores_to_scrape(conn, chain, store_ids)
+    baselines = last_ok_item_counts(conn, [s for s, _ in stores], logical_date, run_id)
+    conn.commit()
+    report = ScrapeReport(chain_code, run_id)
+    snapshots = SnapshotStore(settings.snapshot_root)
+    live = LiveFetcher(chain.base_url, settings, session)  # one Session per chain per run
+    try:
+        try:
+            listed = _read_locator(chain, logical_date, live, snapshots, force)
+        except PricegroupsError as exc:
+            listed = None
+            report.locator_error = str(exc)
+            log.warning("%s: store locator unavailable, using the catalogue URL template: %s", chain_code, exc)
+        report.locator_requests = live.stats.requests
+        for store_id, code in stores:
+            if listed is not None and code not in listed:
+                outcome = StoreOutcome(store_id, code, FAILED, error="store not listed by the store locator")
+            else:
+                start_url = _catalogue_url(chain, code, listed.get(code) if listed else None)
+                outcome = scrape_one_store(
+                    chain, store_id, code, logical_date, settings, live, snapshots, start_url, force
+                )
+            _judge(outcome, baselines.get(store_id), settings.suspect_share)
+            record_outcome(conn, run_id, logical_date, chain.chain_id, outcome)
+            log.info(
+                "%s %s: %s, %d pages, %d items, %d dropped%s%s", chain_code, code, outcome.status,
+                outcome.pages, len(outcome.items), outcome.dropped_items,
+                " (snapshot)" if outcome.from_snapshot else "", f": {outcome.error}" if outcome.error else "",
+            )
+            report.outcomes.append(outcome)
+    finally:
+        if session is None:
+            live.close()
+    return report
+
+
+def scrape_stores(
+    conn: psycopg.Connection,
+    run_id: str,
+    logical_date: datetime,
+    chain_code: str,
+    store_ids: list[int] | None,
+    settings: Settings,
+    force: bool = False,
+) -> dict[str, Any]:
+    """The DAG's scrape task for one chain: counts only (items stay in scraped_items)."""
+    return scrape_chain(conn, run_id, logical_date, chain_code, store_ids, settings, force).counts()
+
+
+# The demo site's chains (docs/demo-site.md) and the shipped profile of each layout.
+DEMO_CHAINS = (
+    ("freshmart", "FreshMart", "grid"),
+    ("valueway", "ValueWay", "table"),
+    ("greengrocer", "Greengrocer", "jsonld"),
+)
+
+
+def demo_profiles(base_url: str) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(code, name, base_url, profile) for each demo chain, ready for register_chain."""
+    return [(code, name, base_url.rstrip("/"), load_profile_file(layout)) for code, name, layout in DEMO_CHAINS]
