@@ -38,6 +38,10 @@ class Settings:
     user_agent: str = "pricegroups/0.1 (+https://github.com/pricegroups/pricegroups)"
     upsert_batch_rows: int = 250_000
     snapshot_root: str = str(PROJECT_ROOT / "var" / "snapshots")
+    # grouping: blocking bands over a basket of widely carried products (docs/grouping.md)
+    blocking_bands: int = 40
+    blocking_rows_per_band: int = 3
+    blocking_exhaustive_below: int = 64  # chains with fewer anchors are compared all-pairs
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> "Settings":
         """Return a copy with the given fields replaced, each coerced and validated."""
@@ -66,6 +70,8 @@ class Settings:
             raise ConfigError("http_timeout_s must be positive; http_retries and retry_wait_cap_s not negative")
         if self.max_pages_per_store < 1 or self.requests_per_second < 0:
             raise ConfigError("max_pages_per_store must be at least 1 and requests_per_second not negative")
+        if self.blocking_bands < 1 or self.blocking_rows_per_band < 1 or self.blocking_exhaustive_below < 0:
+            raise ConfigError("blocking_bands and blocking_rows_per_band must be at least 1")
         if self.max_map_instances < 1 or self.upsert_batch_rows < 1:
             raise ConfigError("max_map_instances and upsert_batch_rows must be at least 1")
 

@@ -1,0 +1,138 @@
+"""Health check of one group (DESIGN.md §4 step 8): is every member still priced like its anchor?
+
+Only members re-scraped since their last verification are checked: after a
+MATCH a member keeps just its override rows (deduplication), so its rows are a
+full catalogue again only once a new scrape has brought them back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Hashable, Mapping
+
+from pricegroups.grouping.comparer import Comparer, Comparison, Outcome
+from pricegroups.grouping.model import Decision, Eject, GroupState, ReplaceAnchor, StoreState, Verify
+from pricegroups.settings import Settings
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    group: Hashable
+    decisions: tuple[Decision, ...]
+    stale_anchor: bool = False  # the integrity chain is broken: nothing was decided
+    checked: int = 0
+    inconclusive: int = 0
+
+
+def due_for_check(state: StoreState) -> bool:
+    """Scraped since it was last verified (so its rows are a full, fresh catalogue)."""
+    if not state.active or state.scraped_at is None:
+        return False
+    return state.verified_at is None or state.scraped_at > state.verified_at
+
+
+def check_group(group: GroupState, stores: Mapping[Hashable, StoreState], comparer: Comparer) -> HealthReport:
+    """Compare the due members with the anchor; detect an anchor that moved away from its members."""
+    if not comparer.is_current(group.anchor):
+        return HealthReport(group.group, (), stale_anchor=True)
+    due = [m for m in group.members if due_for_check(stores[m]) and comparer.is_current(m)]
+    if not due:
+        return HealthReport(group.group, ())
+    results = comparer.compare_many(group.anchor, due, examples=True)
+    matched = [c for c in results if c.outcome is Outcome.MATCH]
+    mismatched = [c for c in results if c.outcome is Outcome.MISMATCH]
+    inconclusive = len(results) - len(matched) - len(mismatched)
+    if len(mismatched) >= 2 and len(mismatched) > len(matched):
+        drift = _anchor_drift(group, stores, comparer, due, results)
+        if drift is not None:
+            return HealthReport(group.group, drift, checked=len(due), inconclusive=inconclusive)
+    decisions = [_verdict(group.group, c.store_b, group.anchor, c) for c in results]
+    return HealthReport(
+        group.group, tuple(d for d in decisions if d is not None), checked=len(due), inconclusive=inconclusive
+    )
+
+
+def _verdict(group: Hashable, store: Hashable, anchor: Hashable, comparison: Comparison) -> Decision | None:
+    if comparison.outcome is Outcome.MATCH:
+        return Verify(group, store, anchor, comparison)
+    if comparison.outcome is Outcome.MISMATCH:
+        return Eject(group, store, anchor, comparison)
+    return None
+
+
+def _anchor_drift(
+    group: GroupState,
+    stores: Mapping[Hashable, StoreState],
+    comparer: Comparer,
+    due: list[Hashable],
+    results: list[Comparison],
+) -> tuple[Decision, ...] | None:
+    """Most checked members disagree with the anchor: the anchor is the one that moved.
+
+    The new anchor is the freshest mismatching member that matches a strict
+    majority of the other conclusive checks; every check is then redone against it.
+    The old anchor leaves into a group of its own. None when no member qualifies.
+    """
+    mismatching = [c.store_b for c in results if c.outcome is Outcome.MISMATCH]
+    mismatching.sort(key=lambda s: (-_ts(stores[s].scraped_at), (type(s).__name__, s)))
+    for candidate in mismatching:
+        others = [m for m in due if m != candidate]
+        against = comparer.compare_many(candidate, others, examples=True)
+        matches = sum(c.outcome is Outcome.MATCH for c in against)
+        conclusive = sum(c.outcome is not Outcome.INCONCLUSIVE for c in against)
+        if matches * 2 <= conclusive:
+            continue
+        old_vs_new = comparer.compare(candidate, group.anchor)
+        evidence = {
+            "checked": len(due),
+            "mismatched_old_anchor": len(mismatching),
+            "matched_new_anchor": matches,
+            "conclusive": conclusive,
+            "old_vs_new": old_vs_new.evidence(),
+        }
+        decisions: list[Decision] = [
+            ReplaceAnchor(group.group, group.anchor, candidate, "anchor_drift", evidence),
+            Eject(group.group, group.anchor, candidate, old_vs_new),
+        ]
+        for comparison in against:
+            verdict = _verdict(group.group, comparison.store_b, candidate, comparison)
+            if verdict is not None:
+                decisions.append(verdict)
+        return tuple(decisions)
+    return None
+
+
+def plan_succession(
+    group: GroupState, stores: Mapping[Hashable, StoreState], as_of: datetime, settings: Settings
+) -> ReplaceAnchor | None:
+    """An anchor that failed to scrape for several runs (or closed) hands over to its freshest member."""
+    anchor = stores[group.anchor]
+    if not group.members:
+        return None
+    if anchor.active and anchor.failures < settings.anchor_failures_before_succession:
+        return None
+    floor = as_of - timedelta(hours=settings.window_hours)
+    candidates = [
+        m for m in group.members
+        if stores[m].active and stores[m].scraped_at is not None and stores[m].scraped_at >= floor
+    ]
+    if not candidates:
+        candidates = [m for m in group.members if stores[m].active]
+    if not candidates:
+        return None
+    new = min(candidates, key=lambda s: (-_ts(stores[s].scraped_at), (type(s).__name__, s)))
+    evidence = {
+        "anchor_failures": anchor.failures,
+        "anchor_active": anchor.active,
+        "new_anchor_scraped_at": _iso(stores[new].scraped_at),
+    }
+    return ReplaceAnchor(group.group, group.anchor, new, "anchor_failed", evidence)
+
+
+def _ts(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else float("-inf")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

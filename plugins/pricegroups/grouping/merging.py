@@ -1,0 +1,99 @@
+"""Inter-group comparison: which groups merge, decided deterministically from comparisons.
+
+The rule (one pass, a fixpoint): groups are taken in rank order (larger first,
+then older, then smaller id). Each group is compared with the *sinks* ranked
+above it - groups that did not merge themselves - and merges into the
+highest-ranked sink whose anchor it MATCHes; if none matches, it becomes a
+sink. So a group only ever merges into an anchor it matched directly, the
+smaller (or younger) group merges into the larger, and no two sinks left at
+the end match each other. The result depends only on the comparison outcomes
+and the ranks, never on the order of the input or of any batches.
+
+Blocking restricts the sinks a group is compared with to those sharing a band
+key; the result equals the exhaustive one whenever each group's first
+matching sink is among its candidates (blocking.py says why it is).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from pricegroups.grouping.blocking import NO_KEY, band_keys
+from pricegroups.grouping.comparer import Comparer, Outcome
+from pricegroups.grouping.model import GroupState, Merge
+from pricegroups.settings import Settings
+
+CHUNK = 16  # sinks compared per vectorised step; the pass stops at the first match
+
+
+@dataclass(frozen=True)
+class MergePlan:
+    merges: tuple[Merge, ...]
+    eligible: int  # groups whose anchor has current pricing
+    sinks: int  # groups left that did not merge
+    blocked: bool  # whether blocking was used
+
+
+def plan_merges(
+    groups: Sequence[GroupState], comparer: Comparer, settings: Settings, exhaustive: bool = False
+) -> MergePlan:
+    """Decide the merges of one chain's groups (their anchors' pricing is in comparer.matrix)."""
+    order = sorted((g for g in groups if comparer.is_current(g.anchor)), key=GroupState.rank)
+    blocked = not exhaustive and len(order) >= settings.blocking_exhaustive_below
+    keys = None
+    if blocked and order:
+        rows = np.fromiter((comparer.matrix.row_of[g.anchor] for g in order), dtype=np.int64, count=len(order))
+        keys = band_keys(comparer.matrix, rows, settings)
+    sinks: list[GroupState] = []
+    buckets: dict[tuple[int, int], list[int]] = {}
+    merges: list[Merge] = []
+    for i, group in enumerate(order):
+        if keys is None:
+            candidates: Sequence[int] = range(len(sinks))
+        else:
+            band_row = keys[i].tolist()
+            found: set[int] = set()
+            for band, key in enumerate(band_row):
+                if key:
+                    found.update(buckets.get((band, key), ()))
+            candidates = sorted(found)
+        target = _first_match(group, [sinks[c] for c in candidates], comparer)
+        if target is not None:
+            sink, comparison = target
+            examples = comparer.disagreeing(group.anchor, sink.anchor)
+            comparison = dataclasses.replace(comparison, disagreeing=examples)
+            merges.append(Merge(group.group, sink.group, group.anchor, sink.anchor, comparison))
+            continue
+        if keys is not None:
+            for band, key in enumerate(keys[i].tolist()):
+                if key != int(NO_KEY):
+                    buckets.setdefault((band, key), []).append(len(sinks))
+        sinks.append(group)
+    return MergePlan(tuple(merges), len(order), len(sinks), blocked)
+
+
+def _first_match(group: GroupState, sinks: list[GroupState], comparer: Comparer):
+    for start in range(0, len(sinks), CHUNK):
+        chunk = sinks[start:start + CHUNK]
+        for sink, comparison in zip(chunk, comparer.compare_many(group.anchor, [s.anchor for s in chunk])):
+            if comparison.outcome is Outcome.MATCH:
+                return sink, comparison
+    return None
+
+
+def match_matrix_merges(groups: Sequence[GroupState], matches: set[tuple], comparer: Comparer) -> list[tuple]:
+    """The same rule applied to a precomputed set of matching anchor pairs (all-pairs baseline)."""
+    order = sorted((g for g in groups if comparer.is_current(g.anchor)), key=GroupState.rank)
+    sinks: list[GroupState] = []
+    result = []
+    for group in order:
+        target = next((s for s in sinks if (group.anchor, s.anchor) in matches or (s.anchor, group.anchor) in matches), None)
+        if target is None:
+            sinks.append(group)
+        else:
+            result.append((group.group, target.group))
+    return result
