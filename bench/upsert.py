@@ -141,8 +141,9 @@ def run_executemany(url: str, rows: list[PriceRow]) -> None:
 
 
 def run_values(url: str, rows: list[PriceRow], page: int = 1000) -> None:
+    # client-side binding, as Django's psycopg 3 backend and psycopg2's execute_values do
     placeholders = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, 'b')"
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
+    with psycopg.connect(url, cursor_factory=psycopg.ClientCursor) as conn, conn.cursor() as cur:
         for start in range(0, len(rows), page):
             chunk = rows[start : start + page]
             statement = (
@@ -172,6 +173,7 @@ def main() -> None:
 
     keys, preload, batch = make_dataset(args.rows)
     store_ids = setup_database(url, max(p for p, _ in keys))
+    del keys
     preload, batch = remap(preload, store_ids), remap(batch, store_ids)
     rng = random.Random(3)
     sample = rng.sample(batch, min(args.sample, len(batch)))

@@ -273,8 +273,6 @@ def upsert_prices(
     Bad rows are rejected with a reason (returned and recorded in rejected_items)
     and never abort the good ones. Runs inside the caller's transaction.
     """
-    ceiling = (settings or Settings()).price_ceiling
-    result = UpsertResult()
     rejected_here: list[Rejection] = []
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_STAGING_DDL)
@@ -284,37 +282,71 @@ def upsert_prices(
             for seq, row in enumerate(rows):
                 clean, reason = check_row(row)
                 if reason is None:
-                    write((seq, *clean))
+                    write((seq, *clean))  # type: ignore[misc]
                 else:
-                    fields = row if isinstance(row, tuple) else (None, None)
+                    fields = row if isinstance(row, tuple) else ()
                     rejected_here.append(Rejection(seq, _field(fields, 0), _field(fields, 1), reason))
-        cur.execute("ANALYZE _price_staging")
-        cur.execute(_LOCK_STORES, {"ns": LOCK_NAMESPACE, "buckets": LOCK_BUCKETS})
-        cur.execute("SELECT set_config('work_mem', '256MB', true)")
-        cur.execute(_UPSERT, {"run_id": run_id, "ceiling": ceiling})
-        sql_rejected: dict[str, list[int]] = {}
-        for outcome, count, seqs in cur.fetchall():
-            if outcome == "created":
-                result.created += count
-            elif outcome == "updated":
-                result.updated += count
-            elif outcome in ("new", "changed"):
-                # written rows are counted above; the difference lost a race to a newer row
-                result.unchanged += count
-            elif outcome == "unchanged":
-                result.unchanged += count
-            elif outcome == "older":
-                result.ignored_older += count
-            elif outcome != "stores_observed":
-                sql_rejected[outcome] = seqs
-        result.unchanged -= result.created + result.updated
-        rejected_here.extend(_describe(cur, sql_rejected))
-        rejected_here.sort(key=lambda r: r.index)
-        result.rejections = rejected_here
-        if rejected_here:
-            _record_rejections(cur, run_id, rejected_here)
-    if result.rejections:
-        log.warning("upsert %s rejected %d rows, e.g. %s", run_id, result.rejected, result.rejections[0])
+        return _apply_staged(cur, run_id, settings or Settings(), rejected_here)
+
+
+def upsert_scraped_items(
+    conn: psycopg.Connection,
+    run_id: str,
+    settings: Settings | None = None,
+    store_ids: Iterable[int] | None = None,
+) -> UpsertResult:
+    """Upsert a run's resolved items from scraped_items without a round trip through Python.
+
+    Items without a product (unresolved) are left out: resolve has recorded why.
+    Rejection indexes are positions in (store_id, sku) order of the run's items.
+    """
+    stores = sorted(set(store_ids)) if store_ids is not None else None
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_STAGING_DDL)
+        cur.execute(
+            """INSERT INTO _price_staging (seq, product_id, store_id, price, scraped_at, was_price, unit_price,
+                                           unit_measure, on_special, promo_text)
+               SELECT row_number() OVER (ORDER BY store_id, sku) - 1, product_id, store_id, price, scraped_at,
+                      was_price, unit_price, unit_measure, on_special, promo_text
+               FROM scraped_items
+               WHERE run_id = %s AND product_id IS NOT NULL
+                 AND (%s::int[] IS NULL OR store_id = ANY(%s::int[]))""",
+            (run_id, stores, stores),
+        )
+        return _apply_staged(cur, run_id, settings or Settings(), [])
+
+
+def _apply_staged(
+    cur: psycopg.Cursor, run_id: str, settings: Settings, rejected_before: list[Rejection]
+) -> UpsertResult:
+    """Run the one upsert statement over _price_staging and turn its rows into counts."""
+    result = UpsertResult()
+    cur.execute("ANALYZE _price_staging")  # temp tables are never auto-analyzed
+    cur.execute(_LOCK_STORES, {"ns": LOCK_NAMESPACE, "buckets": LOCK_BUCKETS})
+    cur.execute("SELECT set_config('work_mem', '256MB', true)")
+    cur.execute(_UPSERT, {"run_id": run_id, "ceiling": settings.price_ceiling})
+    sql_rejected: dict[str, list[int]] = {}
+    for outcome, count, seqs in cur.fetchall():
+        if outcome == "created":
+            result.created += count
+        elif outcome == "updated":
+            result.updated += count
+        elif outcome in ("new", "changed", "unchanged"):
+            # new and changed rows are counted as written above; any that were not
+            # written lost a race to a newer row and count as unchanged
+            result.unchanged += count
+        elif outcome == "older":
+            result.ignored_older += count
+        elif outcome != "stores_observed":
+            sql_rejected[outcome] = seqs
+    result.unchanged -= result.created + result.updated
+    rejections = rejected_before + _describe(cur, sql_rejected)
+    rejections.sort(key=lambda r: r.index)
+    result.rejections = rejections
+    if rejections:
+        _record_rejections(cur, run_id, rejections)
+        log.warning("upsert %s rejected %d rows, e.g. %s", run_id, len(rejections), rejections[0])
+    cur.execute("DROP TABLE _price_staging")  # a second batch in the same transaction starts clean
     return result
 
 

@@ -194,3 +194,37 @@ def test_concurrent_overlapping_upserts_end_consistent_without_deadlock(db_url, 
     assert len(stored) == 2 * len(p)
     assert {v[0] for v in stored.values()} == {Decimal("5.00")}
     assert {v[3] for v in stored.values()} == {T2}
+
+
+def test_two_batches_in_one_transaction(conn, shop):
+    (s1, s2), p = shop
+    with conn.transaction():
+        first = upsert_prices(conn, [PriceRow(p[0], s1, Decimal("1.00"), T1)], "r1")
+        second = upsert_prices(conn, [PriceRow(p[0], s2, Decimal("1.00"), T1)], "r1")
+    assert (first.created, second.created) == (1, 1)
+
+
+def test_scraped_items_of_a_run_are_upserted_set_based(conn, shop):
+    (s1, s2), p = shop
+    chain = conn.execute("SELECT chain_id FROM stores WHERE store_id = %s", (s1,)).fetchone()[0]
+    conn.execute(
+        """INSERT INTO scraped_items (run_id, store_id, chain_id, sku, name, price, was_price, on_special,
+                                      scraped_at, product_id)
+           VALUES ('r1', %(s1)s, %(c)s, 'a', 'A', 2.00, NULL, false, %(t)s, %(p0)s),
+                  ('r1', %(s1)s, %(c)s, 'b', 'B', 1.50, 2.00, true, %(t)s, %(p1)s),
+                  ('r1', %(s2)s, %(c)s, 'a', 'A', 2.10, NULL, false, %(t)s, %(p0)s),
+                  ('r1', %(s2)s, %(c)s, 'z', 'Unresolved', 9.99, NULL, false, %(t)s, NULL),
+                  ('r0', %(s2)s, %(c)s, 'a', 'Other run', 3.00, NULL, false, %(t)s, %(p0)s)""",
+        {"s1": s1, "s2": s2, "c": chain, "t": T1, "p0": p[0], "p1": p[1]},
+    )
+    from pricegroups.upsert import upsert_scraped_items
+
+    result = upsert_scraped_items(conn, "r1")
+    again = upsert_scraped_items(conn, "r1")
+    only_s2 = upsert_scraped_items(conn, "r1", store_ids=[s2])
+    conn.commit()
+    assert result.as_counts() == {"created": 3, "updated": 0, "unchanged": 0, "ignored_older": 0, "rejected": 0}
+    assert again.unchanged == 3 and again.created == 0
+    assert only_s2.unchanged == 1
+    assert _prices(conn)[(p[1], s1)][:3] == (Decimal("1.50"), Decimal("2.00"), True)
+    assert _prices(conn)[(p[0], s2)][0] == Decimal("2.10")

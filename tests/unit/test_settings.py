@@ -1,0 +1,36 @@
+"""Settings: defaults, environment, run overrides, and clear errors for bad values."""
+
+from decimal import Decimal
+
+import pytest
+
+from pricegroups.errors import ConfigError
+from pricegroups.settings import Settings, load_settings
+
+
+def test_defaults_follow_the_design():
+    s = Settings()
+    assert (s.window_hours, s.match_threshold, s.min_overlap_products, s.verify_interval_days) == (72, 0.98, 30, 7)
+    assert s.verify_budget_share == 0.10
+
+
+def test_environment_then_overrides_win():
+    s = load_settings({"window_hours": 48}, environ={"PRICEGROUPS_WINDOW_HOURS": "24", "PRICEGROUPS_PRICE_CEILING": "500"})
+    assert s.window_hours == 48
+    assert s.price_ceiling == Decimal("500")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"window_hours": 0}, "window_hours must be positive"),
+        ({"window_hours": "soon"}, "not a valid int"),
+        ({"window_hours": 1.5}, "not a valid int"),
+        ({"match_threshold": 1.5}, "match_threshold"),
+        ({"no_such_setting": 1}, "unknown setting"),
+        ({"price_ceiling": "-3"}, "price_ceiling must be positive"),
+    ],
+)
+def test_bad_values_fail_with_a_clear_message(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(overrides, environ={})
