@@ -27,6 +27,8 @@ class Settings:
     anchor_failures_before_succession: int = 3
     price_ceiling: Decimal = Decimal("10000.00")
     retention_days: int = 14
+    unit_price_tolerance: float = 0.25  # catalogue: site vs computed unit price, relative gap flagged
+    staging_keep_days: int = 14  # catalogue: scraped_items older than this are deleted in post-process
     suspect_share: float = 0.70
     max_map_instances: int = 32
     requests_per_second: float = 5.0  # per host; 0 turns the rate limit off (loopback demo only)
@@ -72,6 +74,8 @@ class Settings:
             raise ConfigError("max_pages_per_store must be at least 1 and requests_per_second not negative")
         if self.blocking_bands < 1 or self.blocking_rows_per_band < 1 or self.blocking_exhaustive_below < 0:
             raise ConfigError("blocking_bands and blocking_rows_per_band must be at least 1")
+        if self.retention_days < 1 or self.staging_keep_days < 1 or self.unit_price_tolerance <= 0:
+            raise ConfigError("retention_days, staging_keep_days and unit_price_tolerance must be positive")
         if self.max_map_instances < 1 or self.upsert_batch_rows < 1:
             raise ConfigError("max_map_instances and upsert_batch_rows must be at least 1")
 
