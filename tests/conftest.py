@@ -20,6 +20,8 @@ from psycopg import sql
 from pricegroups import db
 from pricegroups.migrate import discover, migrate
 
+pytest_plugins = ["tests.demo_site_fixtures"]
+
 _counter = itertools.count()
 TEMPLATE_LOCK = 0x74706C  # advisory lock while one process builds the template
 

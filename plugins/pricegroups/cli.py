@@ -17,6 +17,7 @@ from pricegroups.errors import PricegroupsError
 # command modules, in the order their help is listed
 COMMAND_MODULES = [
     "pricegroups.commands.database",
+    "pricegroups.commands.demo_site",
 ]
 
 

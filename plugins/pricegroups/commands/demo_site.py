@@ -1,0 +1,39 @@
+"""`demo-site`: serve the demo chain site (docs/demo-site.md) until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("demo-site", help="serve the simulated supermarket sites of a scenario")
+    p.add_argument("--port", type=int, default=8765, help="port to listen on (0: any free port; default 8765)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--scenario", help="scenario JSON file (docs/scenario.md); default: the built-in scenario")
+    p.add_argument("--seed", type=int, help="seed of the built-in scenario (ignored with --scenario)")
+    p.add_argument("--day", type=int, default=0, help="simulated day to start on (POST /_admin/day changes it)")
+    p.add_argument("--write-scenario", metavar="FILE", help="write the scenario as JSON to FILE and exit")
+    p.set_defaults(func=run_demo_site)
+
+
+def run_demo_site(args: argparse.Namespace) -> int:
+    from pricegroups.demo.generate import default_scenario
+    from pricegroups.demo.scenario import Scenario
+    from pricegroups.demo.server import DemoSite
+
+    if args.scenario:
+        scenario = Scenario.load(args.scenario)
+    else:
+        scenario = default_scenario() if args.seed is None else default_scenario(args.seed)
+    if args.write_scenario:
+        scenario.save(args.write_scenario)
+        print(f"wrote {args.write_scenario}")
+        return 0
+    site = DemoSite(scenario, day=args.day)
+    url = site.start(args.port, args.host)
+    stores = sum(len(c.stores) for c in scenario.chains.values())
+    print(f"demo site on {url} (day {args.day}, {len(scenario.chains)} chains, {stores} stores); Ctrl-C stops it")
+    for chain in scenario.chains.values():
+        print(f"  {chain.code:12} {chain.layout:7} {url}/{chain.code}/")
+    site.serve_forever(args.port, args.host)
+    return 0

@@ -1,0 +1,391 @@
+"""The built-in default scenario, generated deterministically from a seed.
+
+Three chains with different layouts, about 150 stores, 4-9 hidden zones per
+chain (a few single-store zones: independently priced stores), 500-1,300
+listings per chain drawn from one product catalogue (so many products are sold
+by several chains with the same barcode, under brand spellings that differ by
+chain), and events spread over days 2-13 of a 14-day demo. Draws use a local
+`random.Random(seed)` and only its `random()` method, whose sequence is stable
+across Python versions.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+
+from pricegroups.demo.model import Chain, Event, Listing, Store, Zone
+from pricegroups.demo.scenario import Scenario
+
+# canonical brand -> spelling per chain (freshmart, valueway, greengrocer) when they differ
+BRAND_SPELLINGS = {
+    "Coca-Cola": ("Coca-Cola", "Coca Cola", "COCA-COLA"),
+    "Arnott's": ("Arnott's", "Arnotts", "Arnott's"),
+    "Kellogg's": ("Kellogg's", "Kelloggs", "KELLOGG'S"),
+    "Uncle Tobys": ("Uncle Tobys", "Uncle Tobys", "Uncle Toby's"),
+    "Nestlé": ("Nestlé", "Nestle", "Nestle"),
+    "Smith's": ("Smith's", "Smiths", "Smith's"),
+    "Helga's": ("Helga's", "Helgas", "Helga's"),
+    "Leggo's": ("Leggo's", "Leggos", "Leggo's"),
+    "MasterFoods": ("MasterFoods", "Masterfoods", "Master Foods"),
+    "Red Bull": ("Red Bull", "Red Bull", "RedBull"),
+    "Dairy Farmers": ("Dairy Farmers", "Dairy Farmers", "DAIRY FARMERS"),
+}
+
+# brand -> categories it makes
+BRANDS = {
+    "Coca-Cola": ["Drinks"], "Pepsi": ["Drinks"], "Schweppes": ["Drinks"], "Kirks": ["Drinks"],
+    "Red Bull": ["Drinks"], "Mount Franklin": ["Drinks"], "Golden Circle": ["Drinks", "Pantry"],
+    "Berri": ["Drinks"], "Lipton": ["Drinks"], "Dairy Farmers": ["Dairy"], "Pauls": ["Dairy"],
+    "a2": ["Dairy"], "Bega": ["Dairy", "Pantry"], "Devondale": ["Dairy"], "Chobani": ["Dairy"],
+    "Jalna": ["Dairy"], "Yoplait": ["Dairy"], "Mainland": ["Dairy"], "Western Star": ["Dairy"],
+    "San Remo": ["Pantry"], "Barilla": ["Pantry"], "SunRice": ["Pantry"], "Leggo's": ["Pantry"],
+    "Dolmio": ["Pantry"], "Heinz": ["Pantry"], "John West": ["Pantry"], "Sirena": ["Pantry"],
+    "Kraft": ["Pantry"], "Cottee's": ["Pantry"], "White Wings": ["Pantry"], "CSR": ["Pantry"],
+    "Capilano": ["Pantry"], "MasterFoods": ["Pantry"], "Continental": ["Pantry"], "Maggi": ["Pantry"],
+    "Arnott's": ["Snacks"], "Smith's": ["Snacks"], "Doritos": ["Snacks"], "Cadbury": ["Snacks"],
+    "Nestlé": ["Snacks", "Breakfast"], "Lindt": ["Snacks"], "Uncle Tobys": ["Breakfast", "Snacks"],
+    "Kellogg's": ["Breakfast"], "Sanitarium": ["Breakfast"], "Carman's": ["Breakfast", "Snacks"],
+    "Birds Eye": ["Frozen"], "McCain": ["Frozen"], "Streets": ["Frozen"], "Peters": ["Frozen"],
+    "Finish": ["Household"], "Omo": ["Household"], "Sorbent": ["Household"], "Quilton": ["Household"],
+    "Morning Fresh": ["Household"], "Colgate": ["Household"], "Sunsilk": ["Household"],
+    "Tip Top": ["Bakery"], "Helga's": ["Bakery"], "Mission": ["Bakery"], "Golden": ["Bakery"],
+}
+
+# category -> product lines: (name, [size specs], typical price of the first size)
+# a size spec is (pack count, quantity per unit, unit)
+L, ML, G, KG, EA = "L", "ml", "g", "kg", "each"
+LINES: dict[str, list[tuple[str, list[tuple[int, float, str]], float]]] = {
+    "Drinks": [
+        ("Classic Soft Drink", [(1, 2, L), (1, 1.25, L), (10, 375, ML), (24, 375, ML), (1, 600, ML)], 3.6),
+        ("No Sugar Soft Drink", [(1, 2, L), (10, 375, ML), (1, 600, ML)], 3.6),
+        ("Lemonade", [(1, 1.25, L), (10, 375, ML)], 2.8),
+        ("Sparkling Water", [(1, 1.25, L), (4, 250, ML)], 1.9),
+        ("Orange Juice", [(1, 2, L), (1, 1, L)], 4.8),
+        ("Apple Juice", [(1, 2, L), (6, 200, ML)], 4.2),
+        ("Energy Drink", [(1, 250, ML), (4, 250, ML)], 2.9),
+        ("Iced Tea Peach", [(1, 1.5, L), (1, 500, ML)], 3.2),
+    ],
+    "Dairy": [
+        ("Full Cream Milk", [(1, 2, L), (1, 3, L), (1, 1, L)], 3.3),
+        ("Lite Milk", [(1, 2, L), (1, 1, L)], 3.3),
+        ("Greek Yoghurt", [(1, 1, KG), (1, 500, G)], 7.0),
+        ("Vanilla Yoghurt", [(4, 140, G), (1, 1, KG)], 5.0),
+        ("Tasty Cheese Block", [(1, 500, G), (1, 1, KG)], 8.5),
+        ("Cheddar Slices", [(1, 250, G), (1, 500, G)], 4.5),
+        ("Salted Butter", [(1, 250, G), (1, 500, G)], 4.2),
+        ("Thickened Cream", [(1, 300, ML), (1, 600, ML)], 3.4),
+    ],
+    "Pantry": [
+        ("Spaghetti No 5", [(1, 500, G), (1, 1, KG)], 2.2),
+        ("Penne Rigate", [(1, 500, G)], 2.2),
+        ("Basmati Rice", [(1, 1, KG), (1, 5, KG)], 3.5),
+        ("Jasmine Rice", [(1, 1, KG), (1, 2, KG)], 3.3),
+        ("Tomato Basil Pasta Sauce", [(1, 500, G), (1, 700, G)], 3.6),
+        ("Baked Beans", [(1, 420, G), (4, 220, G)], 1.8),
+        ("Tuna in Springwater", [(1, 95, G), (1, 425, G)], 1.7),
+        ("Smooth Peanut Butter", [(1, 375, G), (1, 780, G)], 4.4),
+        ("Strawberry Jam", [(1, 500, G)], 3.9),
+        ("Plain Flour", [(1, 1, KG), (1, 2, KG)], 2.1),
+        ("White Sugar", [(1, 1, KG), (1, 2, KG)], 1.9),
+        ("Squeeze Honey", [(1, 500, G), (1, 340, G)], 6.5),
+        ("Tomato Ketchup", [(1, 500, ML), (1, 1, L)], 3.5),
+        ("Chicken Stock", [(1, 1, L)], 3.0),
+    ],
+    "Snacks": [
+        ("Original Potato Chips", [(1, 170, G), (1, 330, G)], 4.5),
+        ("Salt & Vinegar Chips", [(1, 170, G)], 4.5),
+        ("Milk Chocolate Block", [(1, 180, G), (1, 350, G)], 5.5),
+        ("Chocolate Biscuits", [(1, 200, G), (1, 330, G)], 4.0),
+        ("Shortbread Cream Biscuits", [(1, 250, G)], 3.2),
+        ("Muesli Bars Choc Chip", [(6, 31, G), (12, 31, G)], 4.0),
+        ("Rice Crackers Original", [(1, 100, G)], 2.4),
+        ("Corn Chips Cheese", [(1, 170, G)], 4.3),
+    ],
+    "Breakfast": [
+        ("Corn Flakes", [(1, 500, G), (1, 725, G)], 5.0),
+        ("Wheat Biscuits", [(1, 575, G), (1, 1.2, KG)], 4.6),
+        ("Quick Oats", [(1, 500, G), (1, 1, KG)], 3.2),
+        ("Fruit & Nut Muesli", [(1, 750, G)], 6.0),
+        ("Honey Puffs", [(1, 400, G)], 4.8),
+    ],
+    "Frozen": [
+        ("Garden Peas", [(1, 1, KG), (1, 500, G)], 3.5),
+        ("Mixed Vegetables", [(1, 1, KG)], 3.8),
+        ("Straight Cut Chips", [(1, 1, KG), (1, 2, KG)], 4.0),
+        ("Vanilla Ice Cream", [(1, 2, L), (4, 100, ML)], 6.0),
+        ("Fish Fingers", [(1, 425, G)], 5.5),
+        ("Supreme Pizza", [(1, 500, G)], 6.5),
+    ],
+    "Household": [
+        ("Dishwasher Tablets", [(30, 1, EA), (60, 1, EA)], 13.0),
+        ("Laundry Liquid", [(1, 2, L), (1, 1, L)], 12.0),
+        ("Toilet Tissue 3 Ply", [(12, 1, EA), (24, 1, EA)], 9.0),
+        ("Paper Towel", [(2, 1, EA), (4, 1, EA)], 4.5),
+        ("Dishwashing Liquid Lemon", [(1, 500, ML), (1, 1, L)], 3.2),
+        ("Toothpaste Total", [(1, 110, G), (2, 110, G)], 4.0),
+        ("Shampoo Daily Care", [(1, 400, ML)], 6.0),
+    ],
+    "Bakery": [
+        ("Wholemeal Bread", [(1, 700, G)], 4.2),
+        ("White Sandwich Bread", [(1, 650, G)], 3.8),
+        ("Multigrain Wraps", [(8, 1, EA)], 4.0),
+        ("English Muffins", [(6, 1, EA)], 4.0),
+        ("Crumpets", [(6, 1, EA)], 3.5),
+    ],
+    "Produce": [
+        ("Royal Gala Apples", [(1, 1, KG)], 5.5),
+        ("Bananas", [(1, 1, EA)], 0.8),
+        ("Carrots", [(1, 1, KG)], 2.5),
+        ("Brushed Potatoes", [(1, 2, KG)], 5.0),
+        ("Hass Avocado", [(1, 1, EA)], 2.2),
+        ("Baby Spinach", [(1, 120, G)], 3.5),
+        ("Cherry Tomatoes", [(1, 250, G)], 3.9),
+        ("Brown Onions", [(1, 1, KG)], 3.0),
+    ],
+}
+
+# the other flavours/variants a line comes in, to make the catalogue big enough
+VARIANTS = ["", "Family Pack", "Value Pack", "Organic", "Light", "Extra", "Premium", "Classic"]
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    code: str
+    name: str
+    layout: str
+    page_size: int
+    unit_basis: int
+    store_prefix: str
+    stores: int
+    zones: int  # regular zones; independents come on top
+    independents: int
+    share: float  # share of national-brand products carried
+    own_brand: str
+    barcode_hidden: float  # share of listings whose barcode the site does not show
+    disallow: str
+
+
+PLANS = (
+    ChainPlan("freshmart", "FreshMart", "grid", 60, 100, "FM", 60, 7, 2, 0.55, "FreshMart", 0.0, "/freshmart/checkout"),
+    ChainPlan("valueway", "ValueWay", "table", 80, 1000, "VW", 55, 5, 1, 0.42, "ValueWay Essentials", 0.08,
+              "/valueway/cart"),
+    ChainPlan("greengrocer", "Greengrocer", "jsonld", 48, 100, "GG", 35, 3, 1, 0.22, "Greengrocer Co.", 0.05,
+              "/greengrocer/account"),
+)
+
+SUBURBS = [
+    ("Newtown", "NSW", 2042), ("Parramatta", "NSW", 2150), ("Bondi", "NSW", 2026), ("Chatswood", "NSW", 2067),
+    ("Manly", "NSW", 2095), ("Penrith", "NSW", 2750), ("Hornsby", "NSW", 2077), ("Liverpool", "NSW", 2170),
+    ("Randwick", "NSW", 2031), ("Ryde", "NSW", 2112), ("Fitzroy", "VIC", 3065), ("Carlton", "VIC", 3053),
+    ("Brunswick", "VIC", 3056), ("St Kilda", "VIC", 3182), ("Footscray", "VIC", 3011), ("Box Hill", "VIC", 3128),
+    ("Geelong", "VIC", 3220), ("Ballarat", "VIC", 3350), ("Bendigo", "VIC", 3550), ("Dandenong", "VIC", 3175),
+    ("Fortitude Valley", "QLD", 4006), ("Toowong", "QLD", 4066), ("Southport", "QLD", 4215),
+    ("Cairns", "QLD", 4870), ("Townsville", "QLD", 4810), ("Ipswich", "QLD", 4305), ("Glenelg", "SA", 5045),
+    ("Norwood", "SA", 5067), ("Unley", "SA", 5061), ("Fremantle", "WA", 6160), ("Subiaco", "WA", 6008),
+    ("Joondalup", "WA", 6027), ("Hobart", "TAS", 7000), ("Launceston", "TAS", 7250), ("Belconnen", "ACT", 2617),
+    ("Woden", "ACT", 2606), ("Darwin", "NT", 800), ("Wollongong", "NSW", 2500), ("Newcastle", "NSW", 2300),
+    ("Gosford", "NSW", 2250),
+]
+STREETS = ["King St", "Church St", "Main Rd", "High St", "George St", "Victoria Rd", "Station St", "Hall St",
+           "Pacific Hwy", "Smith St", "Beach Rd", "Queen St"]
+
+
+def ean13(body12: str) -> str:
+    digits = [int(c) for c in body12]
+    check = (10 - sum(d * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10) % 10
+    return body12 + str(check)
+
+
+@dataclass(frozen=True)
+class _Product:
+    id: str
+    brand: str  # canonical
+    line: str
+    variant: str
+    category: str
+    spec: tuple[int, float, str]
+    price: float
+    barcode: str
+
+
+def _catalogue(r: random.Random) -> list[_Product]:
+    """The national-brand product catalogue every chain draws from."""
+    products = []
+    for brand, categories in BRANDS.items():
+        for category in categories:
+            for line, specs, price in LINES[category]:
+                if r.random() < 0.35:
+                    continue
+                variants = [v for v in VARIANTS if r.random() < 0.45] or [""]
+                for variant in variants:
+                    for spec in specs:
+                        if r.random() < 0.2:
+                            continue
+                        scale = _quantity(spec) / _quantity(specs[0])
+                        value = price * scale**0.8 * (0.8 + 0.4 * r.random())
+                        n = len(products)
+                        products.append(
+                            _Product(f"P{n:05d}", brand, line, variant, category, spec, value,
+                                     ean13(f"93{(n * 7919 + 104729) % 10**10:010d}"))
+                        )
+    return products
+
+
+def _quantity(spec: tuple[int, float, str]) -> float:
+    count, each, unit = spec
+    return count * each * {"L": 1000, "kg": 1000}.get(unit, 1)
+
+
+def size_of(spec: tuple[int, float, str], style: str) -> tuple[str, Decimal, str]:
+    """(size text in the chain's style, total quantity, unit g/ml/each)."""
+    count, each, unit = spec
+    base = {"L": "ml", "ml": "ml", "kg": "g", "g": "g", "each": "each"}[unit]
+    total = Decimal(str(_quantity(spec))).normalize()
+    total = total.quantize(Decimal(1)) if total == total.to_integral_value() else total
+    if unit == "each":
+        text = {"grid": "each", "table": "ea", "jsonld": "each"}[style] if count == 1 else {
+            "grid": f"{count} pack", "table": f"{count}pk", "jsonld": f"{count} pack"}[style]
+        return text, Decimal(count), "each"
+    amount = f"{Decimal(str(each)).normalize():f}"
+    unit_text = {"grid": {"L": "L", "ml": "mL", "kg": "kg", "g": "g"},
+                 "table": {"L": "l", "ml": "ml", "kg": "kg", "g": "g"},
+                 "jsonld": {"L": "L", "ml": "mL", "kg": "kg", "g": "g"}}[style][unit]
+    single = f"{amount} {unit_text}" if style == "jsonld" else f"{amount}{unit_text}"
+    if count == 1:
+        return single, total, base
+    text = {"grid": f"{count} x {single}", "table": f"{count}x{single}", "jsonld": f"{count} x {single}"}[style]
+    return text, total, base
+
+
+def _listing(plan: ChainPlan, index: int, product: _Product, brand: str, r: random.Random) -> Listing:
+    size, value, unit = size_of(product.spec, plan.layout)
+    title = " ".join(p for p in (product.line, product.variant) if p)
+    name = {
+        "grid": f"{brand} {title}",
+        "table": title,
+        "jsonld": f"{brand} {title} {size}",
+    }[plan.layout]
+    sku = {
+        "grid": f"{100000 + (index * 389) % 900000}",
+        "table": f"VW-{(index * 613) % 1000000:06d}",
+        "jsonld": f"GG-{(index * 2654435761) % 16**6:06X}",
+    }[plan.layout]
+    price = Decimal(str(round(product.price * (0.93 + 0.14 * r.random()), 2)))
+    return Listing(
+        sku=sku,
+        product=product.id,
+        brand=brand,
+        name=name,
+        size=size,
+        size_value=value,
+        size_unit=unit,
+        category=product.category,
+        barcode=None if r.random() < plan.barcode_hidden else product.barcode,
+        base_price=max(price, Decimal("0.60")),
+        show_unit_price=r.random() < 0.93,
+    )
+
+
+def _own_brand(plan: ChainPlan, offset: int, r: random.Random) -> list[_Product]:
+    """The chain's private-label products: sold by it alone."""
+    products = []
+    for category in ("Produce", "Pantry", "Dairy", "Household", "Snacks"):
+        for line, specs, price in LINES[category]:
+            for spec in specs:
+                if r.random() < 0.3:
+                    continue
+                n = offset + len(products)
+                products.append(_Product(f"P{n:05d}", plan.own_brand, line, "", category, spec,
+                                         price * (0.75 + 0.2 * r.random()),
+                                         ean13(f"93{(n * 7919 + 104729) % 10**10:010d}")))
+    return products
+
+
+def _chain(plan: ChainPlan, chain_no: int, catalogue: list[_Product], seed: int) -> Chain:
+    r = random.Random(f"{seed}/{plan.code}")
+    picked = [p for p in catalogue if r.random() < plan.share]
+    picked += _own_brand(plan, 50000 + 5000 * chain_no, r)
+    picked.sort(key=lambda p: (p.category, p.brand, p.line, p.variant, _quantity(p.spec), p.id))
+    listings = tuple(
+        _listing(plan, i + 1, p, BRAND_SPELLINGS.get(p.brand, (p.brand,) * 3)[chain_no], r)
+        for i, p in enumerate(picked)
+    )
+    zones = [Zone(f"{plan.store_prefix.lower()}-z{i + 1}") for i in range(plan.zones)]
+    zones += [Zone(f"{plan.store_prefix.lower()}-solo{i + 1}", independent=True) for i in range(plan.independents)]
+    stores = []
+    weights = [0.5 + r.random() for _ in range(plan.zones)]
+    for i in range(plan.stores):
+        code = f"{plan.store_prefix}{i + 1:03d}"
+        if i < plan.independents:
+            zone = zones[plan.zones + i].code
+        elif i < plan.independents + 2 * plan.zones:  # every regular zone gets at least two stores
+            zone = zones[(i - plan.independents) % plan.zones].code
+        else:
+            x = r.random() * sum(weights)
+            k = 0
+            while x >= weights[k]:
+                x -= weights[k]
+                k += 1
+            zone = zones[k].code
+        suburb, state, postcode = SUBURBS[(i * 7 + chain_no * 13) % len(SUBURBS)]
+        street = STREETS[int(r.random() * len(STREETS))]
+        address = f"{1 + int(r.random() * 300)} {street}, {suburb} {state} {postcode:04d}"
+        name = f"{plan.name} {suburb}" + ("" if (i * 7 + chain_no * 13) < len(SUBURBS) else f" {i + 1}")
+        stores.append(Store(code, name, address, zone, round(0.8 + 0.17 * r.random(), 3)))
+    # shuffle the store order so codes do not give zones away
+    order = sorted(range(len(stores)), key=lambda k: r.random())
+    zone_by_slot = [stores[k].zone for k in order]
+    stores = [Store(s.code, s.name, s.address, zone_by_slot[i], s.range_share) for i, s in enumerate(stores)]
+    return Chain(
+        code=plan.code,
+        name=plan.name,
+        layout=plan.layout,
+        page_size=plan.page_size,
+        unit_basis=plan.unit_basis,
+        zones=tuple(zones),
+        stores=tuple(stores),
+        listings=listings,
+        robots_disallow=(plan.disallow,),
+    )
+
+
+def _events(chains: dict[str, Chain]) -> list[Event]:
+    """Scripted events on days 2-13; days 0 and 1 are clean so a bootstrap works."""
+
+    def regular_stores(chain: str) -> list[Store]:
+        c = chains[chain]
+        solo = {z.code for z in c.zones if z.independent}
+        return [s for s in c.stores if s.zone not in solo]
+
+    fm, vw, gg = regular_stores("freshmart"), regular_stores("valueway"), regular_stores("greengrocer")
+    fm_zones = [z.code for z in chains["freshmart"].zones if not z.independent]
+    vw_zones = [z.code for z in chains["valueway"].zones if not z.independent]
+    gg_zones = [z.code for z in chains["greengrocer"].zones if not z.independent]
+    mover_fm = fm[3]
+    mover_gg = gg[4]
+    return [
+        Event("rate_limit", "valueway", day=2, store=vw[1].code, count=3, retry_after=1),
+        Event("store_moves", "freshmart", day=3, store=mover_fm.code,
+              zone=next(z for z in fm_zones if z != mover_fm.zone)),
+        Event("server_error", "freshmart", day=4, store=fm[5].code, count=2),
+        Event("slow", "greengrocer", day=5, store=gg[1].code, page=2, delay=1.5),
+        Event("server_error", "valueway", day=6, store=vw[6].code, count=None),
+        Event("zones_converge", "valueway", day=8, zone=vw_zones[-1], into=vw_zones[0]),
+        Event("malformed", "greengrocer", day=9, store=gg[2].code, page=1),
+        Event("store_closes", "freshmart", day=10, store=fm[8].code, mode="404"),
+        Event("truncated", "valueway", day=11, store=vw[3].code, fraction=0.4),
+        Event("store_moves", "greengrocer", day=12, store=mover_gg.code,
+              zone=next(z for z in gg_zones if z != mover_gg.zone)),
+        Event("rate_limit", "freshmart", day=12, count=5, retry_after=1),
+        Event("malformed", "freshmart", day=13, store=fm[10].code, page=2),
+        Event("store_closes", "valueway", day=13, store=vw[9].code, mode="page"),
+    ]
+
+
+def default_scenario(seed: int = 20260302) -> Scenario:
+    """The built-in scenario (about 150 stores, three chains); the same seed gives the same scenario."""
+    catalogue = _catalogue(random.Random(seed))
+    chains = {plan.code: _chain(plan, i, catalogue, seed) for i, plan in enumerate(PLANS)}
+    return Scenario(seed=seed, chains=chains.values(), events=_events(chains), days=14)

@@ -1,0 +1,272 @@
+"""The demo site's request handling, without sockets: (method, path, query, body) -> Response.
+
+Routing, the simulated day, HTTP events (429/500 bursts, slow, malformed,
+truncated, closed stores), request statistics and the page cache live here;
+server.py only moves bytes. Keeping it socket-free makes every rule testable
+in-process, while the integration tests still go through real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from pricegroups.demo.layouts import LAYOUT_MODULES
+from pricegroups.demo.layouts.common import CatalogueView, escape, page
+from pricegroups.demo.model import EVENT_KINDS, Chain, Event, Item
+from pricegroups.demo.scenario import Scenario
+from pricegroups.errors import ConfigError
+
+HTML = "text/html; charset=utf-8"
+_PAGE_CACHE_LIMIT = 6000
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = HTML
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait before answering (the "slow" event)
+
+
+def _html(status: int, text: str, **headers: str) -> Response:
+    return Response(status, text.encode(), HTML, dict(headers))
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(data, indent=1).encode(), "application/json")
+
+
+def _not_found(what: str = "page") -> Response:
+    return _html(404, f"<!DOCTYPE html><html><body><h1>Not found</h1><p>No such {escape(what)}.</p></body></html>\n")
+
+
+class SiteApp:
+    """One demo site: a scenario (plus events added at run time) served for a settable day."""
+
+    def __init__(self, scenario: Scenario, day: int = 0) -> None:
+        self._base = scenario
+        self.scenario = scenario
+        self._day = day
+        self._added: list[Event] = []
+        self._lock = threading.Lock()
+        self._hits: Counter[tuple[Event, int]] = Counter()  # burst counters: (event, day) -> responses sent
+        self._stats: Counter[tuple[str, int]] = Counter()  # (path, status) -> requests
+        self._pages: dict[tuple, bytes] = {}
+        self._items: dict[tuple[str, str, int], list[Item]] = {}
+        self._routes = self._build_routes(scenario)
+
+    # ---- control (Python API and admin endpoints) --------------------------------------------
+
+    @property
+    def day(self) -> int:
+        return self._day
+
+    def set_day(self, day: int) -> None:
+        with self._lock:
+            if day != self._day:
+                self._day = day
+                self._pages.clear()
+                self._items.clear()
+
+    def add_event(self, *events: Event) -> None:
+        """Switch on events at run time (validated like scenario events); truth follows them too."""
+        with self._lock:
+            added = self._added + list(events)
+            self.scenario = self._base.with_events(self._base.events + tuple(added))
+            self._added = added
+            self._pages.clear()
+            self._items.clear()
+
+    def clear_events(self) -> None:
+        with self._lock:
+            self._added = []
+            self.scenario = self._base
+            self._pages.clear()
+            self._items.clear()
+
+    def added_events(self) -> list[Event]:
+        return list(self._added)
+
+    def reset(self) -> None:
+        """Zero the request statistics and the burst counters."""
+        with self._lock:
+            self._stats.clear()
+            self._hits.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """Request counts (admin requests excluded): total, by status, by path, by chain."""
+        with self._lock:
+            counts = dict(self._stats)
+        by_status: Counter[str] = Counter()
+        by_chain: Counter[str] = Counter()
+        by_path: dict[str, dict[str, int]] = {}
+        for (path, status), n in counts.items():
+            by_status[str(status)] += n
+            by_chain[path.strip("/").split("/", 1)[0]] += n
+            by_path.setdefault(path, {})[str(status)] = n
+        return {"total": sum(counts.values()), "by_status": dict(by_status), "by_path": by_path,
+                "by_chain": dict(by_chain)}
+
+    # ---- requests ----------------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: str = "", body: bytes = b"") -> Response:
+        if path.startswith("/_admin/"):
+            return self._admin(method, path, query, body)
+        response = self._serve(method, path, {k: v[0] for k, v in parse_qs(query).items()})
+        with self._lock:
+            self._stats[(path, response.status)] += 1
+        return response
+
+    def _serve(self, method: str, path: str, query: dict[str, str]) -> Response:
+        if method not in ("GET", "HEAD"):
+            return _html(405, "<html><body>Method not allowed</body></html>", Allow="GET, HEAD")
+        if path == "/robots.txt":
+            return Response(200, self.robots_txt().encode(), "text/plain; charset=utf-8")
+        if path == "/":
+            links = "".join(f'<li><a href="/{c}/">{escape(ch.name)}</a></li>' for c, ch in self.scenario.chains.items())
+            return _html(200, f"<!DOCTYPE html><html><body><h1>Demo chains</h1><ul>{links}</ul></body></html>\n")
+        parts = path.split("/", 2)
+        chain = self.scenario.chains.get(parts[1])
+        if chain is None:
+            return _not_found()
+        rest = "/" + parts[2] if len(parts) > 2 else "/"
+        layout, locator, catalogue, trap = self._routes[chain.code]
+        day = self._day
+        limited = self._burst(chain, None, "rate_limit", day)
+        if limited:
+            return limited
+        if rest == "/":
+            body = f'<h1>{escape(chain.name)}</h1><p><a href="/{chain.code}{locator}">Find a store</a></p>'
+            return _html(200, layout_page(chain, body, trap))
+        if rest == locator:
+            return _html(200, layout.render_locator(chain, self.scenario.stores(chain.code, day)))
+        if rest == trap:
+            return _html(200, layout_page(chain, "<h1>Your trolley</h1><p>Sign in to continue.</p>", trap))
+        match = catalogue.fullmatch(rest)
+        if match is None:
+            return _not_found()
+        return self._catalogue(chain, match["store"], query, day)
+
+    def _catalogue(self, chain: Chain, store_code: str, query: dict[str, str], day: int) -> Response:
+        scenario = self.scenario
+        store = {s.code: s for s in chain.stores}.get(store_code)
+        if store is None:
+            return _not_found("store")
+        layout = self._routes[chain.code][0]
+        closing = [e for e in scenario.events_on(day, chain.code, store_code) if e.kind == "store_closes"]
+        if closing:
+            if (closing[0].mode or "404") == "404":
+                return _not_found("store (this store has closed)")
+            return _html(200, layout.render_closed(chain, store))
+        for kind in ("rate_limit", "server_error"):
+            failed = self._burst(chain, store_code, kind, day)
+            if failed:
+                return failed
+        try:
+            number, start = layout.page_start(query, chain.page_size)
+        except ValueError:
+            return _html(400, "<html><body>Bad page parameter</body></html>")
+        events = scenario.events_on(day, chain.code, store_code)
+        delay = max((e.delay if e.delay is not None else 1.5 for e in events
+                     if e.kind == "slow" and e.page in (None, number)), default=0.0)
+        fraction = min((e.fraction if e.fraction is not None else 0.4 for e in events if e.kind == "truncated"),
+                       default=None)
+        broken = any(e.kind == "malformed" and (e.page or 1) == number for e in events)
+        key = (chain.code, store_code, day, start, fraction, broken)
+        body = self._pages.get(key)
+        if body is None:
+            items = self._store_items(chain.code, store_code, day)
+            if fraction is not None:
+                items = items[: math.ceil(len(items) * fraction)]
+            total = len(items)
+            view = CatalogueView(chain, store, items[start : start + chain.page_size], number,
+                                 math.ceil(total / chain.page_size), total, start)
+            body = (layout.render_malformed(view) if broken else layout.render_catalogue(view)).encode()
+            with self._lock:
+                if len(self._pages) >= _PAGE_CACHE_LIMIT:
+                    self._pages.clear()
+                self._pages[key] = body
+        return Response(200, body, HTML, delay=delay)
+
+    def _store_items(self, chain: str, store: str, day: int) -> list[Item]:
+        key = (chain, store, day)
+        items = self._items.get(key)
+        if items is None:
+            items = self._items[key] = self.scenario.items(chain, store, day)
+        return items
+
+    def _burst(self, chain: Chain, store: str | None, kind: str, day: int) -> Response | None:
+        """A 429/500 if an event of `kind` for this store (or the whole chain) still has responses to send."""
+        for event in self.scenario.events_on(day, chain.code):
+            if event.kind != kind or event.store != store:
+                continue
+            with self._lock:
+                sent = self._hits[(event, day)]
+                if event.count is not None and sent >= event.count:
+                    continue
+                self._hits[(event, day)] = sent + 1
+            if kind == "rate_limit":
+                retry = str(event.retry_after if event.retry_after is not None else 1)
+                return _html(429, "<html><body><h1>Too many requests</h1></body></html>", **{"Retry-After": retry})
+            return _html(500, "<html><body><h1>Internal server error</h1></body></html>")
+        return None
+
+    def robots_txt(self) -> str:
+        lines = ["User-agent: BadBot", "Disallow: /", "", "User-agent: *", "Disallow: /_admin/"]
+        for chain in self.scenario.chains.values():
+            lines += [f"Disallow: {rule}" for rule in chain.robots_disallow]
+            layout = self._routes[chain.code][0]
+            for event in self.scenario.events_on(self._day, chain.code):
+                if event.kind == "robots_disallow":
+                    path = layout.catalogue_path(chain, event.store)
+                    lines.append(f"Disallow: {path.removesuffix('products')}")
+        return "\n".join(lines) + "\n"
+
+    @staticmethod
+    def _build_routes(scenario: Scenario) -> dict[str, tuple]:
+        routes = {}
+        for chain in scenario.chains.values():
+            layout = LAYOUT_MODULES[chain.layout]
+            routes[chain.code] = (layout, layout.LOCATOR, re.compile(layout.CATALOGUE), layout.TRAP)
+        return routes
+
+    # ---- admin ---------------------------------------------------------------------------------------
+
+    def _admin(self, method: str, path: str, query: str, body: bytes) -> Response:
+        try:
+            data = json.loads(body) if body.strip() else {}
+        except json.JSONDecodeError as exc:
+            return _json({"error": f"body is not JSON: {exc}"}, 400)
+        params = {k: v[0] for k, v in parse_qs(query).items()}
+        try:
+            if path == "/_admin/day":
+                if method == "POST":
+                    self.set_day(int(params.get("day", data.get("day") if isinstance(data, dict) else None)))
+                return _json({"day": self._day})
+            if path == "/_admin/stats" and method == "GET":
+                return _json(self.stats())
+            if path == "/_admin/reset" and method == "POST":
+                self.reset()
+                return _json({"reset": True})
+            if path == "/_admin/events":
+                if method == "POST":
+                    raw = data if isinstance(data, list) else [data]
+                    self.add_event(*(Event(**e) for e in raw))
+                elif method == "DELETE":
+                    self.clear_events()
+                return _json({"added": [e.to_dict() for e in self._added], "kinds": list(EVENT_KINDS)})
+        except (TypeError, ValueError, ConfigError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"error": f"no admin endpoint {method} {path}"}, 404)
+
+
+def layout_page(chain: Chain, body: str, trap: str) -> str:
+    return page(chain, chain.name, body, trap=f"/{chain.code}{trap}")
