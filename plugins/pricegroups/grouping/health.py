@@ -32,9 +32,19 @@ def due_for_check(state: StoreState) -> bool:
     return state.verified_at is None or state.scraped_at > state.verified_at
 
 
+def full_catalogue(state: StoreState) -> bool:
+    """An anchor's rows stand for the group only if none were deduplicated since its last scrape."""
+    return state.verified_at is None or (state.scraped_at is not None and state.scraped_at > state.verified_at)
+
+
+def anchor_ready(group: GroupState, stores: Mapping[Hashable, StoreState], comparer: Comparer) -> bool:
+    """The integrity chain holds: the anchor has current pricing and a full catalogue."""
+    return comparer.is_current(group.anchor) and full_catalogue(stores[group.anchor])
+
+
 def check_group(group: GroupState, stores: Mapping[Hashable, StoreState], comparer: Comparer) -> HealthReport:
     """Compare the due members with the anchor; detect an anchor that moved away from its members."""
-    if not comparer.is_current(group.anchor):
+    if not anchor_ready(group, stores, comparer):
         return HealthReport(group.group, (), stale_anchor=True)
     due = [m for m in group.members if due_for_check(stores[m]) and comparer.is_current(m)]
     if not due:

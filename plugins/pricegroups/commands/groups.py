@@ -1,0 +1,76 @@
+"""`groups reset|show` (groups in the database) and `group` (one offline round on CSV files)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pricegroups import db
+from pricegroups.settings import load_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("groups", help="show or reset the store groups in the database")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reset = actions.add_parser("reset", help="put every store of a chain alone in a group of its own")
+    reset.add_argument("--chain", help="chain code (default: every chain)")
+    reset.add_argument("--database-url", help="default: DATABASE_URL, else the embedded PostgreSQL")
+    reset.set_defaults(func=run_reset)
+    show = actions.add_parser("show", help="print groups, anchors, members and when each was last verified")
+    show.add_argument("--chain", help="chain code (default: every chain)")
+    show.add_argument("--database-url", help="default: DATABASE_URL, else the embedded PostgreSQL")
+    show.set_defaults(func=run_show)
+
+    g = subparsers.add_parser("group", help="one grouping round on a CSV price dump (same engine as the DAG)")
+    g.add_argument("--prices", required=True, type=Path, help="PRICES.csv: chain,store,product,price,was_price,on_special,scraped_at")
+    g.add_argument("--out", required=True, type=Path, help="GROUPS.csv to write: chain,store,anchor")
+    g.add_argument("--groups", type=Path, help="a previous GROUPS.csv (default: every store ungrouped)")
+    g.add_argument("--as-of", help="ISO 8601 time of the round (default: newest scraped_at in PRICES.csv)")
+    g.add_argument("--window-hours", type=int, help="current pricing window (default 72)")
+    g.add_argument("--match-threshold", type=float, help="share of agreeing products for a MATCH (default 0.98)")
+    g.add_argument("--events", type=Path, help="EVENTS.csv to write: one row per decision with its evidence")
+    g.set_defaults(func=run_group)
+
+
+def run_reset(args: argparse.Namespace) -> int:
+    from pricegroups.grouping.admin import reset_groups
+
+    with db.connect(args.database_url) as conn:
+        moved = reset_groups(conn, args.chain, at=datetime.now(timezone.utc), run_id="cli:groups-reset")
+    print(f"reset: {moved} store(s) moved into groups of their own")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from pricegroups.grouping.admin import show_groups
+
+    with db.connect(args.database_url) as conn:
+        views = show_groups(conn, args.chain)
+    for v in views:
+        print(f"{v.chain} group {v.group_id}: anchor {v.anchor} (scraped {_when(v.anchor_scraped_at)}), "
+              f"{len(v.members)} member(s)")
+        for code, verified, scraped in v.members:
+            print(f"    {code}  verified {_when(verified)}  scraped {_when(scraped)}")
+    stores = sum(1 + len(v.members) for v in views)
+    print(f"{len(views)} group(s), {stores} store(s)")
+    return 0
+
+
+def run_group(args: argparse.Namespace) -> int:
+    from pricegroups.grouping.offline import parse_as_of, run_round
+
+    overrides = {}
+    if args.window_hours is not None:
+        overrides["window_hours"] = args.window_hours
+    if args.match_threshold is not None:
+        overrides["match_threshold"] = args.match_threshold
+    settings = load_settings(overrides)
+    as_of = parse_as_of(args.as_of) if args.as_of else None
+    summary = run_round(args.prices, args.out, settings, args.groups, as_of, args.events)
+    print(" ".join(f"{k}={v}" for k, v in summary.as_counts().items()))
+    return 0
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="minutes") if value else "never"

@@ -1,0 +1,272 @@
+"""PostgreSQL side of grouping: load states and current pricing, record comparisons, apply decisions.
+
+Reads use binary COPY parsed straight into numpy (fixed-width int columns, so
+every tuple has the same layout). Writes are set-based: one statement per kind
+of decision per batch, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import psycopg
+
+from pricegroups.grouping.comparer import Counts, judge
+from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
+from pricegroups.grouping.pricing import PriceMatrix
+from pricegroups.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# store_id int4, product_id int8, key int4, was int4: 2 + 4*4 + 4+4+8+4 = 38 bytes a tuple
+_TUPLE = np.dtype(
+    [("n", ">i2"), ("l1", ">i4"), ("store", ">i4"), ("l2", ">i4"), ("product", ">i8"),
+     ("l3", ">i4"), ("key", ">i4"), ("l4", ">i4"), ("was", ">i4")]
+)
+_HEADER = 19  # PGCOPY signature (11) + flags (4) + extension length (4)
+
+_PRICES_COPY = """
+COPY (SELECT p.store_id, p.product_id,
+             (p.price * 200)::int4 + p.on_special::int4,
+             coalesce((p.was_price * 100)::int4, 0)
+      FROM prices p WHERE p.store_id = ANY(%s)) TO STDOUT (FORMAT BINARY)
+"""
+
+
+# -- reading ---------------------------------------------------------------
+
+def load_states(
+    conn: psycopg.Connection, chain_ids: Sequence[int] | None = None, group_ids: Sequence[int] | None = None
+) -> tuple[dict[int, GroupState], dict[int, StoreState]]:
+    """Active stores and their groups (optionally of some chains or groups only)."""
+    rows = conn.execute(
+        """SELECT s.store_id, s.group_id, s.last_scraped_at, s.last_verified_at, s.consecutive_failures,
+                  s.active, g.chain_id, g.anchor_store_id, g.created_at
+           FROM stores s JOIN store_groups g ON g.group_id = s.group_id
+           WHERE (s.active OR s.store_id = g.anchor_store_id)
+             AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))
+             AND (%(groups)s::bigint[] IS NULL OR g.group_id = ANY(%(groups)s))
+           ORDER BY s.store_id""",
+        {"chains": list(chain_ids) if chain_ids is not None else None,
+         "groups": list(group_ids) if group_ids is not None else None},
+    ).fetchall()
+    stores: dict[int, StoreState] = {}
+    members: dict[int, list[int]] = {}
+    heads: dict[int, tuple] = {}
+    for store, group, scraped, verified, failures, active, chain, anchor, created in rows:
+        stores[store] = StoreState(store, group, scraped, verified, failures, active)
+        heads[group] = (chain, anchor, created)
+        if store != anchor:
+            members.setdefault(group, []).append(store)
+    groups = {
+        g: GroupState(g, chain, anchor, tuple(members.get(g, ())), created) for g, (chain, anchor, created) in heads.items()
+    }
+    return groups, stores
+
+
+def load_matrix(conn: psycopg.Connection, stores: dict[int, StoreState], store_ids: Iterable[int]) -> PriceMatrix:
+    """Current prices of `store_ids` as a PriceMatrix (one binary COPY)."""
+    ids = sorted(set(store_ids))
+    data = _copy_bytes(conn, _PRICES_COPY, (ids,))
+    body = np.frombuffer(data, dtype=_TUPLE, offset=_HEADER, count=(len(data) - _HEADER - 2) // _TUPLE.itemsize)
+    if len(body) and not (body["n"] == 4).all():
+        raise psycopg.DataError("unexpected COPY layout for prices")
+    return PriceMatrix.from_long(
+        body["store"].astype(np.int64),
+        body["product"].astype(np.int64),
+        body["key"].astype(np.int32),
+        body["was"].astype(np.int32),
+        {s: stores[s].scraped_at for s in ids},
+        stores=ids,
+    )
+
+
+def _copy_bytes(conn: psycopg.Connection, statement: str, params: tuple) -> bytes:
+    buffer = bytearray()
+    with conn.cursor() as cur, cur.copy(statement, params) as copy:
+        for block in copy:
+            buffer += block
+    return bytes(buffer)
+
+
+def load_known(conn: psycopg.Connection, store_ids: Sequence[int]) -> dict[tuple, tuple[int, int, Counts]]:
+    """Remembered comparisons between the given stores."""
+    rows = conn.execute(
+        """SELECT store_id, other_store_id, signature, other_signature, overlap, agreeing, size, other_size
+           FROM comparisons WHERE store_id = ANY(%(ids)s) AND other_store_id = ANY(%(ids)s)""",
+        {"ids": list(store_ids)},
+    ).fetchall()
+    return {(a, b): (sa, sb, Counts(o, g, na, nb)) for a, b, sa, sb, o, g, na, nb in rows}
+
+
+# -- writing ---------------------------------------------------------------
+
+def record_comparisons(
+    conn: psycopg.Connection,
+    computed: dict[tuple, tuple[int, int, Counts]],
+    run_id: str | None,
+    as_of: datetime,
+    settings: Settings,
+) -> int:
+    """Upsert the comparisons computed this run (latest result per pair)."""
+    if not computed:
+        return 0
+    with conn.cursor() as cur:
+        cur.execute(
+            """CREATE TEMP TABLE _comparisons_staging (LIKE comparisons) ON COMMIT DROP"""
+        )
+        with cur.copy(
+            """COPY _comparisons_staging (store_id, other_store_id, signature, other_signature, overlap,
+                   agreeing, size, other_size, outcome, run_id, compared_at) FROM STDIN"""
+        ) as copy:
+            for (a, b), (sa, sb, c) in sorted(computed.items()):
+                outcome, _ = judge(c, settings)
+                copy.write_row((a, b, sa, sb, c.overlap, c.agreeing, c.size_a, c.size_b, outcome.value, run_id, as_of))
+        cur.execute(
+            """INSERT INTO comparisons SELECT * FROM _comparisons_staging ORDER BY store_id, other_store_id
+               ON CONFLICT (store_id, other_store_id) DO UPDATE SET
+                   signature = EXCLUDED.signature, other_signature = EXCLUDED.other_signature,
+                   overlap = EXCLUDED.overlap, agreeing = EXCLUDED.agreeing, size = EXCLUDED.size,
+                   other_size = EXCLUDED.other_size, outcome = EXCLUDED.outcome,
+                   run_id = EXCLUDED.run_id, compared_at = EXCLUDED.compared_at"""
+        )
+        cur.execute("DROP TABLE _comparisons_staging")
+    return len(computed)
+
+
+_DEDUP = """
+WITH pairs AS (SELECT * FROM unnest(%s::int[], %s::int[]) AS v(store_id, anchor_id)),
+gone AS (
+    DELETE FROM prices m USING pairs v, prices a
+    WHERE m.store_id = v.store_id AND a.store_id = v.anchor_id AND a.product_id = m.product_id
+      AND (m.price, m.was_price, m.unit_price, m.unit_measure, m.on_special, m.promo_text)
+          IS NOT DISTINCT FROM (a.price, a.was_price, a.unit_price, a.unit_measure, a.on_special, a.promo_text)
+    RETURNING m.store_id
+)
+SELECT store_id, count(*) FROM gone GROUP BY store_id
+"""
+
+
+def deduplicate(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]]) -> dict[int, int]:
+    """Drop each member's price rows equal to its anchor's; the rest stay as overrides."""
+    if not pairs:
+        return {}
+    rows = conn.execute(_DEDUP, ([s for s, _ in pairs], [a for _, a in pairs])).fetchall()
+    return dict(rows)
+
+
+def apply_decisions(
+    conn: psycopg.Connection,
+    decisions: Sequence[Decision],
+    groups: dict[int, GroupState],
+    as_of: datetime,
+    run_id: str | None,
+) -> dict[str, int]:
+    """Apply a batch of decisions (anchor changes, ejections, verifications, merges) set-based.
+
+    Order matters and is fixed: anchors are replaced first (a drifting anchor
+    then leaves as an ordinary member), then ejections, verifications, merges.
+    The caller owns the transaction.
+    """
+    events: list[tuple] = []
+    counts = {"anchors_replaced": 0, "ejected": 0, "verified": 0, "merged": 0, "deduplicated": 0}
+    replaced = [d for d in decisions if isinstance(d, ReplaceAnchor)]
+    ejected = [d for d in decisions if isinstance(d, Eject)]
+    verified = [d for d in decisions if isinstance(d, Verify)]
+    merged = [d for d in decisions if isinstance(d, Merge)]
+    chain = {g: s.chain for g, s in groups.items()}
+
+    if replaced:
+        conn.execute(
+            """UPDATE store_groups g SET anchor_store_id = r.new_anchor
+               FROM unnest(%s::bigint[], %s::int[]) AS r(group_id, new_anchor) WHERE g.group_id = r.group_id""",
+            ([d.group for d in replaced], [d.new_anchor for d in replaced]),
+        )
+        for d in replaced:
+            events.append((chain[d.group], "anchor_replaced", d.group, None, d.new_anchor, d.old_anchor,
+                           {"reason": d.reason, **d.evidence}))
+        counts["anchors_replaced"] = len(replaced)
+
+    if ejected:
+        new_groups = dict(conn.execute(
+            """WITH fresh AS (
+                   SELECT e.store_id, s.chain_id,
+                          nextval(pg_get_serial_sequence('store_groups', 'group_id')) AS group_id
+                   FROM unnest(%(stores)s::int[]) AS e(store_id) JOIN stores s USING (store_id)
+               ),
+               made AS (
+                   INSERT INTO store_groups (group_id, chain_id, anchor_store_id, created_at, created_run_id)
+                   SELECT group_id, chain_id, store_id, %(at)s, %(run)s FROM fresh
+               ),
+               moved AS (
+                   UPDATE stores s SET group_id = f.group_id FROM fresh f WHERE s.store_id = f.store_id
+               )
+               SELECT store_id, group_id FROM fresh""",
+            {"stores": [d.store for d in ejected], "at": as_of, "run": run_id},
+        ).fetchall())
+        for d in ejected:
+            new = new_groups[d.store]
+            events.append((chain[d.group], "member_ejected", d.group, new, d.store, d.anchor, d.comparison.evidence()))
+            events.append((chain[d.group], "created", new, d.group, d.store, None,
+                           {"reason": f"ejected from group {d.group}", "stores": [d.store, d.anchor]}))
+        counts["ejected"] = len(ejected)
+
+    if verified:
+        conn.execute(
+            "UPDATE stores SET last_verified_at = %s WHERE store_id = ANY(%s)", (as_of, [d.store for d in verified])
+        )
+        dropped = deduplicate(conn, [(d.store, d.anchor) for d in verified])
+        for d in verified:
+            evidence = {**d.comparison.evidence(), "deduplicated": dropped.get(d.store, 0)}
+            events.append((chain[d.group], "verified", d.group, None, d.store, d.anchor, evidence))
+        counts["verified"] = len(verified)
+        counts["deduplicated"] += sum(dropped.values())
+
+    if merged:
+        conn.execute(
+            """UPDATE stores s SET group_id = m.into_group
+               FROM unnest(%s::bigint[], %s::bigint[]) AS m(from_group, into_group) WHERE s.group_id = m.from_group""",
+            ([d.group for d in merged], [d.into for d in merged]),
+        )
+        conn.execute("DELETE FROM store_groups WHERE group_id = ANY(%s)", ([d.group for d in merged],))
+        conn.execute(
+            "UPDATE stores SET last_verified_at = %s WHERE store_id = ANY(%s)", (as_of, [d.store for d in merged])
+        )
+        dropped = deduplicate(conn, [(d.store, d.anchor) for d in merged])
+        for d in merged:
+            evidence = {**d.comparison.evidence(), "deduplicated": dropped.get(d.store, 0),
+                        "sizes": [groups[d.group].size, groups[d.into].size]}
+            events.append((chain[d.into], "merged", d.into, d.group, d.store, d.anchor, evidence))
+        counts["merged"] = len(merged)
+        counts["deduplicated"] += sum(dropped.values())
+
+    write_events(conn, events, as_of, run_id)
+    return counts
+
+
+def write_events(conn: psycopg.Connection, events: Sequence[tuple], at: datetime, run_id: str | None) -> None:
+    """Append group_events rows: (chain, kind, group, other_group, store, other_store, evidence)."""
+    if not events:
+        return
+    columns = list(zip(*events))
+    conn.execute(
+        """INSERT INTO group_events (run_id, chain_id, kind, group_id, other_group_id, store_id,
+                                     other_store_id, evidence, created_at)
+           SELECT %s, e.chain_id, e.kind, e.group_id, e.other_group_id, e.store_id, e.other_store_id,
+                  e.evidence::jsonb, %s
+           FROM unnest(%s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::int[], %s::int[], %s::text[])
+                AS e(chain_id, kind, group_id, other_group_id, store_id, other_store_id, evidence)""",
+        (run_id, at, *[list(c) for c in columns[:6]], [json.dumps(e, default=_json_default) for e in columns[6]]),
+    )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {value!r}")

@@ -1,0 +1,232 @@
+"""Run-level grouping functions: a connection and plain arguments in, ids and counts out.
+
+Each function is one DAG task's work (DESIGN.md §4 step 8) and owns its
+transactions: decisions for one batch of groups (or one chain's merges) are
+applied in one transaction, together with their group_events and the
+comparisons they were based on. With `dry_run` the decisions are computed and
+logged but nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Sequence
+
+import numpy as np
+import psycopg
+
+from pricegroups.errors import ConfigError
+from pricegroups.grouping import repository as repo
+from pricegroups.grouping.blocking import candidate_pairs as _block
+from pricegroups.grouping.comparer import Comparer, Outcome
+from pricegroups.grouping.health import anchor_ready, check_group, plan_succession
+from pricegroups.grouping.merging import plan_merges
+from pricegroups.grouping.model import Decision, GroupState, StoreState
+from pricegroups.grouping.planning import plan_scrape  # noqa: F401  (re-exported for the DAG)
+from pricegroups.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def chain_ids(conn: psycopg.Connection, chains: Sequence[str] | None) -> list[int] | None:
+    """Chain codes to ids (None = every chain); an unknown code is a ConfigError."""
+    if not chains:
+        return None
+    rows = dict(conn.execute("SELECT code, chain_id FROM chains WHERE code = ANY(%s)", (list(chains),)).fetchall())
+    unknown = sorted(set(chains) - set(rows))
+    if unknown:
+        raise ConfigError(f"unknown chain code(s): {', '.join(unknown)}")
+    return sorted(rows.values())
+
+
+def find_stale_anchors(
+    conn: psycopg.Connection,
+    as_of: datetime,
+    settings: Settings,
+    chains: Sequence[str] | None = None,
+    run_id: str | None = None,
+    dry_run: bool = False,
+) -> list[int]:
+    """Group ids whose anchor must be re-scraped before anything in them can be decided.
+
+    First hands the anchor role to the freshest member where the anchor failed
+    to scrape `anchor_failures_before_succession` runs in a row (or closed);
+    writes anchor_replaced events. Then returns the groups whose anchor has no
+    current pricing or, after such a hand-over, no full catalogue.
+    """
+    groups, stores = repo.load_states(conn, chain_ids(conn, chains))
+    handovers = []
+    for key in sorted(groups):
+        decision = plan_succession(groups[key], stores, as_of, settings)
+        if decision is not None:
+            handovers.append(decision)
+    if handovers and not dry_run:
+        with conn.transaction():
+            repo.apply_decisions(conn, handovers, groups, as_of, run_id)
+        groups, stores = repo.load_states(conn, chain_ids(conn, chains))
+    for d in handovers:
+        log.info("group %s: anchor %s -> %s (%s)%s", d.group, d.old_anchor, d.new_anchor, d.reason,
+                 " [dry run]" if dry_run else "")
+    floor = as_of.timestamp() - settings.window_hours * 3600
+    stale = []
+    for key, group in sorted(groups.items()):
+        anchor = stores[group.anchor]
+        current = anchor.scraped_at is not None and anchor.scraped_at.timestamp() >= floor
+        full = anchor.verified_at is None or (anchor.scraped_at is not None and anchor.scraped_at > anchor.verified_at)
+        if not (current and full):
+            stale.append(key)
+    return stale
+
+
+def anchors_of(conn: psycopg.Connection, group_ids: Sequence[int]) -> list[int]:
+    """The anchor store ids of some groups (what the stale-anchor branch re-scrapes)."""
+    rows = conn.execute(
+        "SELECT anchor_store_id FROM store_groups WHERE group_id = ANY(%s) ORDER BY 1", (list(group_ids),)
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def group_batches(conn: psycopg.Connection, settings: Settings, chains: Sequence[str] | None = None) -> list[list[int]]:
+    """Group ids split into at most `max_map_instances` batches (for a mapped health check)."""
+    ids = [r[0] for r in conn.execute(
+        """SELECT group_id FROM store_groups
+           WHERE %s::int[] IS NULL OR chain_id = ANY(%s) ORDER BY group_id""",
+        (chain_ids(conn, chains),) * 2,
+    ).fetchall()]
+    count = min(settings.max_map_instances, len(ids))
+    return [ids[i::count] for i in range(count)] if count else []
+
+
+def health_check_groups(
+    conn: psycopg.Connection,
+    group_ids: Sequence[int],
+    as_of: datetime,
+    run_id: str | None,
+    settings: Settings,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Check the given groups: verify, eject, replace drifted anchors; one transaction for the batch."""
+    groups, stores = repo.load_states(conn, group_ids=list(group_ids))
+    floor_ok = _current_filter(as_of, settings)
+    wanted = set()
+    for group in groups.values():
+        wanted.add(group.anchor)
+        wanted.update(m for m in group.members if floor_ok(stores[m]))
+    matrix = repo.load_matrix(conn, stores, wanted)
+    comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted)))
+    decisions: list[Decision] = []
+    counts = {"groups": len(groups), "checked": 0, "stale_anchors": 0, "inconclusive": 0}
+    for key in sorted(groups):
+        report = check_group(groups[key], stores, comparer)
+        decisions.extend(report.decisions)
+        counts["checked"] += report.checked
+        counts["stale_anchors"] += report.stale_anchor
+        counts["inconclusive"] += report.inconclusive
+    counts.update(_write(conn, decisions, groups, comparer, as_of, run_id, settings, dry_run))
+    return counts
+
+
+def candidate_pairs(
+    conn: psycopg.Connection, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None
+) -> list[tuple[int, int]]:
+    """Anchor store pairs worth comparing (blocking), within each chain, smaller id first."""
+    groups, stores = repo.load_states(conn, chain_ids(conn, chains))
+    pairs: list[tuple[int, int]] = []
+    for chain, chain_groups in _by_chain(groups).items():
+        comparer = _anchor_comparer(conn, chain_groups, stores, as_of, settings, known=False)
+        ready = [g.anchor for g in chain_groups if anchor_ready(g, stores, comparer)]
+        pairs.extend(_block(comparer.matrix, ready, settings))
+    return sorted(pairs)
+
+
+def compare_pairs(
+    conn: psycopg.Connection,
+    pairs: Sequence[tuple[int, int]],
+    as_of: datetime,
+    run_id: str | None,
+    settings: Settings,
+) -> dict[str, int]:
+    """Compare store pairs and record the results (no group changes), for re-use by merge_groups."""
+    stores = repo.load_states(conn)[1]
+    ids = sorted({s for pair in pairs for s in pair} & set(stores))
+    comparer = Comparer(repo.load_matrix(conn, stores, ids), settings, as_of, repo.load_known(conn, ids))
+    outcomes = {o: 0 for o in Outcome}
+    for a, b in sorted(pairs):
+        outcomes[comparer.compare(a, b, examples=False).outcome] += 1
+    with conn.transaction():
+        recorded = repo.record_comparisons(conn, comparer.computed, run_id, as_of, settings)
+    return {"pairs": len(pairs), "compared": recorded, "reused": comparer.reused,
+            **{o.value: n for o, n in outcomes.items()}}
+
+
+def merge_groups(
+    conn: psycopg.Connection,
+    as_of: datetime,
+    run_id: str | None,
+    settings: Settings,
+    chains: Sequence[str] | None = None,
+    dry_run: bool = False,
+) -> dict[str, int]:
+    """Inter-group comparison and merging, one chain at a time (one transaction per chain).
+
+    Deterministic: the merge pass depends only on comparison outcomes and group
+    ranks. Comparisons already recorded (by compare_pairs or earlier runs) on
+    unchanged prices are re-used.
+    """
+    groups, stores = repo.load_states(conn, chain_ids(conn, chains))
+    totals: dict[str, int] = {"chains": 0, "eligible": 0}
+    for chain, chain_groups in sorted(_by_chain(groups).items()):
+        comparer = _anchor_comparer(conn, chain_groups, stores, as_of, settings, known=True)
+        ready = [g for g in chain_groups if anchor_ready(g, stores, comparer)]
+        plan = plan_merges(ready, comparer, settings)
+        counts = _write(conn, plan.merges, groups, comparer, as_of, run_id, settings, dry_run)
+        counts["eligible"] = plan.eligible
+        counts["chains"] = 1
+        for k, v in counts.items():
+            totals[k] = totals.get(k, 0) + v
+    return totals
+
+
+apply_merges = merge_groups  # the name the DAG design uses
+
+
+def _by_chain(groups: dict[int, GroupState]) -> dict[int, list[GroupState]]:
+    out: dict[int, list[GroupState]] = {}
+    for g in groups.values():
+        out.setdefault(g.chain, []).append(g)
+    return out
+
+
+def _anchor_comparer(conn, chain_groups, stores, as_of, settings, known: bool) -> Comparer:
+    anchors = sorted(g.anchor for g in chain_groups)
+    matrix = repo.load_matrix(conn, stores, anchors)
+    return Comparer(matrix, settings, as_of, repo.load_known(conn, anchors) if known else None)
+
+
+def _current_filter(as_of: datetime, settings: Settings):
+    floor = as_of.timestamp() - settings.window_hours * 3600
+    return lambda s: s.active and s.scraped_at is not None and s.scraped_at.timestamp() >= floor
+
+
+def _write(
+    conn: psycopg.Connection,
+    decisions: Sequence[Decision],
+    groups: dict[int, GroupState],
+    comparer: Comparer,
+    as_of: datetime,
+    run_id: str | None,
+    settings: Settings,
+    dry_run: bool,
+) -> dict[str, int]:
+    counts: dict[str, int] = {"compared": len(comparer.computed), "reused": comparer.reused}
+    for d in decisions:
+        log.info("%s%s group %s store %s", "[dry run] " if dry_run else "", d.kind, d.group,
+                 getattr(d, "store", getattr(d, "new_anchor", None)))
+    if dry_run:
+        counts["decisions"] = len(decisions)
+        return counts
+    with conn.transaction():
+        counts.update(repo.apply_decisions(conn, decisions, groups, as_of, run_id))
+        repo.record_comparisons(conn, comparer.computed, run_id, as_of, settings)
+    return counts
