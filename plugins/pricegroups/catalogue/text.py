@@ -25,14 +25,13 @@ _NON_WORD = re.compile(r"[\W_]+")
 
 def fold(text: str) -> str:
     """Compatibility-decomposed, accents dropped, case-folded."""
-    decomposed = unicodedata.normalize("NFKD", text)
+    decomposed = unicodedata.normalize("NFKD", _MARKS.sub("", text))  # before NFKD turns ™ into "TM"
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return unicodedata.normalize("NFC", stripped).casefold()
 
 
 def tokens(text: str) -> list[str]:
     """The words of a folded text: '&' is 'and', apostrophes vanish, other punctuation splits."""
-    text = _MARKS.sub("", text)
     text = _APOSTROPHES.sub("", text)
     text = _AND.sub(" and ", text)
     return [t for t in _NON_WORD.split(text) if t]
