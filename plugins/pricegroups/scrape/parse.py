@@ -18,7 +18,7 @@ from lxml import etree
 
 from pricegroups.errors import ParseError
 from pricegroups.scrape.fields import PARSERS, Dropped, ScrapedItem, build_item, clean_text
-from pricegroups.scrape.profile import PathStep, SiteProfile, compile_profile
+from pricegroups.scrape.profile import ROW_SEPARATOR, PathStep, SiteProfile, compile_profile
 
 _HTML_PARSER = etree.HTMLParser(recover=True, remove_comments=True)
 _JSONLD = etree.XPath("//script[@type='application/ld+json']/text()", smart_strings=False)
@@ -115,7 +115,15 @@ def _html_raw_items(root: etree._Element, profile: SiteProfile) -> list[dict[str
     if not isinstance(nodes, list):
         raise ParseError("items.xpath must select nodes")
     rules = [(rule.name, rule.xpath) for rule in profile.fields]
-    return [{name: _value(xpath(node)) for name, xpath in rules} for node in nodes]
+    names = [name for name, _ in rules]
+    raw_items = []
+    for node in nodes:
+        values = profile.row_xpath(node).split(ROW_SEPARATOR)
+        if len(values) == len(names):
+            raw_items.append(dict(zip(names, values)))
+        else:  # the separator occurs in the text itself: evaluate field by field
+            raw_items.append({name: _value(xpath(node)) for name, xpath in rules})
+    return raw_items
 
 
 def _jsonld_objects(root: etree._Element, url: str) -> list[Any]:
@@ -193,12 +201,6 @@ def _check_count(url: str, declared: Any, found: int) -> None:
         raise ParseError(f"{url}: item count {declared!r} is not a number") from exc
     if expected != found:
         raise ParseError(f"{url}: page says it holds {expected} items but {found} were found (cut off?)")
-
-
-def _jsonld_raw_items(root: etree._Element, url: str, profile: SiteProfile) -> list[dict[str, Any]]:
-    blocks = _jsonld_objects(root, url)
-    rules = [(rule.name, rule.path) for rule in profile.fields]
-    return [{name: _lookup(obj, path) for name, path in rules} for obj in _walk_typed(blocks, profile.jsonld_type)]
 
 
 def _with_query(url: str, param: str, value: int) -> str:

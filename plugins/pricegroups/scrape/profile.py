@@ -79,6 +79,7 @@ class SiteProfile:
     page_marker: etree.XPath | None
     closed_marker: etree.XPath | None
     item_xpath: etree.XPath | None
+    row_xpath: etree.XPath | None  # every field of one item in one evaluation (see _row_xpath)
     count_xpath: etree.XPath | None
     count_path: tuple[tuple[PathStep, ...], ...]
     jsonld_type: str
@@ -202,6 +203,21 @@ def _pagination(spec: Any) -> Pagination:
     return Pagination(kind)
 
 
+ROW_SEPARATOR = "\u241f"  # SYMBOL FOR UNIT SEPARATOR: never in product text, legal in XPath literals
+
+
+def _row_xpath(rules: tuple[FieldRule, ...]) -> etree.XPath:
+    """concat(string(f1), SEP, string(f2), ...): one libxml2 call per item instead of one per field.
+
+    string() of a node set is its first node's text, of a boolean 'true'/'false': the same
+    values the field parsers get when each field is evaluated on its own (the fallback).
+    """
+    parts = [f"string({rule.xpath.path})" for rule in rules]
+    if len(parts) == 1:
+        parts.append("''")
+    return etree.XPath(f'concat({f", {chr(34)}{ROW_SEPARATOR}{chr(34)}, ".join(parts)})', smart_strings=False)
+
+
 def compile_profile(source: Mapping[str, Any] | SiteProfile) -> SiteProfile:
     """Validate a profile dict and compile it (cached by content)."""
     if isinstance(source, SiteProfile):
@@ -250,6 +266,7 @@ def _compile(key: str) -> SiteProfile:
         page_marker=_optional_xpath(catalogue.get("page_marker"), "catalogue.page_marker"),
         closed_marker=_optional_xpath(catalogue.get("closed_marker"), "catalogue.closed_marker"),
         item_xpath=_optional_xpath(items.get("xpath"), "items.xpath"),
+        row_xpath=_row_xpath(rules) if layout == "html" and rules else None,
         count_xpath=_optional_xpath(items.get("count_xpath"), "items.count_xpath"),
         count_path=parse_path(items["count_path"], "items.count_path") if items.get("count_path") else (),
         jsonld_type=str(items.get("jsonld_type", "Product")),
