@@ -160,7 +160,8 @@ class ProductEnricher:
             cur.execute(f"SELECT coalesce(sum((detail->>'stores')::int), 0) FROM ({_DISAGREEING}) d", params)
             result.unit_prices_flagged = cur.fetchone()[0]
             result.flags += flag_from_query(cur, run_id, _DISAGREEING, params)
-            record_step(cur, run_id, "enrich", result.as_counts())
+            record_step(cur, run_id, "enrich", result.as_counts(),
+                        context=("unit_prices_compared", "unit_prices_flagged"))
         log.info("enrich %s: %s", run_id, result.as_counts())
         return result
 

@@ -158,8 +158,9 @@ class PostProcessor:
             )
             cur.execute(_OVERVIEW, params)
             overview = cur.fetchone()[0]
-            record_step(cur, run_id, "post_process", {**result.as_counts(), "analyzed": result.analyzed})
-            record_step(cur, run_id, "catalogue", overview)
+            if record_step(cur, run_id, "post_process", {**result.as_counts(), "analyzed": result.analyzed},
+                           context=("stores_judged", "tables_analyzed", "analyzed")):
+                record_step(cur, run_id, "catalogue", overview)
         log.info("post-process %s: %s; %s", run_id, result.as_counts(), json.dumps(overview))
         return result
 

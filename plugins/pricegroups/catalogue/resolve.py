@@ -308,7 +308,7 @@ class ProductResolver:
             if cur.rowcount:
                 log.error("resolve %s: %d items left without a product (recorded as rejected)", run_id, cur.rowcount)
                 result.rejected += cur.rowcount
-            record_step(cur, run_id, "resolve", result.as_counts())
+            record_step(cur, run_id, "resolve", result.as_counts(), context=("staged",))
         log.info("resolve %s: %s", run_id, result.as_counts())
         return result
 

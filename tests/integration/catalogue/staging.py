@@ -43,3 +43,23 @@ def product_of(conn: psycopg.Connection, run_id: str, store_id: int, sku: str) -
     row = conn.execute("SELECT product_id FROM scraped_items WHERE run_id = %s AND store_id = %s AND sku = %s",
                        (run_id, store_id, sku)).fetchone()
     return row[0]
+
+
+STATE_TABLES = {
+    "brands": "SELECT * FROM brands ORDER BY brand_id",
+    "brand_aliases": "SELECT * FROM brand_aliases ORDER BY alias_key",
+    "products": "SELECT * FROM products ORDER BY product_id",
+    "listings": "SELECT * FROM listings ORDER BY chain_id, sku",
+    "prices": "SELECT * FROM prices ORDER BY product_id, store_id",
+    "scraped_items": "SELECT * FROM scraped_items ORDER BY run_id, store_id, sku",
+    "rejected_items": "SELECT * FROM rejected_items ORDER BY rejected_id",
+    "catalogue_flags": "SELECT * FROM catalogue_flags ORDER BY flag_id",
+    "catalogue_merges": "SELECT * FROM catalogue_merges ORDER BY merge_id",
+    "listing_absences": "SELECT * FROM listing_absences ORDER BY store_id, product_id",
+    "runs": "SELECT run_id, summary FROM runs ORDER BY run_id",
+}
+
+
+def state(conn: psycopg.Connection) -> dict[str, list[tuple]]:
+    """Every row the catalogue steps may write, for 'twice changes nothing' checks."""
+    return {name: conn.execute(query).fetchall() for name, query in STATE_TABLES.items()}
