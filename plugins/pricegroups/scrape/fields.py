@@ -161,7 +161,7 @@ def normalise_gtin(text: str) -> str:
     if not digits.isdigit() or len(digits) not in (8, 12, 13, 14):
         raise ValueError(f"barcode {text!r} is not a GTIN-8/12/13/14")
     gtin = digits.zfill(14)
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(gtin[:13]))
+    total = 3 * sum(map(int, gtin[0:13:2])) + sum(map(int, gtin[1:13:2]))
     if (10 - total % 10) % 10 != int(gtin[13]):
         raise ValueError(f"barcode {text!r} has a wrong check digit")
     return gtin

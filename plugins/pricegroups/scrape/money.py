@@ -47,6 +47,7 @@ _NUMBER = r"(?:\d{1,3}(?:[,\u00a0 ]\d{3})+|\d+)(?:[.,]\d+)?|[.,]\d+"
 _AMOUNT_RE = re.compile(
     rf"^\s*(?:{_CURRENCY}\s*)?(?P<num>{_NUMBER})\s*(?:{_CURRENCY})?\s*$", re.IGNORECASE
 )
+_PLAIN_RE = re.compile(r"^\$?\d{1,9}\.\d{2}$")
 _CENTS_RE = re.compile(r"^\s*(?P<num>\d{1,3})\s*(?:c|¢|cents?)\s*$", re.IGNORECASE)
 _AMOUNT_INSIDE = rf"(?:{_CURRENCY}\s*)?(?:{_NUMBER})(?:\s*{_CURRENCY})?|\d{{1,3}}\s*(?:c|¢)"
 
@@ -89,6 +90,10 @@ def parse_amount(text: str, places: Decimal = CENT) -> Decimal:
     if text is None:
         raise MoneyError("no amount")
     text = str(text).strip()
+    if _PLAIN_RE.match(text):  # fast path: how nearly every shelf price is written
+        value = Decimal(text.lstrip("$"))
+        if value == value.quantize(places):
+            return value.quantize(places)
     match = _CENTS_RE.match(text)
     if match:
         value = Decimal(match["num"]) / 100

@@ -141,25 +141,25 @@ def _walk_typed(node: Any, wanted: str) -> Iterator[Mapping[str, Any]]:
     if isinstance(node, list):
         for child in node:
             yield from _walk_typed(child, wanted)
-    elif isinstance(node, Mapping):
+    elif isinstance(node, dict):  # json.loads gives dicts; typing.Mapping checks are slow here
         kind = node.get("@type")
         if kind == wanted or (isinstance(kind, list) and wanted in kind):
             yield node
             return
         for child in node.values():
-            if isinstance(child, (list, Mapping)):
+            if isinstance(child, (list, dict)):
                 yield from _walk_typed(child, wanted)
 
 
 def _step(node: Any, step: PathStep) -> Any:
     if isinstance(node, list):
         node = node[0] if node else None
-    node = node.get(step.key) if isinstance(node, Mapping) else None
+    node = node.get(step.key) if isinstance(node, dict) else None
     if node is None or step.where is None:
         return node
     candidates = node if isinstance(node, list) else [node]
     for candidate in candidates:
-        if isinstance(candidate, Mapping) and candidate.get(step.where) is not None:
+        if isinstance(candidate, dict) and candidate.get(step.where) is not None:
             if step.equals is None or str(candidate[step.where]) == step.equals:
                 return candidate
     return None
@@ -175,7 +175,7 @@ def _lookup(obj: Any, alternatives: tuple[tuple[PathStep, ...], ...]) -> Any:
                 break
         if isinstance(node, list):
             node = node[0] if node else None
-        if node is None or isinstance(node, (Mapping, list)):
+        if node is None or isinstance(node, (dict, list)):
             continue
         return node if isinstance(node, (bool, str)) else str(node)
     return None
