@@ -123,7 +123,7 @@ SELECT 'unit_price_disagrees',
        c.chain_id, min(c.store_id), c.sku, c.product_id,
        jsonb_build_object('price', c.price, 'site_unit_price', c.unit_price, 'unit_measure', c.unit_measure,
                           'computed', c.computed, 'size_value', c.size_value, 'size_unit', c.size_unit,
-                          'stores', count(*))
+                          'stores', count(*)) AS detail
 FROM ({_COMPARED}) c
 WHERE abs(c.unit_price - c.computed) > %(tolerance)s * c.computed
 GROUP BY c.chain_id, c.sku, c.product_id, c.price, c.unit_price, c.unit_measure, c.size_value, c.size_unit,
