@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a scraper's Session reuses its connection
+    disable_nagle_algorithm = True  # else small writes wait on delayed ACKs: ~40 ms per response
     server_version = "DemoChainSite/1"
     app: SiteApp  # set on the subclass made per server
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pricegroups.demo.layouts.common import CatalogueView, cut_off, escape, money, page
-from pricegroups.demo.model import Chain, Store
+from pricegroups.demo.model import Chain, Listing, Store
 
 LOCATOR = "/stores"
 CATALOGUE = r"/store/(?P<store>[A-Za-z0-9]+)/products"
@@ -33,12 +35,25 @@ def render_locator(chain: Chain, stores: list[Store]) -> str:
     return page(chain, "Stores", body, trap=f"/{chain.code}{TRAP}")
 
 
+@lru_cache(maxsize=8192)
+def _tile_head(code: str, lst: Listing) -> str:
+    """The part of a tile that does not change with the day (escaped once)."""
+    barcode = f' data-barcode="{lst.barcode}"' if lst.barcode else ""
+    return (
+        f'<article class="product-tile" data-sku="{escape(lst.sku)}"{barcode}'
+        f' data-category="{escape(lst.category)}">'
+        f'<img src="https://cdn.example.net/{code}/{escape(lst.sku)}.jpg" alt="">'
+        f'<span class="brand">{escape(lst.brand)}</span>'
+        f'<h3 class="name">{escape(lst.name)}</h3>'
+        f'<span class="size">{escape(lst.size)}</span>'
+    )
+
+
 def render_catalogue(view: CatalogueView) -> str:
     code = escape(view.chain.code)
     tiles = []
     for item in view.items:
-        lst, p = item.listing, item.price
-        barcode = f' data-barcode="{lst.barcode}"' if lst.barcode else ""
+        p = item.price
         pricing = [f'<span class="price">{money(p.price)}</span>']
         if p.was_price is not None:
             pricing.append(f'<span class="was">was {money(p.was_price)}</span>')
@@ -49,15 +64,7 @@ def render_catalogue(view: CatalogueView) -> str:
         if p.unit_price is not None:
             per = "each" if p.unit_measure == "each" else f"/ {p.unit_measure}"
             pricing.append(f'<span class="unit-price">{money(p.unit_price)} {per}</span>')
-        tiles.append(
-            f'<article class="product-tile" data-sku="{escape(lst.sku)}"{barcode}'
-            f' data-category="{escape(lst.category)}">'
-            f'<img src="https://cdn.example.net/{code}/{escape(lst.sku)}.jpg" alt="">'
-            f'<span class="brand">{escape(lst.brand)}</span>'
-            f'<h3 class="name">{escape(lst.name)}</h3>'
-            f'<span class="size">{escape(lst.size)}</span>'
-            f'<div class="pricing">{"".join(pricing)}</div></article>\n'
-        )
+        tiles.append(f'{_tile_head(code, item.listing)}<div class="pricing">{"".join(pricing)}</div></article>\n')
     links = " ".join(f'<a class="page" href="?page={n}">{n}</a>' for n in range(1, view.pages + 1))
     if view.page < view.pages:
         links += f' <a class="next" rel="next" href="?page={view.page + 1}">Next</a>'

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from pricegroups.demo.layouts.common import CatalogueView, cut_off, escape, money, page
-from pricegroups.demo.model import Chain, Store
+from pricegroups.demo.model import Chain, Listing, Store
 
 LOCATOR = "/store-locator"
 CATALOGUE = r"/catalogue/(?P<store>[A-Za-z0-9]+)"
@@ -36,6 +38,17 @@ def render_locator(chain: Chain, stores: list[Store]) -> str:
     return page(chain, "Store locator", body, trap=f"/{chain.code}{TRAP}")
 
 
+@lru_cache(maxsize=8192)
+def _row_head(lst: Listing) -> str:
+    """The cells that do not change with the day (escaped once)."""
+    return (
+        f'<td class="item-no">{escape(lst.sku)}</td><td class="ean">{lst.barcode or ""}</td>'
+        f'<td class="desc"><strong class="brand">{escape(lst.brand)}</strong>'
+        f' <span class="title">{escape(lst.name)}</span></td>'
+        f'<td class="size">{escape(lst.size)}</td><td class="cat">{escape(lst.category)}</td>'
+    )
+
+
 def render_catalogue(view: CatalogueView) -> str:
     rows = []
     for item in view.items:
@@ -50,11 +63,7 @@ def render_catalogue(view: CatalogueView) -> str:
         else:
             unit = f"{money(p.unit_price)} per {p.unit_measure}"
         rows.append(
-            f'<tr class="product-row{" special" if p.on_special else ""}">'
-            f'<td class="item-no">{escape(lst.sku)}</td><td class="ean">{lst.barcode or ""}</td>'
-            f'<td class="desc"><strong class="brand">{escape(lst.brand)}</strong>'
-            f' <span class="title">{escape(lst.name)}</span></td>'
-            f'<td class="size">{escape(lst.size)}</td><td class="cat">{escape(lst.category)}</td>'
+            f'<tr class="product-row{" special" if p.on_special else ""}">{_row_head(lst)}'
             f'<td class="price">{price}</td><td class="unit">{unit}</td>'
             f'<td class="offer">{escape(p.promo_text or "")}</td></tr>\n'
         )
