@@ -244,3 +244,26 @@ def test_sync_stores_adds_the_stores_the_locator_lists(conn, demo_site, scrape_s
     truth = [s.code for s in demo_site.scenario.stores(code, 0)]
     assert result["listed"] == len(truth) and result["new"] == sorted(truth) and result["unlisted"] == []
     assert sync_stores(conn, code, scrape_settings, day_date(demo_site, 0))["new"] == []
+
+
+def test_a_page_slower_than_the_timeout_is_retried_then_fails_the_store(conn, demo_site, demo_chains,
+                                                                       scrape_settings):
+    store = regular_store(demo_site, "greengrocer", 1)
+    demo_site.add_event(Event("slow", "greengrocer", day=0, store=store, page=2, delay=0.8))
+    hasty = scrape_settings.with_overrides({"http_timeout_s": 0.3, "http_retries": 1})
+    report = scrape_chain(conn, "r1", day_date(demo_site, 0), "greengrocer",
+                          [store_id(conn, "greengrocer", store)], hasty)
+    outcome = report.outcomes[0]
+    assert outcome.status == "failed" and "Timeout" in outcome.error
+    assert outcome.retries == 1 and outcome.http_errors == 2
+    assert scraped(conn, "r1", outcome.store_id) == {}
+
+
+def test_a_chain_wide_429_burst_is_waited_out(conn, demo_site, demo_chains, scrape_settings):
+    store = regular_store(demo_site, "freshmart", 1)
+    demo_site.add_event(Event("rate_limit", "freshmart", day=0, store=None, count=2, retry_after=1))
+    report = scrape_chain(conn, "r1", day_date(demo_site, 0), "freshmart",
+                          [store_id(conn, "freshmart", store)], scrape_settings, force=True)
+    assert report.locator_error is None  # the locator itself was rate limited, and retried
+    assert report.outcomes[0].status == "ok"
+    assert demo_site.stats()["by_status"]["429"] == 2
