@@ -40,10 +40,8 @@ class Settings:
     user_agent: str = "pricegroups/0.1 (+https://github.com/pricegroups/pricegroups)"
     upsert_batch_rows: int = 250_000
     snapshot_root: str = str(PROJECT_ROOT / "var" / "snapshots")
-    # grouping: blocking bands over a basket of widely carried products (docs/grouping.md)
-    blocking_bands: int = 40
-    blocking_rows_per_band: int = 3
-    blocking_exhaustive_below: int = 64  # chains with fewer anchors are compared all-pairs
+    # grouping: blocking compares only stores sharing a price on this many widely carried products
+    blocking_basket: int = 256
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> "Settings":
         """Return a copy with the given fields replaced, each coerced and validated."""
@@ -72,8 +70,8 @@ class Settings:
             raise ConfigError("http_timeout_s must be positive; http_retries and retry_wait_cap_s not negative")
         if self.max_pages_per_store < 1 or self.requests_per_second < 0:
             raise ConfigError("max_pages_per_store must be at least 1 and requests_per_second not negative")
-        if self.blocking_bands < 1 or self.blocking_rows_per_band < 1 or self.blocking_exhaustive_below < 0:
-            raise ConfigError("blocking_bands and blocking_rows_per_band must be at least 1")
+        if self.blocking_basket < 1:
+            raise ConfigError(f"blocking_basket must be at least 1, got {self.blocking_basket}")
         if self.retention_days < 1 or self.staging_keep_days < 1 or self.unit_price_tolerance <= 0:
             raise ConfigError("retention_days, staging_keep_days and unit_price_tolerance must be positive")
         if self.max_map_instances < 1 or self.upsert_batch_rows < 1:

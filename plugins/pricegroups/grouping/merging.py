@@ -9,9 +9,9 @@ smaller (or younger) group merges into the larger, and no two sinks left at
 the end match each other. The result depends only on the comparison outcomes
 and the ranks, never on the order of the input or of any batches.
 
-Blocking restricts the sinks a group is compared with to those sharing a band
-key; the result equals the exhaustive one whenever each group's first
-matching sink is among its candidates (blocking.py says why it is).
+Blocking restricts the sinks a group is compared with to its candidates; a
+matching sink is always a candidate (blocking.py proves it), so the result is
+exactly the exhaustive one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pricegroups.grouping.blocking import NO_KEY, band_keys
+from pricegroups.grouping.blocking import build
 from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.model import GroupState, Merge
 from pricegroups.settings import Settings
@@ -43,36 +43,29 @@ def plan_merges(
 ) -> MergePlan:
     """Decide the merges of one chain's groups (their anchors' pricing is in comparer.matrix)."""
     order = sorted((g for g in groups if comparer.is_current(g.anchor)), key=GroupState.rank)
-    blocked = not exhaustive and len(order) >= settings.blocking_exhaustive_below
-    keys = None
-    if blocked and order:
+    blocking = None
+    if not exhaustive and order:
         rows = np.fromiter((comparer.matrix.row_of[g.anchor] for g in order), dtype=np.int64, count=len(order))
-        keys = band_keys(comparer.matrix, rows, settings)
+        blocking = build(comparer.matrix, rows, settings)
     sinks: list[GroupState] = []
-    buckets: dict[tuple[int, int], list[int]] = {}
+    sink_index = np.zeros(len(order), dtype=np.int64)  # position in `order` of each sink
     merges: list[Merge] = []
     for i, group in enumerate(order):
-        if keys is None:
-            candidates: Sequence[int] = range(len(sinks))
+        if blocking is None:
+            candidates = sinks
         else:
-            band_row = keys[i].tolist()
-            found: set[int] = set()
-            for band, key in enumerate(band_row):
-                if key:
-                    found.update(buckets.get((band, key), ()))
-            candidates = sorted(found)
-        target = _first_match(group, [sinks[c] for c in candidates], comparer)
+            among = sink_index[: len(sinks)]
+            candidates = [sinks[c] for c in np.flatnonzero(blocking.candidates_of(i, among))]
+        target = _first_match(group, candidates, comparer)
         if target is not None:
             sink, comparison = target
             examples = comparer.disagreeing(group.anchor, sink.anchor)
             comparison = dataclasses.replace(comparison, disagreeing=examples)
             merges.append(Merge(group.group, sink.group, group.anchor, sink.anchor, comparison))
             continue
-        if keys is not None:
-            for band, key in enumerate(keys[i].tolist()):
-                if key != int(NO_KEY):
-                    buckets.setdefault((band, key), []).append(len(sinks))
+        sink_index[len(sinks)] = i
         sinks.append(group)
+    blocked = blocking is not None
     return MergePlan(tuple(merges), len(order), len(sinks), blocked)
 
 

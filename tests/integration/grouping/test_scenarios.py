@@ -222,7 +222,7 @@ def test_recorded_comparisons_are_reused(conn, two_zones):
     w = two_zones
     w.zone_of[w.stores[2]] = "A"  # leaves nothing changed for the other anchors
     pairs = candidate_pairs(conn, day(0), SETTINGS)
-    assert pairs, "two anchors of one chain are always candidates below the blocking threshold"
+    assert pairs, "the two zones share most prices: their anchors are candidates"
     first = compare_pairs(conn, pairs, day(0), "run-x", SETTINGS)
     assert first["reused"] == len(pairs) and first["compared"] == 0  # merge_groups compared them already
     again = merge_groups(conn, day(0), "run-x", SETTINGS)

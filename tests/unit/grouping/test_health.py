@@ -1,0 +1,77 @@
+"""Health checks of one group: verify, eject, anchor drift, stale anchors, succession."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pricegroups.grouping.comparer import Comparer
+from pricegroups.grouping.health import check_group, plan_succession
+from pricegroups.grouping.model import Eject, GroupState, ReplaceAnchor, StoreState, Verify
+from pricegroups.grouping.pricing import PriceMatrix
+from pricegroups.settings import Settings
+from tests.unit.grouping.synth import T
+
+S = Settings()
+A = {p: (100 + p, 0, False) for p in range(100)}
+B = {p: (100 + p + (7 if p % 5 == 0 else 0), 0, False) for p in range(100)}  # 20% different
+
+
+def setup(prices: dict, anchor, scraped=None, verified=None, failures=None):
+    scraped = scraped or {}
+    stores = {
+        s: StoreState(s, "g", scraped.get(s, T), (verified or {}).get(s), (failures or {}).get(s, 0))
+        for s in prices
+    }
+    group = GroupState("g", "c", anchor, tuple(sorted(s for s in prices if s != anchor)))
+    matrix = PriceMatrix.from_prices(prices, {s: st.scraped_at for s, st in stores.items()})
+    return group, stores, Comparer(matrix, S, T)
+
+
+def test_matching_member_is_verified_and_mismatching_one_ejected():
+    group, stores, comparer = setup({"a": A, "m1": A, "m2": A, "m3": B}, "a")
+    report = check_group(group, stores, comparer)
+    kinds = {(type(d).__name__, d.store) for d in report.decisions}
+    assert kinds == {("Verify", "m1"), ("Verify", "m2"), ("Eject", "m3")}
+    assert report.checked == 3
+
+
+def test_inconclusive_member_is_left_alone():
+    small = {p: A[p] for p in range(10)}
+    group, stores, comparer = setup({"a": A, "m1": small}, "a")
+    report = check_group(group, stores, comparer)
+    assert report.decisions == () and report.inconclusive == 1
+
+
+def test_member_not_rescraped_since_verification_is_not_checked():
+    group, stores, comparer = setup({"a": A, "m1": B}, "a", scraped={"m1": T - timedelta(days=1)}, verified={"m1": T - timedelta(hours=1)})
+    assert check_group(group, stores, comparer).checked == 0
+
+
+def test_stale_anchor_blocks_every_decision():
+    group, stores, comparer = setup({"a": A, "m1": B}, "a", scraped={"a": T - timedelta(hours=73)})
+    report = check_group(group, stores, comparer)
+    assert report.stale_anchor and report.decisions == ()
+
+
+def test_anchor_that_moved_is_replaced_by_the_freshest_matching_member():
+    scraped = {"m1": T - timedelta(hours=2), "m2": T - timedelta(hours=1), "m3": T - timedelta(hours=3)}
+    group, stores, comparer = setup({"a": B, "m1": A, "m2": A, "m3": A}, "a", scraped=scraped)
+    decisions = check_group(group, stores, comparer).decisions
+    assert isinstance(decisions[0], ReplaceAnchor) and decisions[0].new_anchor == "m2"
+    assert isinstance(decisions[1], Eject) and decisions[1].store == "a"
+    assert {(type(d), d.store) for d in decisions[2:]} == {(Verify, "m1"), (Verify, "m3")}
+
+
+def test_a_single_mismatching_member_is_ejected_not_made_anchor():
+    group, stores, comparer = setup({"a": B, "m1": A}, "a")
+    decisions = check_group(group, stores, comparer).decisions
+    assert [(type(d), d.store) for d in decisions] == [(Eject, "m1")]
+
+
+def test_succession_after_repeated_failures_picks_the_freshest_member():
+    scraped = {"a": T - timedelta(days=2), "m1": T - timedelta(hours=5), "m2": T - timedelta(hours=1)}
+    group, stores, _ = setup({"a": A, "m1": A, "m2": A}, "a", scraped=scraped, failures={"a": 3})
+    decision = plan_succession(group, stores, T, S)
+    assert decision.new_anchor == "m2" and decision.reason == "anchor_failed"
+    group, stores, _ = setup({"a": A, "m1": A}, "a", failures={"a": 2})
+    assert plan_succession(group, stores, T, S) is None

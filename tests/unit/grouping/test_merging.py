@@ -1,0 +1,51 @@
+"""Inter-group merging: smaller into larger, only into an anchor matched directly, deterministic."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pricegroups.grouping.comparer import Comparer
+from pricegroups.grouping.merging import plan_merges
+from pricegroups.grouping.model import GroupState
+from pricegroups.grouping.pricing import PriceMatrix
+from pricegroups.settings import Settings
+from tests.unit.grouping.synth import T
+
+S = Settings()
+BASE = {p: (100 + p, 0, False) for p in range(100)}
+
+
+def shifted(share_of_100: int) -> dict:
+    """BASE with `share_of_100` products repriced (1.5 % steps keep neighbours matching)."""
+    return {p: (v[0] + (1 if p < share_of_100 else 0), 0, False) for p, v in BASE.items()}
+
+
+def run(prices: dict, groups: list[GroupState]) -> list[tuple]:
+    matrix = PriceMatrix.from_prices(prices, {s: T for s in prices})
+    plan = plan_merges(groups, Comparer(matrix, S, T), S)
+    return sorted((m.group, m.into) for m in plan.merges)
+
+
+def test_smaller_group_merges_into_larger_whose_anchor_stays():
+    groups = [GroupState("small", "c", "x", (), T), GroupState("big", "c", "y", ("y2", "y3"), T + timedelta(days=1))]
+    assert run({"x": BASE, "y": BASE}, groups) == [("small", "big")]
+
+
+def test_equal_sizes_merge_the_younger_into_the_older():
+    groups = [GroupState("young", "c", "x", (), T), GroupState("old", "c", "y", (), T - timedelta(days=1))]
+    assert run({"x": BASE, "y": BASE}, groups) == [("young", "old")]
+
+
+def test_a_group_only_merges_into_an_anchor_it_matched_directly():
+    # a ~ b and b ~ c, but a !~ c (3 % apart): c may not follow b into a
+    prices = {"a": BASE, "b": shifted(1), "c": shifted(3)}
+    groups = [GroupState(g, "c", g, (), T + timedelta(hours=i)) for i, g in enumerate("abc")]
+    assert run(prices, groups) == [("b", "a")]
+
+
+def test_groups_with_stale_anchors_take_no_part():
+    prices = {"a": BASE, "b": BASE}
+    matrix = PriceMatrix.from_prices(prices, {"a": T, "b": T - timedelta(days=4)})
+    groups = [GroupState("a", "c", "a", (), T), GroupState("b", "c", "b", (), T)]
+    plan = plan_merges(groups, Comparer(matrix, S, T), S)
+    assert plan.merges == () and plan.eligible == 1

@@ -1,0 +1,131 @@
+"""Properties of the grouping core (DESIGN.md §6.5, §6.6), checked on generated price data."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+from hypothesis import given, settings as hsettings, strategies as st
+
+from pricegroups.grouping import merging
+from pricegroups.grouping.blocking import candidate_pairs
+from pricegroups.grouping.comparer import Comparer, Outcome
+from pricegroups.grouping.model import GroupState
+from pricegroups.grouping.pricing import PriceMatrix, encode_key
+from pricegroups.settings import Settings
+from tests.unit.grouping.synth import T, make_stores
+
+BLOCKING = Settings()
+
+worlds = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 10_000),
+        "stores": st.integers(2, 40),
+        "zones": st.integers(1, 5),
+        "products": st.integers(40, 160),
+        "carry": st.floats(0.7, 1.0),
+        "noise": st.sampled_from([0.0, 0.004, 0.008]),
+        "differ": st.sampled_from([0.04, 0.05, 0.1, 0.25]),
+    }
+)
+
+
+def matrix_in_order(prices: dict, order: list[int]) -> PriceMatrix:
+    """A matrix whose rows follow `order` (so row order is part of the input)."""
+    store_ids, product_ids, keys, was = [], [], [], []
+    for s in order:
+        for p, (cents, was_c, special) in prices[s].items():
+            store_ids.append(s)
+            product_ids.append(p + 1)
+            keys.append(encode_key(cents, special))
+            was.append(was_c)
+    return PriceMatrix.from_long(
+        np.array(store_ids, dtype=np.int64), np.array(product_ids, dtype=np.int64),
+        np.array(keys, dtype=np.int32), np.array(was, dtype=np.int32),
+        {s: T for s in order}, stores=order,
+    )
+
+
+def groups_for(order: list[int], sizes: dict[int, int] | None = None) -> list[GroupState]:
+    sizes = sizes or {}
+    return [GroupState(s, "c", s, tuple(range(1000 * (s + 1), 1000 * (s + 1) + sizes.get(s, 0))), T) for s in order]
+
+
+def merges(prices, order, settings, exhaustive=False, known=None, sizes=None):
+    comparer = Comparer(matrix_in_order(prices, order), settings, T, known)
+    plan = merging.plan_merges(groups_for(order, sizes), comparer, settings, exhaustive)
+    return sorted((m.group, m.into) for m in plan.merges)
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(worlds, st.randoms(use_true_random=False))
+def test_grouping_does_not_depend_on_the_order_of_stores(world, rnd):
+    prices, _ = make_stores(world["seed"], world["stores"], world["zones"], world["products"],
+                            world["carry"], world["noise"], world["differ"])
+    sizes = {s: random.Random(world["seed"] + s).randint(0, 3) for s in prices}
+    order = sorted(prices)
+    shuffled = order[:]
+    rnd.shuffle(shuffled)
+    assert merges(prices, order, BLOCKING, sizes=sizes) == merges(prices, shuffled, BLOCKING, sizes=sizes)
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(worlds, st.integers(1, 20), st.floats(0, 1), st.randoms(use_true_random=False))
+def test_grouping_does_not_depend_on_batches_of_comparisons(world, chunk, share, rnd):
+    """Comparisons done earlier in batches of any size, in any order, lead to the same merges."""
+    prices, _ = make_stores(world["seed"], world["stores"], world["zones"], world["products"],
+                            world["carry"], world["noise"], world["differ"])
+    order = sorted(prices)
+    reference = merges(prices, order, BLOCKING)
+    pairs = [(a, b) for i, a in enumerate(order) for b in order[i + 1:]]
+    rnd.shuffle(pairs)
+    batch = Comparer(matrix_in_order(prices, order), BLOCKING, T)
+    for a, b in pairs[: int(len(pairs) * share)]:
+        batch.compare(a, b)
+    original = merging.CHUNK
+    merging.CHUNK = chunk
+    try:
+        assert merges(prices, order, BLOCKING, known=batch.computed) == reference
+    finally:
+        merging.CHUNK = original
+
+
+@hsettings(max_examples=int(os.environ.get("PRICEGROUPS_HYPOTHESIS_EXAMPLES", 60)), deadline=None)
+@given(worlds)
+def test_blocking_finds_exactly_the_merges_of_exhaustive_comparison(world):
+    prices, _ = make_stores(world["seed"], world["stores"], world["zones"], world["products"],
+                            world["carry"], world["noise"], world["differ"])
+    order = sorted(prices)
+    assert merges(prices, order, BLOCKING) == merges(prices, order, BLOCKING, exhaustive=True)
+
+
+@hsettings(max_examples=int(os.environ.get("PRICEGROUPS_HYPOTHESIS_EXAMPLES", 60)), deadline=None)
+@given(worlds)
+def test_blocking_candidates_include_every_matching_pair(world):
+    prices, _ = make_stores(world["seed"], world["stores"], world["zones"], world["products"],
+                            world["carry"], world["noise"], world["differ"])
+    order = sorted(prices)
+    matrix = matrix_in_order(prices, order)
+    comparer = Comparer(matrix, BLOCKING, T)
+    matching = {
+        (a, b) for i, a in enumerate(order) for b in order[i + 1:]
+        if comparer.compare(a, b, examples=False).outcome is Outcome.MATCH
+    }
+    assert matching <= candidate_pairs(matrix, order, BLOCKING)
+
+
+def test_zones_further_apart_than_the_threshold_never_merge():
+    prices, zone_of = make_stores(11, 60, 4, 200, carry=0.85, noise=0.008, differ=0.04)
+    order = sorted(prices)
+    for group, into in merges(prices, order, BLOCKING):
+        assert zone_of[group] == zone_of[into]
+
+
+def test_blocking_prunes_independently_priced_stores_and_scans_tiny_catalogues():
+    rnd = random.Random(5)
+    prices = {s: {p: (rnd.randint(100, 100_000), 0, False) for p in range(300)} for s in range(4)}
+    prices[4] = {p: (p + 1, 0, False) for p in range(20)}  # a tiny catalogue: uncovered
+    matrix = matrix_in_order(prices, sorted(prices))
+    pairs = candidate_pairs(matrix, sorted(prices), BLOCKING)
+    assert pairs == {(s, 4) for s in range(4)}
