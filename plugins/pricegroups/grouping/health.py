@@ -44,9 +44,12 @@ def anchor_ready(group: GroupState, stores: Mapping[Hashable, StoreState], compa
 
 def check_group(group: GroupState, stores: Mapping[Hashable, StoreState], comparer: Comparer) -> HealthReport:
     """Compare the due members with the anchor; detect an anchor that moved away from its members."""
+    due = [m for m in group.members if due_for_check(stores[m])]
+    if not due:
+        return HealthReport(group.group, ())
     if not anchor_ready(group, stores, comparer):
         return HealthReport(group.group, (), stale_anchor=True)
-    due = [m for m in group.members if due_for_check(stores[m]) and comparer.is_current(m)]
+    due = [m for m in due if comparer.is_current(m)]
     if not due:
         return HealthReport(group.group, ())
     results = comparer.compare_many(group.anchor, due, examples=True)

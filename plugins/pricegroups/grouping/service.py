@@ -20,7 +20,7 @@ from pricegroups.errors import ConfigError
 from pricegroups.grouping import repository as repo
 from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer, Outcome
-from pricegroups.grouping.health import anchor_ready, check_group, plan_succession
+from pricegroups.grouping.health import anchor_ready, check_group, due_for_check, plan_succession
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState, StoreState
 from pricegroups.grouping.planning import plan_scrape  # noqa: F401  (re-exported for the DAG)
@@ -111,8 +111,10 @@ def health_check_groups(
     floor_ok = _current_filter(as_of, settings)
     wanted = set()
     for group in groups.values():
-        wanted.add(group.anchor)
-        wanted.update(m for m in group.members if floor_ok(stores[m]))
+        due = [m for m in group.members if floor_ok(stores[m]) and due_for_check(stores[m])]
+        if due:  # a group with nothing to check needs no prices (a bootstrap has thousands)
+            wanted.add(group.anchor)
+            wanted.update(due)
     matrix = repo.load_matrix(conn, stores, wanted)
     comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted)))
     decisions: list[Decision] = []
