@@ -140,9 +140,10 @@ class SiteApp:
         rest = "/" + parts[2] if len(parts) > 2 else "/"
         layout, locator, catalogue, trap = self._routes[chain.code]
         day = self._day
-        limited = self._burst(chain, None, "rate_limit", day)
-        if limited:
-            return limited
+        for kind in ("rate_limit", "server_error"):  # chain-wide bursts (events without a store)
+            failed = self._burst(chain, None, kind, day)
+            if failed:
+                return failed
         if rest == "/":
             body = f'<h1>{escape(chain.name)}</h1><p><a href="/{chain.code}{locator}">Find a store</a></p>'
             return _html(200, layout_page(chain, body, trap))

@@ -43,4 +43,7 @@ def cut_off(html: str, share: float = 0.55) -> str:
     """A malformed page: the first part of the HTML, cut mid-tag, as a broken upstream would send it."""
     cut = int(len(html) * share)
     lt = html.rfind("<", 0, cut)
-    return html[: lt + 7 if lt >= 0 else cut]
+    if lt < 0:
+        return html[:cut]
+    gt = html.find(">", lt)
+    return html[: lt + max(2, (gt - lt) // 2)]
