@@ -6,7 +6,7 @@ the behaviour lives in scenario.py (truth) and pricing.py (prices).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
@@ -124,4 +124,4 @@ class Item:
     """A listing with its price: one product tile / row / JSON-LD Product."""
 
     listing: Listing
-    price: TruePrice = field(compare=True)
+    price: TruePrice

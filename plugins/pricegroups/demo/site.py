@@ -24,7 +24,7 @@ from pricegroups.demo.scenario import Scenario
 from pricegroups.errors import ConfigError
 
 HTML = "text/html; charset=utf-8"
-_PAGE_CACHE_LIMIT = 6000
+_PAGE_CACHE_LIMIT = 2500  # a whole day of the built-in scenario is ~1,930 pages (~54 MB)
 
 
 @dataclass
@@ -110,7 +110,9 @@ class SiteApp:
         by_path: dict[str, dict[str, int]] = {}
         for (path, status), n in counts.items():
             by_status[str(status)] += n
-            by_chain[path.strip("/").split("/", 1)[0]] += n
+            chain = path.strip("/").split("/", 1)[0]
+            if chain in self.scenario.chains:
+                by_chain[chain] += n
             by_path.setdefault(path, {})[str(status)] = n
         return {"total": sum(counts.values()), "by_status": dict(by_status), "by_path": by_path,
                 "by_chain": dict(by_chain)}
