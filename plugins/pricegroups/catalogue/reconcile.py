@@ -206,7 +206,7 @@ class ProductReconciler(BaseReconciler):
     with no conflicting barcode."""
 
     entity, table, id_column = "product", "products", "product_id"
-    moved_kinds = ("prices_dropped", "prices_moved", "listings_moved", "staged_items_moved")
+    moved_kinds = ("prices_dropped", "prices_moved", "listings_moved")
 
     def find_duplicate_sets(self, cur: psycopg.Cursor) -> list[DuplicateSet]:
         cur.execute(_PRODUCT_CANDIDATES)
@@ -273,8 +273,6 @@ class ProductReconciler(BaseReconciler):
         moved["prices_moved"] = cur.rowcount
         cur.execute("UPDATE listings SET product_id = %s WHERE product_id = ANY(%s)", (survivor, losers))
         moved["listings_moved"] = cur.rowcount
-        cur.execute("UPDATE scraped_items SET product_id = %s WHERE product_id = ANY(%s)", (survivor, losers))
-        moved["staged_items_moved"] = cur.rowcount
         cur.execute(
             """DELETE FROM listing_absences a WHERE a.product_id = ANY(%(l)s)
                  AND EXISTS (SELECT 1 FROM listing_absences s WHERE s.product_id = %(s)s AND s.store_id = a.store_id)""",
@@ -319,5 +317,27 @@ def reconcile(conn: psycopg.Connection, run_id: str, settings: Settings | None =
     counts = {**BrandReconciler(conn, run_id, settings).run().as_counts("brand"),
               **ProductReconciler(conn, run_id, settings).run().as_counts("product")}
     with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_REPOINT_STAGED, {"run": run_id})
+        counts["staged_items_repointed"] = cur.rowcount
         record_step(cur, run_id, "reconcile", counts)
     return counts
+
+
+# One statement for the whole run rather than one per merge: the run's staged items
+# are found by run_id, the primary key's prefix (an index on product_id would double
+# the cost of resolve's UPDATE). Survivors are never merged in the same pass, and
+# older runs' merges are followed too, so re-running is safe.
+_REPOINT_STAGED = """
+WITH RECURSIVE chain (merged_id, survivor_id) AS (
+    SELECT merged_id, survivor_id FROM catalogue_merges WHERE entity = 'product'
+),
+final (merged_id, survivor_id, depth) AS (
+    SELECT c.merged_id, c.survivor_id, 1 FROM chain c
+    UNION ALL
+    SELECT f.merged_id, c.survivor_id, f.depth + 1 FROM final f JOIN chain c ON c.merged_id = f.survivor_id
+    WHERE f.depth < 50
+)
+UPDATE scraped_items si SET product_id = f.survivor_id
+FROM (SELECT DISTINCT ON (merged_id) merged_id, survivor_id FROM final ORDER BY merged_id, depth DESC) f
+WHERE si.run_id = %(run)s AND si.product_id = f.merged_id
+"""
