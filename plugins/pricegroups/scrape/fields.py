@@ -10,23 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from pricegroups.scrape import money
 
-# The attributes of a scraped item, in scraped_items column order.
-ITEM_FIELDS = (
-    "sku", "name", "brand", "size_text", "barcode", "category", "price", "was_price", "unit_price",
-    "unit_measure", "on_special", "promo_text", "multibuy_qty", "multibuy_price",
-)
-# Fields a profile may extract (the item fields plus helpers that are folded in by validation).
-EXTRACTABLE = frozenset(ITEM_FIELDS) | {"saving"}
-DEFAULT_PRICE_CEILING = Decimal("10000.00")
 
+class ScrapedItem(NamedTuple):
+    """One product as a store's catalogue lists it, typed and validated.
 
-@dataclass(frozen=True, slots=True)
-class ScrapedItem:
-    """One product as a store's catalogue lists it, typed and validated."""
+    A NamedTuple rather than a dataclass: tens of thousands are built per store
+    and go straight into COPY as rows.
+    """
 
     sku: str
     name: str
@@ -44,7 +38,14 @@ class ScrapedItem:
     multibuy_price: Decimal | None = None
 
     def as_row(self) -> tuple:
-        return tuple(getattr(self, name) for name in ITEM_FIELDS)
+        return tuple(self)
+
+
+# The attributes of a scraped item, in scraped_items COPY column order.
+ITEM_FIELDS = ScrapedItem._fields
+# Fields a profile may extract (the item fields plus helpers that are folded in by validation).
+EXTRACTABLE = frozenset(ITEM_FIELDS) | {"saving"}
+DEFAULT_PRICE_CEILING = Decimal("10000.00")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,19 +224,8 @@ def build_item(values: dict[str, Any], ceiling: Decimal = DEFAULT_PRICE_CEILING)
     on_special = values.get("on_special")
     if on_special is None:
         on_special = was is not None or qty is not None
+    get = values.get
     return ScrapedItem(
-        sku=str(sku),
-        name=values["name"],
-        price=price,
-        brand=values.get("brand"),
-        size_text=values.get("size_text"),
-        barcode=values.get("barcode"),
-        category=values.get("category"),
-        was_price=was,
-        unit_price=unit_price,
-        unit_measure=values.get("unit_measure"),
-        on_special=bool(on_special),
-        promo_text=values.get("promo_text"),
-        multibuy_qty=qty,
-        multibuy_price=total,
+        str(sku), values["name"], price, get("brand"), get("size_text"), get("barcode"), get("category"),
+        was, unit_price, get("unit_measure"), bool(on_special), get("promo_text"), qty, total,
     )

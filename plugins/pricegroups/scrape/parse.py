@@ -87,7 +87,11 @@ def _validate(raw_items: list[dict[str, Any]], profile: SiteProfile, url: str,
                 if raw is None:
                     continue  # the hook says this node is not a product (e.g. an ad tile)
             for name, value in raw.items():
-                parser = PARSERS[parsers.get(name, "text")]
+                kind = parsers.get(name, "text")
+                if kind == "text":  # the common case, inlined: most fields are plain text
+                    values[name] = (" ".join(value.split()) or None) if isinstance(value, str) else clean_text(value)
+                    continue
+                parser = PARSERS[kind]
                 if name == "barcode":
                     # a bad barcode costs the item its barcode, not its price
                     try:
