@@ -160,8 +160,9 @@ class SiteApp:
 
     def _catalogue(self, chain: Chain, store_code: str, query: dict[str, str], day: int) -> Response:
         scenario = self.scenario
-        store = {s.code: s for s in chain.stores}.get(store_code)
-        if store is None:
+        try:
+            store = scenario.store(chain.code, store_code)
+        except ConfigError:
             return _not_found("store")
         layout = self._routes[chain.code][0]
         closing = [e for e in scenario.events_on(day, chain.code, store_code) if e.kind == "store_closes"]

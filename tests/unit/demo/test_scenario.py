@@ -52,9 +52,9 @@ def test_default_scenario_has_the_stated_sizes(scenario):
 
 
 def test_default_scenario_generates_in_well_under_a_second():
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other processes on a shared machine do not count
     default_scenario(seed=99)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 def test_stores_carry_80_to_97_percent_of_the_range(scenario):
