@@ -226,8 +226,9 @@ class SiteApp:
     def robots_txt(self) -> str:
         lines = ["User-agent: BadBot", "Disallow: /", "", "User-agent: *", "Disallow: /_admin/"]
         for chain in self.scenario.chains.values():
-            lines += [f"Disallow: {rule}" for rule in chain.robots_disallow]
             layout = self._routes[chain.code][0]
+            trap = f"/{chain.code}{layout.TRAP}"  # always disallowed: every page links to it
+            lines += [f"Disallow: {rule}" for rule in dict.fromkeys((trap, *chain.robots_disallow))]
             for event in self.scenario.events_on(self._day, chain.code):
                 if event.kind == "robots_disallow":
                     path = layout.catalogue_path(chain, event.store)
