@@ -131,6 +131,7 @@ class LiveFetcher:
         self._rng = rng or random.Random()
         self._next_slot: dict[str, float] = {}
         self._robots: dict[str, urllib.robotparser.RobotFileParser] = {}
+        self._crawl_delay: dict[str, float] = {}  # per host, from robots.txt
         rps = settings.requests_per_second
         self._interval = 1.0 / rps if 0 < rps < 1_000_000 else 0.0  # 0 (or huge) = no rate limit
 
@@ -175,15 +176,19 @@ class LiveFetcher:
             else:
                 parser.parse([])  # 4xx: no robots.txt, everything allowed
             self._robots[key] = parser
+            delay = parser.crawl_delay(self.settings.user_agent)
+            if delay:
+                self._crawl_delay[parts.netloc] = float(delay)
         return parser
 
     def _wait_for_slot(self, url: str) -> None:
+        """Space requests to one host by the rate limit (or robots.txt's Crawl-delay, if longer)."""
         if not self._interval:
-            return
+            return  # off: loopback demo and tests only
         host = urlsplit(url).netloc
         now = time.monotonic()
         slot = max(now, self._next_slot.get(host, now))
-        self._next_slot[host] = slot + self._interval
+        self._next_slot[host] = slot + max(self._interval, self._crawl_delay.get(host, 0.0))
         if slot > now:
             self._sleep(slot - now)
 
