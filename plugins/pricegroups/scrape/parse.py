@@ -21,6 +21,8 @@ from pricegroups.scrape.fields import PARSERS, Dropped, ScrapedItem, build_item,
 from pricegroups.scrape.profile import ROW_SEPARATOR, PathStep, SiteProfile, compile_profile
 
 _HTML_PARSER = etree.HTMLParser(recover=True, remove_comments=True)
+# Without a declared charset libxml2 assumes Latin-1; the web (and the snapshots) are UTF-8 by default.
+_UTF8_HTML_PARSER = etree.HTMLParser(recover=True, remove_comments=True, encoding="utf-8")
 _JSONLD = etree.XPath("//script[@type='application/ld+json']/text()", smart_strings=False)
 
 
@@ -48,8 +50,9 @@ class LocatedStore:
 def _document(body: bytes, url: str) -> etree._Element:
     if not body or not body.strip():
         raise ParseError(f"{url}: empty page")
+    declared = b"charset" in body[:4096].lower()
     try:
-        root = etree.fromstring(body, _HTML_PARSER)
+        root = etree.fromstring(body, _HTML_PARSER if declared else _UTF8_HTML_PARSER)
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise ParseError(f"{url}: not parseable as HTML: {exc}") from exc
     if root is None:

@@ -111,3 +111,9 @@ def test_page_param_pagination_stops_on_an_empty_page():
     assert full.next_url == "http://x/s/1?pg=5"
     empty = parse_page(page(), "http://x/s/1?pg=5", profile)
     assert empty.items == () and empty.next_url is None
+
+
+def test_a_page_without_a_declared_charset_is_read_as_utf8():
+    result = parse_page(page('<li class="p" id="1"><b>Café Crème Brûlée</b><i>$2.00</i></li>'),
+                        "http://x/s/1", TILE_PROFILE)
+    assert result.items[0].name == "Café Crème Brûlée"
