@@ -33,7 +33,7 @@ class Settings:
     max_map_instances: int = 32
     requests_per_second: float = 5.0  # per host; 0 turns the rate limit off (loopback demo only)
     http_timeout_s: float = 20.0
-    http_retries: int = 4  # retries after the first attempt, on connection errors, 429 and 5xx
+    http_retries: int = 5  # retries after the first attempt, on connection errors, 429 and 5xx
     retry_backoff_s: float = 0.5  # first backoff; doubles per retry, with jitter
     retry_wait_cap_s: float = 30.0  # longest wait for one retry, whatever Retry-After asks
     max_pages_per_store: int = 200
