@@ -64,6 +64,7 @@ _COUNT_OF = re.compile(r"(?:pack|box|bag|case|carton|tray)\s+of\s+(\d+)(?!\w)")
 _HALF_DOZEN = re.compile(r"(?<!\w)half\s*(?:a\s*)?dozen(?!\w)")
 _PER_UNIT = re.compile(rf"(?:^|(?<!\w)per\s*|/\s*)({_UNIT_ALT}){_AFTER}")
 _EACH_WORD = re.compile(r"(?<!\w)(?:each|ea|single|loose)(?!\w)")
+_PER_UNIT_WORDS = re.compile(rf"(?:(?<!\w)per\s*|/\s*)(?:{_UNIT_ALT}){_AFTER}|(?<!\w)(?:each|ea)(?!\w)")
 
 
 def _fold(text: str) -> str:
@@ -153,7 +154,7 @@ def _find(text: str) -> Size | None:
 
 def strip_sizes(text: str) -> str:
     """`text` (already folded) without its size expressions, for name keys."""
-    for pattern in (_MULTI, _MULTI_REVERSED, _PACK_OF, _RANGE, _SINGLE, _COUNT_OF, _HALF_DOZEN):
+    for pattern in (_MULTI, _MULTI_REVERSED, _PACK_OF, _RANGE, _SINGLE, _COUNT_OF, _HALF_DOZEN, _PER_UNIT_WORDS):
         text = pattern.sub(" ", text)
     return text
 

@@ -60,3 +60,13 @@ def test_keys_never_raise_and_are_case_blind(name, brand):
     assert name_key(name, brand) == name_key(name.upper(), brand) or name.upper().casefold() != name.casefold()
     key = brand_key(brand)
     assert key is None or key == key.casefold() or key.casefold() != key
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("Avocado Hass each", "Hass Avocado"),
+    ("Bananas Cavendish per kg", "Cavendish Bananas"),
+    ("Pepsi Max 24 x 375mL", "Max Pepsi"),
+    ("Eggs Free Range 12 Pack 700g", "Free Range Eggs"),
+])
+def test_sizes_in_names_do_not_change_the_name_key(a, b):
+    assert name_key(a) == name_key(b)
