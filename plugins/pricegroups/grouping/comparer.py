@@ -26,6 +26,7 @@ from pricegroups.grouping.pricing import PriceMatrix
 from pricegroups.settings import Settings
 
 EXAMPLES = 5  # disagreeing products kept as evidence
+SCAN_BLOCK = 512  # columns scanned per step by first_match before dropping hopeless candidates
 
 
 class Outcome(str, enum.Enum):
@@ -42,6 +43,7 @@ class Counts:
     agreeing: int
     size_a: int
     size_b: int
+    complete: bool = True  # False: stopped early, known only not to MATCH (see Comparer.first_match)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ def min_overlap(size_a: int, size_b: int, settings: Settings) -> int:
 
 def judge(counts: Counts, settings: Settings) -> tuple[Outcome, str]:
     """The §5 rule on measured counts (both sides already known to be current)."""
+    if not counts.complete:
+        return Outcome.MISMATCH, "stopped early: more disagreeing products than a match allows"
     needed = min_overlap(counts.size_a, counts.size_b, settings)
     if counts.overlap < needed:
         return Outcome.INCONCLUSIVE, f"overlap {counts.overlap} below {needed}"
@@ -115,18 +119,29 @@ class Comparer:
         self.as_of = as_of
         self.window = timedelta(hours=settings.window_hours)
         self.known = dict(known or {})
-        self.computed: dict[tuple, tuple[int, int, Counts]] = {}
+        self.computed: dict[tuple, Counts] = {}  # this comparer's own results (same prices throughout)
         self.reused = 0
-        self._signatures: np.ndarray | None = None
+        self._signatures: list[int] | None = None
+        self._has_was = np.count_nonzero(matrix.was, axis=1) > 0
+        floor = as_of - self.window
+        self._current = np.array(
+            [t is not None and floor <= t for t in matrix.scraped_at], dtype=bool
+        ) & (matrix.sizes > 0)
+        self._cached_stores: set = {s for pair in self.known for s in pair}
+        # first_match scans columns where stores differ most first, so hopeless pairs drop early
+        order = _discriminating_order(matrix.keys)
+        self._keys = _permuted(matrix.keys, order)
+        self._was = _permuted(matrix.was, order) if self._has_was.any() else None
 
     # -- signatures -------------------------------------------------------
     def signature(self, store: Hashable) -> int:
         if self._signatures is None:
-            self._signatures = self.matrix.signatures()
-        return int(self._signatures[self.matrix.row_of[store]].astype(np.int64))
+            self._signatures = self.matrix.signatures().view(np.int64).tolist()
+        return self._signatures[self.matrix.row_of[store]]
 
     def is_current(self, store: Hashable) -> bool:
-        return self.matrix.is_current(store, self.as_of, self.window)
+        row = self.matrix.row_of.get(store)
+        return row is not None and bool(self._current[row])
 
     # -- comparisons ------------------------------------------------------
     def compare(self, a: Hashable, b: Hashable, examples: bool = True) -> Comparison:
@@ -143,10 +158,11 @@ class Comparer:
                 results[i] = Comparison(a, b, Outcome.INCONCLUSIVE, Counts(0, 0, 0, 0), f"store {side} not current")
                 continue
             cached = self._cached(a, b)
-            if cached is not None:
+            if cached is not None and cached.counts.complete:
                 results[i] = cached
+                self.reused += cached.reused
             else:
-                fresh.append(i)
+                fresh.append(i)  # an early-stopped result says "no match", not MISMATCH or INCONCLUSIVE
         if fresh:
             for i, counts in zip(fresh, self._measure(a, [others[i] for i in fresh])):
                 b = others[i]
@@ -155,6 +171,85 @@ class Comparer:
                 results[i] = Comparison(a, b, outcome, counts, reason, disagreeing)
                 self._remember(a, b, counts)
         return results  # type: ignore[return-value]
+
+    def first_match(self, a: Hashable, others: Sequence[Hashable]) -> tuple[int, Comparison] | None:
+        """The first of `others`, in the order given, that MATCHes a (and that comparison), or None.
+
+        Decides exactly as compare_many would, but cheaper: the columns are
+        scanned in blocks for all candidates at once, and a candidate is dropped
+        as soon as it has more disagreeing products than any MATCH allows
+        ((1 - threshold) * the smaller catalogue). Only comparisons carried to
+        the end are remembered for re-use.
+        """
+        if not self.is_current(a):
+            return None
+        found: dict[int, Comparison] = {}
+        pending: list[int] = []
+        row_of, current = self.matrix.row_of, self._current
+        may_be_cached = a in self._cached_stores
+        for i, b in enumerate(others):
+            if not current[row_of[b]]:
+                continue
+            cached = self._cached(a, b) if may_be_cached else None
+            if cached is None:
+                pending.append(i)
+                continue
+            self.reused += cached.reused
+            if cached.outcome is Outcome.MATCH:
+                found[i] = cached
+                break
+        limit = min(found) if found else len(others)
+        pending = [i for i in pending if i < limit]
+        if pending:
+            for i, counts in self._scan(a, [others[i] for i in pending]):
+                b = others[pending[i]]
+                self._remember(a, b, counts)
+                outcome, reason = judge(counts, self.settings)
+                if outcome is Outcome.MATCH:
+                    found[pending[i]] = Comparison(a, b, outcome, counts, reason)
+        if not found:
+            return None
+        first = min(found)
+        return first, found[first]
+
+    def _scan(self, a: Hashable, others: Sequence[Hashable]):
+        """(index, Counts) of the candidates that could still MATCH after every column block."""
+        m = self.matrix
+        ra = m.row_of[a]
+        rows = np.fromiter((m.row_of[b] for b in others), dtype=np.int64, count=len(others))
+        size_a = int(m.sizes[ra])
+        sizes = m.sizes[rows]
+        allowed = np.floor((1 - self.settings.match_threshold) * np.minimum(sizes, size_a) + 1e-9)
+        disagree = np.zeros(len(rows), dtype=np.int64)
+        overlap = np.zeros(len(rows), dtype=np.int64)
+        # an overlap can never reach min_overlap_products with a smaller catalogue: INCONCLUSIVE, skip
+        alive = np.flatnonzero(np.minimum(sizes, size_a) >= self.settings.min_overlap_products)
+        if not len(alive):
+            return
+        keys, was = self._keys, self._was
+        use_was = was is not None and bool(self._has_was[ra]) and bool(self._has_was[rows].any())
+        start, block, width = 0, SCAN_BLOCK, keys.shape[1]
+        while start < width:
+            end = start + block
+            ka = keys[ra, start:end]
+            kb = keys[rows[alive], start:end]
+            both = (kb != 0) & (ka != 0)
+            differ = kb != ka
+            if use_was:
+                wa = was[ra, start:end]
+                wb = was[rows[alive], start:end]
+                differ |= (wa != 0) & (wb != 0) & (wa != wb)
+            overlap[alive] += np.count_nonzero(both, axis=1)
+            disagree[alive] += np.count_nonzero(both & differ, axis=1)
+            hopeless = disagree[alive] > allowed[alive]
+            for i in alive[hopeless].tolist():
+                yield i, Counts(int(overlap[i]), int(overlap[i] - disagree[i]), size_a, int(sizes[i]), False)
+            alive = alive[~hopeless]
+            if not len(alive):
+                return
+            start, block = end, block * 2  # survivors are likely matches: finish them in few steps
+        for i in alive.tolist():
+            yield i, Counts(int(overlap[i]), int(overlap[i] - disagree[i]), size_a, int(sizes[i]))
 
     def disagreeing(self, a: Hashable, b: Hashable, limit: int = EXAMPLES) -> tuple:
         m = self.matrix
@@ -180,30 +275,58 @@ class Comparer:
 
     def _cached(self, a: Hashable, b: Hashable) -> Comparison | None:
         key, flipped = _pair_key(a, b)
-        entry = self.computed.get(key) or self.known.get(key)
-        if entry is None:
-            return None
-        sig_first, sig_second, counts = entry
-        first, second = key
-        if sig_first != self.signature(first) or sig_second != self.signature(second):
-            return None
+        counts = self.computed.get(key)
+        reused = counts is None
+        if counts is None:
+            entry = self.known.get(key)
+            if entry is None:
+                return None
+            sig_first, sig_second, counts = entry
+            if sig_first != self.signature(key[0]) or sig_second != self.signature(key[1]):
+                return None  # a side's prices changed since: compare again
         if flipped:
-            counts = Counts(counts.overlap, counts.agreeing, counts.size_b, counts.size_a)
-        if key not in self.computed:
-            self.reused += 1
+            counts = Counts(counts.overlap, counts.agreeing, counts.size_b, counts.size_a, counts.complete)
         outcome, reason = judge(counts, self.settings)
-        return Comparison(a, b, outcome, counts, reason, reused=key not in self.computed)
+        return Comparison(a, b, outcome, counts, reason, reused=reused)
 
     def _remember(self, a: Hashable, b: Hashable, counts: Counts) -> None:
         key, flipped = _pair_key(a, b)
+        self._cached_stores.update(key)
         if flipped:
-            counts = Counts(counts.overlap, counts.agreeing, counts.size_b, counts.size_a)
-        self.computed[key] = (self.signature(key[0]), self.signature(key[1]), counts)
+            counts = Counts(counts.overlap, counts.agreeing, counts.size_b, counts.size_a, counts.complete)
+        self.computed[key] = counts
+
+    def signed_results(self) -> dict[tuple, tuple[int, int, Counts]]:
+        """This comparer's results with both sides' price signatures, for recording and later re-use."""
+        return {key: (self.signature(key[0]), self.signature(key[1]), c) for key, c in self.computed.items()}
 
 
 def _pair_key(a: Hashable, b: Hashable) -> tuple[tuple, bool]:
     """Pairs are stored once, smaller store first."""
+    if type(a) is type(b):
+        return ((a, b), False) if a <= b else ((b, a), True)
     return ((a, b), False) if (type(a).__name__, a) <= (type(b).__name__, b) else ((b, a), True)
+
+
+def _permuted(values: np.ndarray, order: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """values[:, order], gathered a few rows at a time (cache-friendly for wide matrices)."""
+    out = np.empty_like(values)
+    for start in range(0, values.shape[0], chunk):
+        out[start:start + chunk] = values[start:start + chunk][:, order]
+    return out
+
+
+def _discriminating_order(keys: np.ndarray, sample: int = 64) -> np.ndarray:
+    """Columns by how many distinct prices a spread sample of rows shows, most first (ties by column).
+
+    Only the order of work depends on it, never a result.
+    """
+    if keys.shape[0] == 0 or keys.shape[1] == 0:
+        return np.arange(keys.shape[1])
+    rows = np.unique(np.linspace(0, keys.shape[0] - 1, min(sample, keys.shape[0])).astype(np.int64))
+    part = np.sort(keys[rows], axis=0)
+    distinct = 1 + np.count_nonzero(part[1:] != part[:-1], axis=0)
+    return np.lexsort((np.arange(keys.shape[1]), -distinct))
 
 
 def _plain(value: Any) -> Any:

@@ -27,7 +27,6 @@ from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.model import GroupState, Merge
 from pricegroups.settings import Settings
 
-CHUNK = 16  # sinks compared per vectorised step; the pass stops at the first match
 
 
 @dataclass(frozen=True)
@@ -70,12 +69,11 @@ def plan_merges(
 
 
 def _first_match(group: GroupState, sinks: list[GroupState], comparer: Comparer):
-    for start in range(0, len(sinks), CHUNK):
-        chunk = sinks[start:start + CHUNK]
-        for sink, comparison in zip(chunk, comparer.compare_many(group.anchor, [s.anchor for s in chunk])):
-            if comparison.outcome is Outcome.MATCH:
-                return sink, comparison
-    return None
+    found = comparer.first_match(group.anchor, [s.anchor for s in sinks])
+    if found is None:
+        return None
+    index, comparison = found
+    return sinks[index], comparison
 
 
 def match_matrix_merges(groups: Sequence[GroupState], matches: set[tuple], comparer: Comparer) -> list[tuple]:

@@ -128,8 +128,11 @@ class PriceMatrix:
             for start in range(0, len(rows), chunk):
                 part = rows[start:start + chunk]
                 k = self.keys[part].astype(np.uint64)
-                w = self.was[part].astype(np.uint64)
-                value = _mix((k << np.uint64(32)) ^ w ^ column_salt)
+                value = (k << np.uint64(32)) ^ self.was[part].astype(np.uint64) ^ column_salt
+                value *= np.uint64(0xBF58476D1CE4E5B9)
+                value ^= value >> np.uint64(31)
+                value *= np.uint64(0x94D049BB133111EB)
+                value ^= value >> np.uint64(29)
                 value[k == 0] = 0
                 out[start:start + chunk] = value.sum(axis=1, dtype=np.uint64)
         return out

@@ -93,14 +93,22 @@ def _copy_bytes(conn: psycopg.Connection, statement: str, params: tuple) -> byte
     return bytes(buffer)
 
 
-def load_known(conn: psycopg.Connection, store_ids: Sequence[int]) -> dict[tuple, tuple[int, int, Counts]]:
-    """Remembered comparisons between the given stores."""
+def load_known(
+    conn: psycopg.Connection, store_ids: Sequence[int], settings: Settings
+) -> dict[tuple, tuple[int, int, Counts]]:
+    """Remembered comparisons between the given stores that are valid under these settings.
+
+    An early-stopped comparison proved "no match" for its threshold and every
+    stricter one, so it is kept only when the current threshold is not lower.
+    """
     rows = conn.execute(
-        """SELECT store_id, other_store_id, signature, other_signature, overlap, agreeing, size, other_size
-           FROM comparisons WHERE store_id = ANY(%(ids)s) AND other_store_id = ANY(%(ids)s)""",
-        {"ids": list(store_ids)},
+        """SELECT store_id, other_store_id, signature, other_signature, overlap, agreeing, size, other_size, complete
+           FROM comparisons
+           WHERE store_id = ANY(%(ids)s) AND other_store_id = ANY(%(ids)s)
+             AND (complete OR threshold <= %(threshold)s)""",
+        {"ids": list(store_ids), "threshold": settings.match_threshold},
     ).fetchall()
-    return {(a, b): (sa, sb, Counts(o, g, na, nb)) for a, b, sa, sb, o, g, na, nb in rows}
+    return {(a, b): (sa, sb, Counts(o, g, na, nb, c)) for a, b, sa, sb, o, g, na, nb, c in rows}
 
 
 # -- writing ---------------------------------------------------------------
@@ -121,18 +129,20 @@ def record_comparisons(
         )
         with cur.copy(
             """COPY _comparisons_staging (store_id, other_store_id, signature, other_signature, overlap,
-                   agreeing, size, other_size, outcome, run_id, compared_at) FROM STDIN"""
+                   agreeing, size, other_size, outcome, run_id, compared_at, complete, threshold) FROM STDIN"""
         ) as copy:
             for (a, b), (sa, sb, c) in sorted(computed.items()):
                 outcome, _ = judge(c, settings)
-                copy.write_row((a, b, sa, sb, c.overlap, c.agreeing, c.size_a, c.size_b, outcome.value, run_id, as_of))
+                copy.write_row((a, b, sa, sb, c.overlap, c.agreeing, c.size_a, c.size_b, outcome.value, run_id,
+                                as_of, c.complete, settings.match_threshold))
         cur.execute(
             """INSERT INTO comparisons SELECT * FROM _comparisons_staging ORDER BY store_id, other_store_id
                ON CONFLICT (store_id, other_store_id) DO UPDATE SET
                    signature = EXCLUDED.signature, other_signature = EXCLUDED.other_signature,
                    overlap = EXCLUDED.overlap, agreeing = EXCLUDED.agreeing, size = EXCLUDED.size,
                    other_size = EXCLUDED.other_size, outcome = EXCLUDED.outcome,
-                   run_id = EXCLUDED.run_id, compared_at = EXCLUDED.compared_at"""
+                   run_id = EXCLUDED.run_id, compared_at = EXCLUDED.compared_at,
+                   complete = EXCLUDED.complete, threshold = EXCLUDED.threshold"""
         )
         cur.execute("DROP TABLE _comparisons_staging")
     return len(computed)

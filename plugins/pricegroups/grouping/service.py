@@ -116,7 +116,7 @@ def health_check_groups(
             wanted.add(group.anchor)
             wanted.update(due)
     matrix = repo.load_matrix(conn, stores, wanted)
-    comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted)))
+    comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted), settings))
     decisions: list[Decision] = []
     counts = {"groups": len(groups), "checked": 0, "stale_anchors": 0, "inconclusive": 0}
     for key in sorted(groups):
@@ -152,12 +152,12 @@ def compare_pairs(
     """Compare store pairs and record the results (no group changes), for re-use by merge_groups."""
     stores = repo.load_states(conn)[1]
     ids = sorted({s for pair in pairs for s in pair} & set(stores))
-    comparer = Comparer(repo.load_matrix(conn, stores, ids), settings, as_of, repo.load_known(conn, ids))
+    comparer = Comparer(repo.load_matrix(conn, stores, ids), settings, as_of, repo.load_known(conn, ids, settings))
     outcomes = {o: 0 for o in Outcome}
     for a, b in sorted(pairs):
         outcomes[comparer.compare(a, b, examples=False).outcome] += 1
     with conn.transaction():
-        recorded = repo.record_comparisons(conn, comparer.computed, run_id, as_of, settings)
+        recorded = repo.record_comparisons(conn, comparer.signed_results(), run_id, as_of, settings)
     return {"pairs": len(pairs), "compared": recorded, "reused": comparer.reused,
             **{o.value: n for o, n in outcomes.items()}}
 
@@ -203,7 +203,7 @@ def _by_chain(groups: dict[int, GroupState]) -> dict[int, list[GroupState]]:
 def _anchor_comparer(conn, chain_groups, stores, as_of, settings, known: bool) -> Comparer:
     anchors = sorted(g.anchor for g in chain_groups)
     matrix = repo.load_matrix(conn, stores, anchors)
-    return Comparer(matrix, settings, as_of, repo.load_known(conn, anchors) if known else None)
+    return Comparer(matrix, settings, as_of, repo.load_known(conn, anchors, settings) if known else None)
 
 
 def _current_filter(as_of: datetime, settings: Settings):
@@ -230,5 +230,5 @@ def _write(
         return counts
     with conn.transaction():
         counts.update(repo.apply_decisions(conn, decisions, groups, as_of, run_id))
-        repo.record_comparisons(conn, comparer.computed, run_id, as_of, settings)
+        repo.record_comparisons(conn, comparer.signed_results(), run_id, as_of, settings)
     return counts

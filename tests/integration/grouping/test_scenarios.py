@@ -219,28 +219,19 @@ def test_anchor_failing_for_several_runs_hands_over_to_its_freshest_member(conn,
 
 
 def test_recorded_comparisons_are_reused(conn, two_zones):
-    w = two_zones
-    w.zone_of[w.stores[2]] = "A"  # leaves nothing changed for the other anchors
     pairs = candidate_pairs(conn, day(0), SETTINGS)
     assert pairs, "the two zones share most prices: their anchors are candidates"
+    # the merge pass stopped comparing the two zone anchors early ("no match"); now compare them fully
     first = compare_pairs(conn, pairs, day(0), "run-x", SETTINGS)
-    assert first["reused"] == len(pairs) and first["compared"] == 0  # merge_groups compared them already
-    again = merge_groups(conn, day(0), "run-x", SETTINGS)
+    assert (first["compared"], first["mismatch"]) == (len(pairs), len(pairs))
+    again = compare_pairs(conn, pairs, day(0), "run-y", SETTINGS)
+    assert (again["compared"], again["reused"]) == (0, len(pairs))
+    merged = merge_groups(conn, day(0), "run-y", SETTINGS)
     conn.commit()
-    assert again["compared"] == 0 and again["reused"] >= 1
-
-
-def test_successor_whose_rows_were_deduplicated_is_rescraped_first(conn, two_zones):
-    w = two_zones
-    anchors = groups_of(conn)
-    a_anchor = next(a for a in anchors if w.zone_of[a] == "A")
-    for n in (1, 2, 3):
-        w.fail_scrape([a_anchor], day(n))
-    stale = find_stale_anchors(conn, day(2), SETTINGS, run_id="run-2")
+    assert merged["compared"] == 0 and merged["reused"] >= 1
+    # a changed price on one side invalidates the remembered result
+    anchor = pairs[0][0]
+    conn.execute("UPDATE prices SET price = price + 1 WHERE store_id = %s AND product_id = %s",
+                 (anchor, two_zones.products[0]))
     conn.commit()
-    successor = min(anchors[a_anchor] - {a_anchor})  # all members equally fresh: the smallest id
-    group = conn.execute("SELECT group_id FROM store_groups WHERE anchor_store_id = %s", (successor,)).fetchone()
-    assert group is not None and group[0] in stale
-    assert anchors_of(conn, [group[0]]) == [successor]
-    counts = health_check_groups(conn, [group[0]], day(2), "run-2", SETTINGS)
-    assert counts["stale_anchors"] == 1 and counts["checked"] == 0
+    assert compare_pairs(conn, pairs, day(0), "run-z", SETTINGS)["compared"] == len(pairs)

@@ -8,7 +8,7 @@ import random
 import numpy as np
 from hypothesis import given, settings as hsettings, strategies as st
 
-from pricegroups.grouping import merging
+from pricegroups.grouping import comparer as comparer_module, merging
 from pricegroups.grouping.blocking import candidate_pairs
 from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.model import GroupState
@@ -83,12 +83,12 @@ def test_grouping_does_not_depend_on_batches_of_comparisons(world, chunk, share,
     batch = Comparer(matrix_in_order(prices, order), BLOCKING, T)
     for a, b in pairs[: int(len(pairs) * share)]:
         batch.compare(a, b)
-    original = merging.CHUNK
-    merging.CHUNK = chunk
+    original = comparer_module.SCAN_BLOCK
+    comparer_module.SCAN_BLOCK = chunk
     try:
-        assert merges(prices, order, BLOCKING, known=batch.computed) == reference
+        assert merges(prices, order, BLOCKING, known=batch.signed_results()) == reference
     finally:
-        merging.CHUNK = original
+        comparer_module.SCAN_BLOCK = original
 
 
 @hsettings(max_examples=int(os.environ.get("PRICEGROUPS_HYPOTHESIS_EXAMPLES", 60)), deadline=None)
