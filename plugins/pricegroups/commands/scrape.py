@@ -63,7 +63,8 @@ def run_scrape(args: argparse.Namespace) -> int:
             store_ids = [store_id for _, store_id in rows]
             conn.commit()
         report = scrape_chain(conn, run_id, logical_date, args.chain, store_ids, settings, force=args.force)
-    print(f"{'store':<10} {'status':<8} {'pages':>5} {'items':>6} {'dropped':>7} {'retries':>7} {'secs':>6}  note")
+    print(f"{'store':<10} {'status':<8} {'pages':>5} {'items':>6} {'dropped':>7} {'retries':>7}"
+          f" {'secs':>6}  note")
     for o in report.outcomes:
         note = "snapshot" if o.from_snapshot else ""
         if o.error:

@@ -148,7 +148,8 @@ class LiveFetcher:
                 continue
             if not 200 <= response.status_code < 300:
                 raise HttpStatusError(f"HTTP {response.status_code} for {url}", url, response.status_code)
-            return FetchedPage(url, response.status_code, response.content, response.headers.get("Content-Type"))
+            content_type = response.headers.get("Content-Type")
+            return FetchedPage(url, response.status_code, response.content, content_type)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects from {url}", url)
 
     def _check_allowed(self, url: str) -> None:
@@ -203,7 +204,8 @@ class LiveFetcher:
             except requests.RequestException as exc:  # connection reset, timeout, broken chunking
                 self.stats.http_errors += 1
                 if attempt >= settings.http_retries:
-                    raise FetchError(f"{type(exc).__name__} for {url} after {attempt} retries: {exc}", url) from exc
+                    message = f"{type(exc).__name__} for {url} after {attempt} retries: {exc}"
+                    raise FetchError(message, url) from exc
                 delay = self._backoff(attempt)
                 log.info("retrying %s in %.2fs after %s", url, delay, type(exc).__name__)
             else:

@@ -58,7 +58,8 @@ _PREFIXED_RE = re.compile(
     rf"^\s*(?P<word>was|save|now|only|special|price)\s*:?\s*(?P<amount>{_AMOUNT_INSIDE})\s*$", re.IGNORECASE
 )
 _UNIT_RE = re.compile(
-    rf"^\s*(?P<amount>{_AMOUNT_INSIDE})\s*(?:(?:/|per)\s*(?P<measure>[0-9.]*\s*[a-z]+)|(?P<each>each|ea))\s*\.?\s*$",
+    rf"^\s*(?P<amount>{_AMOUNT_INSIDE})\s*"
+    rf"(?:(?:/|per)\s*(?P<measure>[0-9.]*\s*[a-z]+)|(?P<each>each|ea))\s*\.?\s*$",
     re.IGNORECASE,
 )
 

@@ -92,7 +92,10 @@ def _validate(raw_items: list[dict[str, Any]], profile: SiteProfile, url: str,
             for name, value in raw.items():
                 kind = parsers.get(name, "text")
                 if kind == "text":  # the common case, inlined: most fields are plain text
-                    values[name] = (" ".join(value.split()) or None) if isinstance(value, str) else clean_text(value)
+                    if isinstance(value, str):
+                        values[name] = " ".join(value.split()) or None
+                    else:
+                        values[name] = clean_text(value)
                     continue
                 parser = PARSERS[kind]
                 if name == "barcode":
@@ -100,7 +103,8 @@ def _validate(raw_items: list[dict[str, Any]], profile: SiteProfile, url: str,
                     try:
                         values.update(parser(value, name))
                     except ValueError as exc:
-                        dropped.append(Dropped(_sku(raw), f"barcode dropped: {exc}", _jsonable(raw), kept=True))
+                        reason = f"barcode dropped: {exc}"
+                        dropped.append(Dropped(_sku(raw), reason, _jsonable(raw), kept=True))
                     continue
                 values.update(parser(value, name))
             items.append(build_item(values, profile.price_ceiling))
@@ -188,10 +192,13 @@ def _lookup(obj: Any, alternatives: tuple[tuple[PathStep, ...], ...]) -> Any:
     return None
 
 
-def _jsonld_raw_items(root: etree._Element, url: str, profile: SiteProfile) -> tuple[list[dict[str, Any]], Any]:
+def _jsonld_raw_items(
+    root: etree._Element, url: str, profile: SiteProfile
+) -> tuple[list[dict[str, Any]], Any]:
     blocks = _jsonld_objects(root, url)
     rules = [(rule.name, rule.path) for rule in profile.fields]
-    raw = [{name: _lookup(obj, path) for name, path in rules} for obj in _walk_typed(blocks, profile.jsonld_type)]
+    products = _walk_typed(blocks, profile.jsonld_type)
+    raw = [{name: _lookup(obj, path) for name, path in rules} for obj in products]
     declared = None
     if profile.count_path:
         declared = next((v for v in (_lookup(b, profile.count_path) for b in blocks) if v is not None), None)

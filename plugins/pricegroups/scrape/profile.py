@@ -104,14 +104,16 @@ def _optional_xpath(expr: Any, where: str) -> etree.XPath | None:
 
 def _field_rule(name: str, spec: Any, layout: str) -> FieldRule:
     if name not in EXTRACTABLE:
-        raise ConfigError(f"site profile: unknown item field {name!r}; known: {', '.join(sorted(EXTRACTABLE))}")
+        known = ", ".join(sorted(EXTRACTABLE))
+        raise ConfigError(f"site profile: unknown item field {name!r}; known: {known}")
     if isinstance(spec, str):
         spec = {"path" if layout == "jsonld" else "xpath": spec}
     if not isinstance(spec, Mapping):
         raise ConfigError(f"site profile: field {name!r} must be a string or an object")
     parser = spec.get("parser") or DEFAULT_PARSER.get(name, "text")
     if parser not in PARSERS:
-        raise ConfigError(f"site profile: field {name!r}: unknown parser {parser!r}; known: {', '.join(PARSERS)}")
+        known = ", ".join(PARSERS)
+        raise ConfigError(f"site profile: field {name!r}: unknown parser {parser!r}; known: {known}")
     if layout == "jsonld":
         path = spec.get("path")
         if not isinstance(path, str) or not path:
@@ -120,7 +122,9 @@ def _field_rule(name: str, spec: Any, layout: str) -> FieldRule:
     return FieldRule(name, parser, xpath=_xpath(spec.get("xpath"), f"field {name!r}"))
 
 
-_STEP_RE = re.compile(r"^(?P<key>[@A-Za-z0-9_:-]+)(?:\[(?P<where>[@A-Za-z0-9_:-]+)(?:=(?P<equals>[^\]]*))?\])?$")
+_STEP_RE = re.compile(
+    r"^(?P<key>[@A-Za-z0-9_:-]+)(?:\[(?P<where>[@A-Za-z0-9_:-]+)(?:=(?P<equals>[^\]]*))?\])?$"
+)
 
 
 def parse_path(text: str, where: str) -> tuple[tuple[PathStep, ...], ...]:
@@ -233,7 +237,8 @@ def compile_profile(source: Mapping[str, Any] | SiteProfile) -> SiteProfile:
 def _compile(key: str) -> SiteProfile:
     spec = json.loads(key)
     if spec.get("format", FORMAT_VERSION) != FORMAT_VERSION:
-        raise ConfigError(f"site profile format {spec.get('format')!r} is not supported (want {FORMAT_VERSION})")
+        got = spec.get("format")
+        raise ConfigError(f"site profile format {got!r} is not supported (want {FORMAT_VERSION})")
     layout = spec.get("layout", "html")
     if layout not in LAYOUTS:
         raise ConfigError(f"site profile: layout must be one of {LAYOUTS}, got {layout!r}")

@@ -45,6 +45,7 @@ class StoreOutcome:
     from_snapshot: bool = False
     error: str | None = None
     baseline_items: int | None = None
+    gone: bool = False  # unlisted by the locator, 404/410, or a "store closed" page: maybe closed
 
     @property
     def dropped_items(self) -> int:
@@ -56,6 +57,7 @@ class StoreOutcome:
             "items": len(self.items), "dropped": self.dropped_items, "http_requests": self.http_requests,
             "http_errors": self.http_errors, "retries": self.retries, "duration_s": round(self.duration_s, 3),
             "from_snapshot": self.from_snapshot, "error": self.error, "baseline_items": self.baseline_items,
+            "gone": self.gone,
         }
 
 

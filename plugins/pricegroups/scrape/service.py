@@ -19,7 +19,7 @@ import psycopg
 import requests
 
 from pricegroups.errors import ConfigError, PricegroupsError
-from pricegroups.scrape.catalogue import read_catalogue
+from pricegroups.scrape.catalogue import StoreClosed, read_catalogue
 from pricegroups.scrape.fetch import Fetcher, FetchStats, HttpStatusError, LiveFetcher, same_host
 from pricegroups.scrape.parse import LocatedStore, parse_locator
 from pricegroups.scrape.profile import SiteProfile, compile_profile, load_profile_file
@@ -50,7 +50,7 @@ class ScrapeReport:
     locator_requests: int = 0
 
     def counts(self) -> dict[str, Any]:
-        by_status = {status: [o for o in self.outcomes if o.status == status] for status in (OK, FAILED, SUSPECT)}
+        by_status = {s: [o for o in self.outcomes if o.status == s] for s in (OK, FAILED, SUSPECT)}
         return {
             "chain": self.chain,
             "stores": len(self.outcomes),
@@ -64,6 +64,8 @@ class ScrapeReport:
             "from_snapshot": sum(1 for o in self.outcomes if o.from_snapshot),
             "failed_store_ids": [o.store_id for o in by_status[FAILED]],
             "suspect_store_ids": [o.store_id for o in by_status[SUSPECT]],
+            # failed as if the store were gone (unlisted, 404, "closed" page): group maintenance judges
+            "gone_store_ids": [o.store_id for o in self.outcomes if o.gone],
             "locator_error": self.locator_error,
         }
 
@@ -205,13 +207,17 @@ def scrape_one_store(
             writer.complete()
     except PricegroupsError as exc:
         outcome.error = _describe(exc)
+        outcome.gone = isinstance(exc, StoreClosed) or (
+            isinstance(exc, HttpStatusError) and exc.status in (404, 410)
+        )
     else:
         outcome.status = OK
         outcome.pages = catalogue.pages
         outcome.items = catalogue.items
         outcome.dropped = catalogue.dropped
     used: FetchStats = live.stats.since(before)
-    outcome.http_requests, outcome.http_errors, outcome.retries = used.requests, used.http_errors, used.retries
+    outcome.http_requests, outcome.http_errors = used.requests, used.http_errors
+    outcome.retries = used.retries
     outcome.duration_s = time.perf_counter() - started
     return outcome
 
@@ -256,11 +262,13 @@ def scrape_chain(
         except PricegroupsError as exc:
             listed = None
             report.locator_error = str(exc)
-            log.warning("%s: store locator unavailable, using the catalogue URL template: %s", chain_code, exc)
+            log.warning("%s: store locator unavailable, using the URL template: %s", chain_code, exc)
         report.locator_requests = live.stats.requests
         for store_id, code in stores:
             if listed is not None and code not in listed:
-                outcome = StoreOutcome(store_id, code, FAILED, error="store not listed by the store locator")
+                outcome = StoreOutcome(
+                    store_id, code, FAILED, error="store not listed by the store locator", gone=True
+                )
             else:
                 start_url = _catalogue_url(chain, code, listed.get(code) if listed else None)
                 outcome = scrape_one_store(
@@ -303,4 +311,5 @@ DEMO_CHAINS = (
 
 def demo_profiles(base_url: str) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(code, name, base_url, profile) for each demo chain, ready for register_chain."""
-    return [(code, name, base_url.rstrip("/"), load_profile_file(layout)) for code, name, layout in DEMO_CHAINS]
+    base = base_url.rstrip("/")
+    return [(code, name, base, load_profile_file(layout)) for code, name, layout in DEMO_CHAINS]

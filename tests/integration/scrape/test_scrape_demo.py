@@ -106,6 +106,7 @@ def test_a_permanent_500_fails_that_store_and_writes_nothing(conn, demo_site, de
     demo_site.add_event(Event("server_error", "valueway", day=0, store=bad, count=None))
     counts = scrape_stores(conn, "r1", day_date(demo_site, 0), "valueway", [bad_id, good_id], scrape_settings)
     assert (counts["ok"], counts["failed"], counts["failed_store_ids"]) == (1, 1, [bad_id])
+    assert counts["gone_store_ids"] == []  # a server error is not a closed store
     assert scraped(conn, "r1", bad_id) == {} and scraped(conn, "r1", good_id)
     status = {r[0]: r[1:] for r in conn.execute(
         "SELECT store_id, last_scraped_at IS NULL, consecutive_failures FROM stores WHERE store_id = ANY(%s)",
@@ -157,6 +158,7 @@ def test_a_closed_store_fails(conn, demo_site, demo_chains, scrape_settings, mod
     # ... so the catalogue itself must say the store is gone
     report = scrape_chain(conn, "r1", at, "freshmart", [store_id(conn, "freshmart", closing)], scrape_settings)
     assert report.outcomes[0].status == "failed" and expected in report.outcomes[0].error
+    assert report.counts()["gone_store_ids"] == [report.outcomes[0].store_id]
 
 
 def test_a_store_the_locator_no_longer_lists_fails_without_a_request(conn, demo_site, demo_chains,
@@ -167,6 +169,7 @@ def test_a_store_the_locator_no_longer_lists_fails_without_a_request(conn, demo_
     # force: the locator snapshot of this date (taken by the fixture) still lists the store
     report = scrape_chain(conn, "r1", day_date(demo_site, 0), "valueway", [sid], scrape_settings, force=True)
     assert report.outcomes[0].status == "failed" and "not listed" in report.outcomes[0].error
+    assert report.counts()["gone_store_ids"] == [sid]
     assert catalogue_requests(demo_site, "valueway", closing) == 0
     assert sync_stores(conn, "valueway", scrape_settings, day_date(demo_site, 0))["unlisted"] == [closing]
 
