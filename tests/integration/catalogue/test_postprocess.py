@@ -144,3 +144,19 @@ def test_post_process_twice_changes_nothing(conn, shop):
     again = post_process(conn, "d1", day(1), SETTINGS)
     assert state(conn) == before
     assert again["absences_opened"] == again["prices_retired"] == again["orphans_removed"] == 0
+
+
+def test_a_whole_run_repeated_in_dag_order_changes_nothing(conn, shop):
+    chain, a, m, c = shop
+    items = _anchor_day(chain, a) + [item(m, chain, "P1", "Bread 700g", price=D("2.20")),
+                                     item(c, chain, "P7", "Cola 6 x 375mL", price=D("9.00"), brand="Coca-Cola")]
+    run_day(conn, "d0", items, day(0))
+    run_day(conn, "d1", _anchor_day(chain, a, with_tea=False), day(1))
+    before = state(conn)
+    resolve_run(conn, "d1", SETTINGS)
+    reconcile(conn, "d1", SETTINGS)
+    enrich(conn, "d1", SETTINGS)
+    upsert_scraped_items(conn, "d1", SETTINGS)
+    conn.commit()
+    post_process(conn, "d1", day(1), SETTINGS)
+    assert state(conn) == before
