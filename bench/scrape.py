@@ -3,9 +3,9 @@
 1. End-to-end: a fresh database, the three demo chains registered and their
    stores synced, then every store of every chain scraped over HTTP on
    loopback (rate limit off, snapshots into a temporary directory), one chain
-   after another, as the DAG's scrape task would. The demo site runs in this
-   process (its page rendering competes for the same cores; it is part of
-   the figure).
+   after another, as the DAG's scrape task would. The demo site runs in a
+   process of its own (a website is another machine; in this process it would
+   share the GIL with the scraper), started and stopped by this script.
 2. Replay: the same scrape again for the same logical date: every store comes
    from its snapshot (zero HTTP requests), so this is read + gunzip + parse + COPY.
 3. Parse throughput: the snapshot pages of each layout, decompressed once,
@@ -22,17 +22,20 @@ import argparse
 import gzip
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, time as dtime, timezone
 from pathlib import Path
 
 import psycopg
+import requests
 from lxml import etree
 from psycopg import sql
 
 from pricegroups import db
-from pricegroups.demo.server import DemoSite
+from pricegroups.demo.generate import default_scenario
 from pricegroups.migrate import migrate
 from pricegroups.scrape.parse import parse_page
 from pricegroups.scrape.profile import compile_profile, load_profile_file
@@ -53,7 +56,34 @@ def fresh_database() -> str:
     return url
 
 
-def scrape_all(url: str, site: DemoSite, settings: Settings, at: datetime, run_id: str, stores: int | None) -> dict:
+class SiteProcess:
+    """The demo site in a child process, driven through its admin endpoints."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pricegroups", "demo-site", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        first = self.proc.stdout.readline()  # "demo site on http://127.0.0.1:PORT (day 0, ...)"
+        if "http://" not in first:
+            self.proc.kill()
+            raise SystemExit(f"demo site did not start: {first!r}")
+        self.base_url = first.split()[3]
+        self.admin = requests.Session()
+
+    def stats(self) -> dict:
+        return self.admin.get(self.base_url + "/_admin/stats", timeout=10).json()
+
+    def reset(self) -> None:
+        self.admin.post(self.base_url + "/_admin/reset", timeout=10).raise_for_status()
+
+    def stop(self) -> None:
+        self.admin.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def scrape_all(url: str, settings: Settings, at: datetime, run_id: str, stores: int | None) -> dict:
     totals = {"ok": 0, "failed": 0, "suspect": 0, "items": 0, "pages": 0, "http_requests": 0, "stores": 0}
     with psycopg.connect(url) as conn:
         for code, _, _ in DEMO_CHAINS:
@@ -109,11 +139,10 @@ def main() -> None:
     parser.add_argument("--parse-seconds", type=float, default=3.0, help="timing per layout")
     args = parser.parse_args()
 
-    site = DemoSite(day=0)
-    site.start()
+    site = SiteProcess()
     try:
         url = fresh_database()
-        at = datetime.combine(site.scenario.date_of(0), dtime(0), tzinfo=timezone.utc)
+        at = datetime.combine(default_scenario().date_of(0), dtime(0), tzinfo=timezone.utc)
         with tempfile.TemporaryDirectory(prefix="pricegroups-bench-") as tmp:
             settings = Settings().with_overrides(
                 {"snapshot_root": tmp, "requests_per_second": 0, "retry_backoff_s": 0.1})
@@ -126,7 +155,7 @@ def main() -> None:
             site.reset()
 
             start = time.perf_counter()
-            live = scrape_all(url, site, settings, at, "bench-live", args.stores)
+            live = scrape_all(url, settings, at, "bench-live", args.stores)
             live_s = time.perf_counter() - start
             served = site.stats()["total"]
             print(f"end-to-end over loopback: {live['stores']} stores ({live['ok']} ok, {live['failed']} failed,"
@@ -136,7 +165,7 @@ def main() -> None:
 
             site.reset()
             start = time.perf_counter()
-            replay = scrape_all(url, site, settings, at, "bench-replay", args.stores)
+            replay = scrape_all(url, settings, at, "bench-replay", args.stores)
             replay_s = time.perf_counter() - start
             print(f"replay from snapshots: {replay['stores']} stores, {replay['items']:,} items,"
                   f" {replay['http_requests']} HTTP requests (site counted {site.stats()['total']})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
@@ -48,6 +49,9 @@ _AMOUNT_RE = re.compile(
     rf"^\s*(?:{_CURRENCY}\s*)?(?P<num>{_NUMBER})\s*(?:{_CURRENCY})?\s*$", re.IGNORECASE
 )
 _PLAIN_RE = re.compile(r"^\$?\d{1,9}\.\d{2}$")
+_PLAIN_UNIT_RE = re.compile(
+    r"^\$(?P<amount>\d{1,9}\.\d{2}) ?(?:(?:/|per) ?(?P<measure>\d*[A-Za-z]+)|(?P<each>each))$"
+)
 _CENTS_RE = re.compile(r"^\s*(?P<num>\d{1,3})\s*(?:c|¢|cents?)\s*$", re.IGNORECASE)
 _AMOUNT_INSIDE = rf"(?:{_CURRENCY}\s*)?(?:{_NUMBER})(?:\s*{_CURRENCY})?|\d{{1,3}}\s*(?:c|¢)"
 
@@ -129,6 +133,7 @@ def parse_prefixed(text: str, word: str) -> Decimal:
     return parse_amount(text)
 
 
+@lru_cache(maxsize=512)  # a site writes a handful of measures, over and over
 def normalise_measure(text: str) -> str:
     """'100 g' -> '100g', 'kg' -> '1kg', 'Litre' -> '1l', 'ea' -> 'each'."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]*)\s*([a-zA-Z]+)\s*", text or "")
@@ -151,6 +156,10 @@ def normalise_measure(text: str) -> str:
 
 def parse_unit_price(text: str) -> UnitPrice:
     """"$1.20 / 100g", "$12 per kg", "$0.50/ea" -> UnitPrice."""
+    match = _PLAIN_UNIT_RE.match(text or "")  # fast path: "$1.20 / 100g", "$1.75 per 1L", "$0.50 each"
+    if match:
+        measure = "each" if match["each"] else normalise_measure(match["measure"])
+        return UnitPrice(Decimal(match["amount"]), measure)
     match = _UNIT_RE.match(text or "")
     if not match:
         raise MoneyError(f"not a unit price: {text!r}")
@@ -168,6 +177,8 @@ class PriceText:
 
 def parse_price_text(text: str) -> PriceText:
     """A shelf price: "$3.50", "now $3.50", or "2 for $5.00" (price = $2.50 each)."""
+    if _PLAIN_RE.match(text or ""):
+        return PriceText(parse_amount(text))
     multibuy = parse_multibuy(text)
     if multibuy is not None:
         return PriceText(multibuy.each, multibuy)
