@@ -135,14 +135,17 @@ def _money_checks(column: str) -> str:
                WHEN st.{column} <> round(st.{column}, 2) THEN format('{column} %%s has fractions of a cent', st.{column})"""
 
 
-# One statement: check, classify, write new and changed rows, advance store freshness, count.
-_UPSERT = f"""
-WITH staged AS (
+# Ranking duplicates needs a sort of the whole batch; skipped when the batch is known to have none.
+_RANKED = """
     SELECT s.*,
            row_number() OVER (PARTITION BY s.product_id, s.store_id
                               ORDER BY s.scraped_at DESC, s.seq DESC) AS dup_rank
-    FROM _price_staging s
-),
+    FROM _price_staging s"""
+_UNRANKED = "SELECT s.*, 1 AS dup_rank FROM _price_staging s"
+
+# One statement: check, classify, write new and changed rows, advance store freshness, count.
+_UPSERT = f"""
+WITH staged AS ({{staged}}),
 classified AS (
     SELECT st.seq, st.product_id, st.store_id, st.price, st.was_price,
            round(st.unit_price, 4) AS unit_price, st.unit_measure, st.on_special, st.promo_text, st.scraped_at,
@@ -204,6 +207,8 @@ SELECT CASE WHEN inserted THEN 'created' ELSE 'updated' END, count(*), NULL FROM
 UNION ALL
 SELECT 'stores_observed', count(*), NULL FROM observed
 """
+_UPSERT_RANKED = _UPSERT.replace("{staged}", _RANKED)
+_UPSERT_UNIQUE = _UPSERT.replace("{staged}", _UNRANKED)
 
 
 def check_row(row: object) -> tuple[tuple | None, str | None]:
@@ -274,19 +279,28 @@ def upsert_prices(
     and never abort the good ones. Runs inside the caller's transaction.
     """
     rejected_here: list[Rejection] = []
+    keys: set[int] = set()
+    duplicates = False
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_STAGING_DDL)
         with cur.copy(_COPY) as copy:
             copy.set_types(_COPY_TYPES)
             write = copy.write_row
+            add_key = keys.add
             for seq, row in enumerate(rows):
                 clean, reason = check_row(row)
                 if reason is None:
                     write((seq, *clean))  # type: ignore[misc]
+                    key = (clean[0] << 31) | clean[1]  # type: ignore[index]
+                    if not duplicates:
+                        before = len(keys)
+                        add_key(key)
+                        duplicates = len(keys) == before
                 else:
                     fields = row if isinstance(row, tuple) else ()
                     rejected_here.append(Rejection(seq, _field(fields, 0), _field(fields, 1), reason))
-        return _apply_staged(cur, run_id, settings or Settings(), rejected_here)
+        keys.clear()
+        return _apply_staged(cur, run_id, settings or Settings(), rejected_here, ranked=duplicates)
 
 
 def upsert_scraped_items(
@@ -313,18 +327,19 @@ def upsert_scraped_items(
                  AND (%s::int[] IS NULL OR store_id = ANY(%s::int[]))""",
             (run_id, stores, stores),
         )
-        return _apply_staged(cur, run_id, settings or Settings(), [])
+        return _apply_staged(cur, run_id, settings or Settings(), [], ranked=True)
 
 
 def _apply_staged(
-    cur: psycopg.Cursor, run_id: str, settings: Settings, rejected_before: list[Rejection]
+    cur: psycopg.Cursor, run_id: str, settings: Settings, rejected_before: list[Rejection], ranked: bool
 ) -> UpsertResult:
     """Run the one upsert statement over _price_staging and turn its rows into counts."""
     result = UpsertResult()
     cur.execute("ANALYZE _price_staging")  # temp tables are never auto-analyzed
     cur.execute(_LOCK_STORES, {"ns": LOCK_NAMESPACE, "buckets": LOCK_BUCKETS})
     cur.execute("SELECT set_config('work_mem', '256MB', true)")
-    cur.execute(_UPSERT, {"run_id": run_id, "ceiling": settings.price_ceiling})
+    statement = _UPSERT_RANKED if ranked else _UPSERT_UNIQUE
+    cur.execute(statement, {"run_id": run_id, "ceiling": settings.price_ceiling})
     sql_rejected: dict[str, list[int]] = {}
     for outcome, count, seqs in cur.fetchall():
         if outcome == "created":
