@@ -24,7 +24,8 @@ class Gtin(NamedTuple):
 
 def check_digit(body: str) -> int:
     """The GS1 mod-10 check digit of the digits before it (weights 3, 1, 3, ... from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    digits = [int(d) for d in body]
+    total = 3 * sum(digits[-1::-2]) + sum(digits[-2::-2])
     return (10 - total % 10) % 10
 
 
@@ -40,7 +41,7 @@ def normalize_gtin(raw: str | None) -> Gtin:
     """Digits only, check digit verified, padded to GTIN-14; else the reason it is not usable."""
     if raw is None:
         return Gtin(None, None)
-    text = _SEPARATORS.sub("", raw)
+    text = raw if raw.isdigit() else _SEPARATORS.sub("", raw)
     if not text:
         return Gtin(None, None)
     if not text.isascii() or not text.isdigit():

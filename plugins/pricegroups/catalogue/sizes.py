@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
@@ -110,6 +111,7 @@ def _checked(size: Size | None, text: str) -> SizeParse:
     return SizeParse(Size(Decimal(format(value.normalize(), "f")), size.unit), None)
 
 
+@lru_cache(maxsize=65_536)  # size texts repeat across a run's items
 def parse_size(text: str | None) -> SizeParse:
     """The pack size written in `text` (a size text or a product name), or why it is unusable."""
     if not text:
@@ -152,11 +154,14 @@ def _find(text: str) -> Size | None:
     return None
 
 
+# every size expression in one pass; at each position the longer forms are tried first
+_ANY_SIZE = re.compile("|".join(f"(?:{p.pattern})" for p in (
+    _MULTI, _MULTI_REVERSED, _PACK_OF, _RANGE, _SINGLE, _COUNT_OF, _HALF_DOZEN, _PER_UNIT_WORDS)))
+
+
 def strip_sizes(text: str) -> str:
     """`text` (already folded) without its size expressions, for name keys."""
-    for pattern in (_MULTI, _MULTI_REVERSED, _PACK_OF, _RANGE, _SINGLE, _COUNT_OF, _HALF_DOZEN, _PER_UNIT_WORDS):
-        text = pattern.sub(" ", text)
-    return text
+    return _ANY_SIZE.sub(" ", text)
 
 
 def unit_basis(unit: str) -> tuple[Decimal, str]:
