@@ -270,3 +270,14 @@ def test_a_chain_wide_429_burst_is_waited_out(conn, demo_site, demo_chains, scra
     assert report.locator_error is None  # the locator itself was rate limited, and retried
     assert report.outcomes[0].status == "ok"
     assert demo_site.stats()["by_status"]["429"] == 2
+
+
+def test_a_catalogue_longer_than_the_page_limit_fails_the_store(conn, demo_site, demo_chains, scrape_settings):
+    store = regular_store(demo_site, "valueway", 0)
+    capped = scrape_settings.with_overrides({"max_pages_per_store": 3})
+    report = scrape_chain(conn, "r1", day_date(demo_site, 0), "valueway",
+                          [store_id(conn, "valueway", store)], capped)
+    outcome = report.outcomes[0]
+    assert outcome.status == "failed" and "more than 3 catalogue pages" in outcome.error
+    assert outcome.http_requests == 4  # robots.txt and three pages; the fourth is never asked for
+    assert scraped(conn, "r1", outcome.store_id) == {}
