@@ -22,6 +22,7 @@ allpairs_10k_s_est=... same_as_allpairs=... peak_rss_mib=...
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import resource
 import sys
@@ -244,8 +245,8 @@ def db_round(data: list[Chain], stores: int, products: int, keep: bool) -> tuple
             t0 = time.perf_counter()
             rows = load(conn, data, per_chain, products)
             print(f"loaded {rows:,} prices in {time.perf_counter() - t0:.0f} s (setup, not timed)")
-            conn.execute("VACUUM ANALYZE prices")  # a real database is vacuumed; not part of the round
-            conn.commit()
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute("VACUUM ANALYZE prices")  # a live database is vacuumed; not part of the round
             times: dict[str, float] = {}
             t0 = time.perf_counter()
             stale = service.find_stale_anchors(conn, AS_OF, SETTINGS, run_id="bench")
@@ -255,18 +256,24 @@ def db_round(data: list[Chain], stores: int, products: int, keep: bool) -> tuple
             service.health_check_groups(conn, groups, AS_OF, "bench", SETTINGS)
             times["health_check_groups"] = time.perf_counter() - t1
             t1 = time.perf_counter()
-            counts = service.merge_groups(conn, AS_OF, "bench", SETTINGS)
+            counts = service.merge_groups(conn, AS_OF, "bench", SETTINGS, deduplicate=False)
             conn.commit()
             times["merge_groups"] = time.perf_counter() - t1
             total = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            dedup = service.deduplicate_members(conn, AS_OF, SETTINGS)
+            conn.commit()
+            dedup_s = time.perf_counter() - t1
             left = conn.execute("SELECT count(*) FROM prices").fetchone()[0]
             n_groups = conn.execute("SELECT count(*) FROM store_groups").fetchone()[0]
         for k, v in times.items():
             print(f"  {k:<22} {v:7.1f} s")
-        print(f"  {'total':<22} {total:7.1f} s  ({rows / total / 1e6:.2f} M prices/s end to end)")
+        print(f"  {'round (read, decide, write decisions)':<22} {total:7.1f} s  ({rows / total / 1e6:.2f} M prices/s)")
+        print(f"  {'deduplicate_members':<22} {dedup_s:7.1f} s  ({dedup['deduplicated']:,} rows deleted, "
+              f"{dedup['deduplicated'] / max(dedup_s, 1e-9) / 1e3:.0f} k rows/s; its own task, batched)")
         print(f"stale anchors {len(stale)}, groups {n_groups}, merged {counts.get('merged', 0)}, "
               f"compared {counts.get('compared', 0)}, price rows {rows:,} -> {left:,} after deduplication")
-        return total, counts
+        return total, {**counts, "dedup_s": dedup_s}
     finally:
         if not keep:
             with psycopg.connect(server, autocommit=True) as admin:
@@ -328,28 +335,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-stores", type=int, default=None,
                         help="stores in the PostgreSQL round (default: --stores; 0 skips it)")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log the phases of the PostgreSQL round")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="  %(message)s")
+    logging.getLogger("pricegroups.grouping.service").setLevel(logging.INFO if args.verbose else logging.WARNING)
 
     ari_min, cross, lonely_bad = accuracy(4, 400, 1_000)
     result = scale(args.chains, args.stores, args.products, args.subset)
     db_stores = args.stores if args.db_stores is None else args.db_stores
-    db_s = float("nan")
+    db_s = dedup_s = float("nan")
     if db_stores:
         per_chain = db_stores // args.chains
         data = [Chain(d.keys[:per_chain], d.fresh[:per_chain], d.zone[:per_chain], d.tiny[:per_chain])
                 for d in result["data"]]
-        db_s, _ = db_round(data, db_stores, args.products, args.keep_db)
+        db_s, db_counts = db_round(data, db_stores, args.products, args.keep_db)
+        dedup_s = db_counts["dedup_s"]
         if db_stores != args.stores:
-            est = db_s * args.stores / db_stores
+            factor = args.stores / db_stores
             print(f"PostgreSQL round measured at {db_stores:,} stores; linear extrapolation to "
-                  f"{args.stores:,}: {est:.0f} s (reading and deduplicating are linear in prices)")
-            db_s = est
+                  f"{args.stores:,}: round {db_s * factor:.0f} s, deduplication {dedup_s * factor:.0f} s "
+                  f"(reading, comparing per chain and deleting are linear in prices)")
+            db_s, dedup_s = db_s * factor, dedup_s * factor
     print(f"\nstale or tiny stores wrongly grouped: {lonely_bad}")
     suffix = "" if db_stores == args.stores else "_est"
     print(
         f"RESULT ari_min={ari_min:.4f} cross_zone_pairs={cross} engine_10k_s={result['engine_s']:.1f} "
         f"db_round_10k_s{suffix}={db_s:.0f} allpairs_10k_s_est={result['allpairs_est']:.0f} "
         f"same_as_allpairs={'true' if result['same'] else 'false'} peak_rss_mib={peak_rss_mib():.0f}"
+        + (f" dedup_10k_s{suffix}={dedup_s:.0f}" if db_stores else "")
     )
     return 0
 

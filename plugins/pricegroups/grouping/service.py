@@ -10,7 +10,8 @@ logged but nothing is written.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 import numpy as np
@@ -105,8 +106,12 @@ def health_check_groups(
     run_id: str | None,
     settings: Settings,
     dry_run: bool = False,
+    deduplicate: bool = True,
 ) -> dict[str, int]:
-    """Check the given groups: verify, eject, replace drifted anchors; one transaction for the batch."""
+    """Check the given groups: verify, eject, replace drifted anchors; one transaction for the batch.
+
+    With `deduplicate` false, verified members keep their rows until deduplicate_members runs.
+    """
     groups, stores = repo.load_states(conn, group_ids=list(group_ids))
     floor_ok = _current_filter(as_of, settings)
     wanted = set()
@@ -125,7 +130,7 @@ def health_check_groups(
         counts["checked"] += report.checked
         counts["stale_anchors"] += report.stale_anchor
         counts["inconclusive"] += report.inconclusive
-    counts.update(_write(conn, decisions, groups, comparer, as_of, run_id, settings, dry_run))
+    counts.update(_write(conn, decisions, groups, comparer, as_of, run_id, settings, dry_run, deduplicate))
     return counts
 
 
@@ -169,6 +174,7 @@ def merge_groups(
     settings: Settings,
     chains: Sequence[str] | None = None,
     dry_run: bool = False,
+    deduplicate: bool = True,
 ) -> dict[str, int]:
     """Inter-group comparison and merging, one chain at a time (one transaction per chain).
 
@@ -179,10 +185,18 @@ def merge_groups(
     groups, stores = repo.load_states(conn, chain_ids(conn, chains))
     totals: dict[str, int] = {"chains": 0, "eligible": 0}
     for chain, chain_groups in sorted(_by_chain(groups).items()):
+        started = time.perf_counter()
         comparer = _anchor_comparer(conn, chain_groups, stores, as_of, settings, known=True)
+        read = time.perf_counter()
         ready = [g for g in chain_groups if anchor_ready(g, stores, comparer)]
         plan = plan_merges(ready, comparer, settings)
-        counts = _write(conn, plan.merges, groups, comparer, as_of, run_id, settings, dry_run)
+        decided = time.perf_counter()
+        counts = _write(conn, plan.merges, groups, comparer, as_of, run_id, settings, dry_run, deduplicate)
+        log.info(
+            "chain %s: %d anchors, %d merges; read %.1f s (%d prices), decide %.1f s, write %.1f s",
+            chain, len(chain_groups), len(plan.merges), read - started, int(comparer.matrix.sizes.sum()),
+            decided - read, time.perf_counter() - decided,
+        )
         counts["eligible"] = plan.eligible
         counts["chains"] = 1
         for k, v in counts.items():
@@ -191,6 +205,37 @@ def merge_groups(
 
 
 apply_merges = merge_groups  # the name the DAG design uses
+
+
+def deduplicate_members(
+    conn: psycopg.Connection,
+    as_of: datetime,
+    settings: Settings,
+    chains: Sequence[str] | None = None,
+    batch_stores: int = 200,
+) -> dict[str, int]:
+    """Drop members' price rows equal to their anchor's, in batches of stores (one transaction each).
+
+    Only members verified since their last scrape (within the window) qualify:
+    a member re-scraped but not yet checked keeps its full catalogue for the
+    health check. Idempotent. Used after health_check_groups / merge_groups ran
+    with deduplicate=False, so the decisions commit fast and this bulk delete
+    runs as its own task.
+    """
+    with conn.transaction():
+        rows = conn.execute(
+        """SELECT s.store_id, g.anchor_store_id FROM stores s JOIN store_groups g ON g.group_id = s.group_id
+           WHERE s.store_id <> g.anchor_store_id AND s.last_verified_at >= %s
+             AND (s.last_scraped_at IS NULL OR s.last_verified_at >= s.last_scraped_at)
+             AND (%s::int[] IS NULL OR g.chain_id = ANY(%s))
+           ORDER BY s.store_id""",
+        (as_of - timedelta(hours=settings.window_hours), *(chain_ids(conn, chains),) * 2),
+        ).fetchall()
+    deleted = 0
+    for start in range(0, len(rows), batch_stores):
+        with conn.transaction():
+            deleted += sum(repo.deduplicate(conn, rows[start:start + batch_stores]).values())
+    return {"members": len(rows), "deduplicated": deleted}
 
 
 def _by_chain(groups: dict[int, GroupState]) -> dict[int, list[GroupState]]:
@@ -220,15 +265,17 @@ def _write(
     run_id: str | None,
     settings: Settings,
     dry_run: bool,
+    deduplicate: bool = True,
 ) -> dict[str, int]:
     counts: dict[str, int] = {"compared": len(comparer.computed), "reused": comparer.reused}
     for d in decisions:
-        log.info("%s%s group %s store %s", "[dry run] " if dry_run else "", d.kind, d.group,
+        log.log(logging.INFO if dry_run else logging.DEBUG, "%s%s group %s store %s",
+                "[dry run] " if dry_run else "", d.kind, d.group,
                  getattr(d, "store", getattr(d, "new_anchor", None)))
     if dry_run:
         counts["decisions"] = len(decisions)
         return counts
     with conn.transaction():
-        counts.update(repo.apply_decisions(conn, decisions, groups, as_of, run_id))
+        counts.update(repo.apply_decisions(conn, decisions, groups, as_of, run_id, deduplicate))
         repo.record_comparisons(conn, comparer.signed_results(), run_id, as_of, settings)
     return counts

@@ -8,6 +8,7 @@ from pricegroups.grouping.service import (
     anchors_of,
     candidate_pairs,
     compare_pairs,
+    deduplicate_members,
     find_stale_anchors,
     health_check_groups,
     merge_groups,
@@ -235,3 +236,19 @@ def test_recorded_comparisons_are_reused(conn, two_zones):
                  (anchor, two_zones.products[0]))
     conn.commit()
     assert compare_pairs(conn, pairs, day(0), "run-z", SETTINGS)["compared"] == len(pairs)
+
+
+def test_deduplication_can_run_as_its_own_batched_task(conn):
+    w = World.build(conn, ["A", "A", "A", "B", "B"])
+    w.derive_zone("B", "A", 0.2)
+    w.scrape(w.stores, day(0))
+    merge_groups(conn, day(0), "run-0", SETTINGS, deduplicate=False)
+    conn.commit()
+    rows = conn.execute("SELECT count(*) FROM prices").fetchone()[0]
+    assert rows == len(w.stores) * len(w.products)  # decisions written, rows untouched
+    assert_effective_prices_true(w)
+    counts = deduplicate_members(conn, day(0), SETTINGS, batch_stores=1)
+    conn.commit()
+    assert counts == {"members": 3, "deduplicated": 3 * len(w.products)}
+    assert_effective_prices_true(w)
+    assert deduplicate_members(conn, day(0), SETTINGS)["deduplicated"] == 0  # idempotent
