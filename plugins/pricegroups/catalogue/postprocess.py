@@ -22,6 +22,7 @@ from datetime import datetime
 
 import psycopg
 
+from pricegroups.catalogue.resolve import CATALOGUE_LOCK
 from pricegroups.catalogue.runlog import record_step
 from pricegroups.settings import Settings
 
@@ -131,6 +132,8 @@ class PostProcessor:
         params = {"run": run_id, "as_of": as_of, "days": self.settings.retention_days,
                   "keep": self.settings.staging_keep_days}
         with self.conn.transaction(), self.conn.cursor() as cur:
+            # orphan removal must not race a resolve that is about to list an orphan again
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", CATALOGUE_LOCK)
             cur.execute("DROP TABLE IF EXISTS _judged")
             cur.execute(_JUDGED, params)
             cur.execute("SELECT count(*) FROM _judged")
