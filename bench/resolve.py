@@ -13,6 +13,7 @@ Measured in one process, on one fresh database:
       sample with the same mix of new and known SKUs, extrapolated to 200,000
   (b) resolve_run on an empty catalogue (every listing new: the worst case)
   (c) resolve_run on the next day's run (every listing known: the daily case)
+  (d) for information: reconcile and enrich of that run
 
 Ends with: RESULT resolve_200k_s=<(b) seconds>
 """
@@ -30,6 +31,8 @@ from psycopg import sql
 
 from pricegroups import db
 from pricegroups.catalogue.barcodes import with_check_digit
+from pricegroups.catalogue.enrich import enrich
+from pricegroups.catalogue.reconcile import reconcile
 from pricegroups.catalogue.resolve import key_item, resolve_run
 from pricegroups.migrate import migrate
 from pricegroups.stores import StoreInfo, ensure_chain, ensure_stores
@@ -208,6 +211,12 @@ def main() -> None:
         warm = resolve_run(conn, "bench-day2")
         warm_s = time.perf_counter() - start
         print(f"(c) resolve_run, next day (known listings): {len(day2):,} items in {warm_s:.2f} s; {warm}")
+
+        for label, step in (("reconcile", reconcile), ("enrich", enrich)):
+            start = time.perf_counter()
+            counts = step(conn, "bench-day2")
+            print(f"(d) {label} after (c): {time.perf_counter() - start:.2f} s;"
+                  f" {{{', '.join(f'{k}: {v}' for k, v in counts.items() if v)}}}")
 
         left = conn.execute(
             """SELECT count(*) FROM scraped_items si WHERE product_id IS NULL AND NOT EXISTS (
