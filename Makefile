@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench migrate clean-db
+.PHONY: test demo airflow bench migrate
 
 $(STAMP): requirements.txt requirements-dev.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+DAYS ?= 14
+
 demo: $(STAMP)
-	$(BIN)/python bench/upsert.py --rows 200000
+	$(BIN)/python scripts/demo.py --days $(DAYS)
+
+airflow: $(STAMP)
+	$(BIN)/python scripts/airflow_local.py
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -4,4 +4,5 @@ import sys
 
 from pricegroups.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # Airflow's plugin scan imports every file under plugins/
+    sys.exit(main())

@@ -77,3 +77,25 @@ def ensure_database(server_url: str, dbname: str) -> None:
 def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Connection:
     """A new psycopg 3 connection to the pricegroups database."""
     return psycopg.connect(database_url(url), autocommit=autocommit, application_name="pricegroups")
+
+
+def conninfo_from_fields(
+    host: str | None,
+    port: int | None,
+    login: str | None,
+    password: str | None,
+    schema: str | None,
+    extra: Mapping[str, object] | None = None,
+) -> str:
+    """A libpq conninfo from connection fields as Airflow stores them (schema is the database)."""
+    params: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "user": login,
+        "password": password,
+        "dbname": schema,
+    }
+    for key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "connect_timeout", "options", "application_name"):
+        if extra and key in extra:
+            params[key] = extra[key]
+    return make_conninfo(**{k: v for k, v in params.items() if v not in (None, "")})

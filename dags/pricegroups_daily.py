@@ -1,0 +1,257 @@
+"""
+### pricegroups_daily
+
+Keeps the latest price of every product at every store current, scraping
+about one store (the *anchor*) per store group and inferring the rest.
+
+**Main flow:** migrate and record the run → plan which stores to scrape →
+scrape (mapped per chain batch) → resolve → reconcile → enrich → upsert →
+post-process → group maintenance: re-scrape stale anchors (a branch, only when
+there are any) → health checks (mapped per batch of groups) → inter-group
+comparisons (mapped per batch of candidate pairs) → merges → summary.
+
+**Params:** `stores` (store codes, or `chain/code`; empty = all), `chains`
+(chain codes; empty = all), `full_scrape`, `window_hours`, `dry_run` (plan and
+group decisions are computed and logged; nothing is fetched or written).
+
+The database is the Airflow connection `pricegroups_db`. Every task calls one
+function of `pricegroups.pipeline`; XComs carry ids and counts only.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk.definitions.decorators.condition import run_if
+
+CONN_ID = "pricegroups_db"
+SCRAPE_POOL = "pricegroups_scrape"
+
+
+@contextmanager
+def _database() -> Iterator[Any]:
+    """A psycopg connection to the `pricegroups_db` Airflow connection (opened per task, never at parse time)."""
+    import psycopg
+    from airflow.sdk import BaseHook
+
+    from pricegroups.db import conninfo_from_fields
+
+    c = BaseHook.get_connection(CONN_ID)
+    conninfo = conninfo_from_fields(c.host, c.port, c.login, c.password, c.schema, c.extra_dejson)
+    with psycopg.connect(conninfo, application_name="pricegroups-airflow") as conn:
+        yield conn
+
+
+def _run(run: dict) -> Any:
+    from pricegroups.pipeline import RunContext
+
+    return RunContext.from_xcom(run)
+
+
+def _label(text: str) -> None:
+    get_current_context()["label"] = text
+
+
+def _not_dry_run(context: Any) -> bool:
+    return not context["params"].get("dry_run", False)
+
+
+@dag(
+    dag_id="pricegroups_daily",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["pricegroups"],
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    params={
+        "stores": Param([], type="array", items={"type": "string"}, title="Stores",
+                        description="Store codes (or chain/code) to restrict the run to; empty = all."),
+        "chains": Param([], type="array", items={"type": "string"}, title="Chains",
+                        description="Chain codes to restrict the run to; empty = all."),
+        "full_scrape": Param(False, type="boolean", title="Full scrape",
+                             description="Scrape every store, not just anchors and members due."),
+        "window_hours": Param(72, type="integer", minimum=1, maximum=1440, title="Window (hours)",
+                              description="Prices scraped this long before the logical date are current."),
+        "dry_run": Param(False, type="boolean", title="Dry run",
+                         description="Compute and log plan and group decisions; fetch and write nothing."),
+    },
+)
+def pricegroups_daily():
+    @task
+    def start() -> dict:
+        from pricegroups import pipeline
+
+        ctx = get_current_context()
+        logical_date = ctx.get("logical_date") or ctx["dag_run"].run_after
+        with _database() as conn:
+            return pipeline.start_run(conn, ctx["run_id"], logical_date, dict(ctx["params"])).to_xcom()
+
+    @task
+    def plan(run: dict) -> list[dict]:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.plan(conn, _run(run))
+
+    @run_if(_not_dry_run, skip_message="dry run: nothing is fetched")
+    @task(pool=SCRAPE_POOL, retries=3, retry_delay=timedelta(seconds=20), retry_exponential_backoff=True,
+          map_index_template="{{ label }}")
+    def scrape(run: dict, batch: dict) -> dict:
+        from pricegroups import pipeline
+
+        _label(pipeline.batch_label(batch))
+        with _database() as conn:
+            return pipeline.scrape(conn, _run(run), batch)
+
+    @run_if(_not_dry_run)
+    @task
+    def resolve(run: dict) -> dict:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.resolve(conn, _run(run))
+
+    @run_if(_not_dry_run)
+    @task
+    def reconcile(run: dict) -> dict:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.reconcile_catalogue(conn, _run(run))
+
+    @run_if(_not_dry_run)
+    @task
+    def enrich(run: dict) -> dict:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.enrich_catalogue(conn, _run(run))
+
+    @run_if(_not_dry_run)
+    @task
+    def upsert(run: dict) -> dict:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.upsert(conn, _run(run))
+
+    @run_if(_not_dry_run)
+    @task
+    def post_process(run: dict) -> dict:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.post_process_run(conn, _run(run))
+
+    @task(trigger_rule="none_failed")
+    def find_stale_anchors(run: dict) -> list[dict]:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.stale_anchor_batches(conn, _run(run))
+
+    @task.branch
+    def stale_anchor_branch(run: dict, stale: list[dict]) -> str:
+        if stale and not run["dry_run"]:
+            return "rescrape_anchors"
+        return "anchors_current"
+
+    @task(pool=SCRAPE_POOL, retries=3, retry_delay=timedelta(seconds=20), retry_exponential_backoff=True,
+          map_index_template="{{ label }}")
+    def rescrape_anchors(run: dict, batch: dict) -> dict:
+        from pricegroups import pipeline
+
+        _label("anchors of " + pipeline.batch_label(batch))
+        with _database() as conn:
+            return pipeline.scrape(conn, _run(run), batch)
+
+    @task
+    def upsert_rescraped(run: dict, stale: list[dict], scraped: list[dict]) -> dict:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.rescraped_upsert(conn, _run(run), stale)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def health_check_batches(run: dict) -> list[list[int]]:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.health_check_batches(conn, _run(run))
+
+    @task(map_index_template="{{ label }}")
+    def health_check(run: dict, group_ids: list[int]) -> dict:
+        from pricegroups import pipeline
+
+        _label(f"groups {group_ids[0]}" + (f"…{group_ids[-1]} ({len(group_ids)})" if len(group_ids) > 1 else ""))
+        with _database() as conn:
+            return pipeline.health_check(conn, _run(run), group_ids)
+
+    @task(trigger_rule="none_failed")
+    def candidate_pairs(run: dict) -> list[list[list[int]]]:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.pair_batches(conn, _run(run))
+
+    @task(map_index_template="{{ label }}")
+    def compare_pairs(run: dict, pairs: list[list[int]]) -> dict:
+        from pricegroups import pipeline
+
+        _label(f"{len(pairs)} pair(s) from stores {pairs[0][0]}~{pairs[0][1]}")
+        with _database() as conn:
+            return pipeline.compare(conn, _run(run), pairs)
+
+    @task(trigger_rule="none_failed")
+    def merge_groups(run: dict) -> dict:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.merge(conn, _run(run))
+
+    @task(trigger_rule="none_failed")
+    def summary(run: dict, steps: dict) -> dict:
+        from pricegroups import pipeline
+
+        with _database() as conn:
+            return pipeline.summarise(conn, _run(run), steps)
+
+    # main flow
+    run = start()
+    batches = plan(run)
+    scraped = scrape.partial(run=run).expand(batch=batches)
+    resolved = resolve(run)
+    scraped >> resolved
+    reconciled = reconcile(run)
+    enriched = enrich(run)
+    upserted = upsert(run)
+    processed = post_process(run)
+    resolved >> reconciled >> enriched >> upserted >> processed
+
+    stale = find_stale_anchors(run)
+    processed >> stale
+    branch = stale_anchor_branch(run, stale)
+    rescraped = rescrape_anchors.partial(run=run).expand(batch=stale)
+    rescraped_upserted = upsert_rescraped(run, stale, rescraped)
+    anchors_current = EmptyOperator(task_id="anchors_current")
+    branch >> [rescraped, anchors_current]
+
+    health_batches = health_check_batches(run)
+    [rescraped_upserted, anchors_current] >> health_batches
+    checked = health_check.partial(run=run).expand(group_ids=health_batches)
+    pairs = candidate_pairs(run)
+    checked >> pairs
+    compared = compare_pairs.partial(run=run).expand(pairs=pairs)
+    merged = merge_groups(run)
+    compared >> merged
+    summary(run, {"scrape": scraped, "upsert": upserted, "rescrape": rescraped, "rescrape_upsert": rescraped_upserted,
+                  "health": checked, "compare": compared, "merge": merged, "post_process": processed})
+
+
+pricegroups_daily()

@@ -1,0 +1,204 @@
+"""What the demo shows a user, measured against the scenario's ground truth.
+
+Only the demo runner and tests use this module: the pipeline never sees the
+truth. Per simulated day: stores scraped against all stores, groups found
+against true zones (adjusted Rand index), inferred prices that were wrong,
+the upsert's counts and the group changes.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from math import comb
+from typing import Hashable, Mapping, Sequence
+
+import psycopg
+
+from pricegroups.demo.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class DayMetrics:
+    day: int
+    run_id: str
+    scraped: int
+    stores: int
+    groups: int
+    true_zones: int
+    ari: float
+    inferred: int
+    wrong_inferred: int
+    observed: int
+    wrong_observed: int
+    created: int
+    updated: int
+    unchanged: int
+    ignored_older: int
+    merges: int
+    ejections: int
+    anchor_changes: int
+    wall_s: float
+
+    @property
+    def scraped_share(self) -> float:
+        return self.scraped / self.stores if self.stores else 0.0
+
+    @property
+    def wrong_inferred_share(self) -> float:
+        return self.wrong_inferred / self.inferred if self.inferred else 0.0
+
+
+def adjusted_rand_index(truth: Mapping[Hashable, Hashable], found: Mapping[Hashable, Hashable]) -> float:
+    """Agreement of two partitions of the same items, 1.0 when identical, ~0 when random."""
+    items = sorted(set(truth) & set(found), key=str)
+    n = len(items)
+    if n < 2:
+        return 1.0
+    pairs = Counter((truth[i], found[i]) for i in items)
+    a = Counter(truth[i] for i in items)
+    b = Counter(found[i] for i in items)
+    index = sum(comb(c, 2) for c in pairs.values())
+    sum_a = sum(comb(c, 2) for c in a.values())
+    sum_b = sum(comb(c, 2) for c in b.values())
+    expected = sum_a * sum_b / comb(n, 2)
+    maximum = (sum_a + sum_b) / 2
+    if maximum == expected:
+        return 1.0
+    return (index - expected) / (maximum - expected)
+
+
+def measure_day(
+    conn: psycopg.Connection, scenario: Scenario, day: int, run_id: str, wall_s: float
+) -> DayMetrics:
+    scraped = conn.execute("SELECT count(DISTINCT store_id) FROM scrape_log WHERE run_id = %s", (run_id,)).fetchone()[0]
+    stores = conn.execute("SELECT count(*) FROM stores WHERE active").fetchone()[0]
+    placement = conn.execute(
+        "SELECT c.code, s.code, s.group_id FROM stores s JOIN chains c USING (chain_id) WHERE s.active"
+    ).fetchall()
+    truth: dict[tuple[str, str], str] = {}
+    zones = 0
+    for chain in {c for c, _, _ in placement}:
+        true_zones = scenario.true_zones(chain, day)
+        zones += len(true_zones)
+        for zone, codes in true_zones.items():
+            for code in codes:
+                truth[(chain, code)] = f"{chain}:{zone}"
+    found = {(c, s): g for c, s, g in placement if (c, s) in truth}
+    groups = len(set(found.values()))
+    inferred, wrong_inferred, observed, wrong_observed = _price_accuracy(conn, scenario, day)
+    summary = conn.execute("SELECT summary FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+    upsert = _step_counts(summary[0] if summary else {}, ("upsert", "rescrape_upsert"))
+    events = dict(
+        conn.execute("SELECT kind, count(*) FROM group_events WHERE run_id = %s GROUP BY kind", (run_id,)).fetchall()
+    )
+    return DayMetrics(
+        day=day, run_id=run_id, scraped=scraped, stores=stores, groups=groups, true_zones=zones,
+        ari=adjusted_rand_index(truth, found), inferred=inferred, wrong_inferred=wrong_inferred,
+        observed=observed, wrong_observed=wrong_observed,
+        created=upsert.get("created", 0), updated=upsert.get("updated", 0),
+        unchanged=upsert.get("unchanged", 0), ignored_older=upsert.get("ignored_older", 0),
+        merges=events.get("merged", 0), ejections=events.get("member_ejected", 0),
+        anchor_changes=events.get("anchor_replaced", 0), wall_s=wall_s,
+    )
+
+
+def _step_counts(summary: Mapping, steps: Sequence[str]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for step in steps:
+        counts = (summary.get("steps") or {}).get(step) or {}
+        for key, value in counts.items():
+            if isinstance(value, int):
+                total[key] += value
+    return dict(total)
+
+
+def _price_accuracy(conn: psycopg.Connection, scenario: Scenario, day: int) -> tuple[int, int, int, int]:
+    """(inferred, wrong inferred, observed, wrong observed) effective prices against the truth of `day`."""
+    skus: dict[tuple[str, int], list[str]] = {}
+    for chain, sku, product in conn.execute(
+        "SELECT c.code, l.sku, l.product_id FROM listings l JOIN chains c USING (chain_id)"
+    ):
+        skus.setdefault((chain, product), []).append(sku)
+    counts = Counter()
+    truth_cache: dict[tuple[str, str], dict] = {}
+    rows = conn.execute(
+        """SELECT c.code, s.code, e.product_id, e.price, e.source
+           FROM effective_prices e JOIN stores s USING (store_id) JOIN chains c ON c.chain_id = s.chain_id"""
+    )
+    for chain, store, product, price, source in rows:
+        key = (chain, store)
+        if key not in truth_cache:
+            truth_cache[key] = scenario.true_prices(chain, store, day) if scenario.is_open(chain, store, day) else {}
+        true = truth_cache[key]
+        if not true:
+            continue
+        candidates = [true[s].price for s in skus.get((chain, product), []) if s in true]
+        if not candidates:
+            continue  # the store does not carry it today; retention will drop it
+        counts[source] += 1
+        if price not in candidates:
+            counts[f"wrong_{source}"] += 1
+    return counts["inferred"], counts["wrong_inferred"], counts["observed"], counts["wrong_observed"]
+
+
+COLUMNS = [
+    ("day", "day"), ("scraped", "scraped"), ("stores", "stores"), ("groups", "groups"), ("true_zones", "zones"),
+    ("ari", "ARI"), ("wrong_inferred", "wrong inf."), ("inferred", "inferred"), ("created", "created"),
+    ("updated", "updated"), ("unchanged", "unchanged"), ("ignored_older", "older"), ("merges", "merges"),
+    ("ejections", "ejected"), ("anchor_changes", "anchors"), ("wall_s", "wall s"),
+]
+
+
+def text_table(days: Sequence[DayMetrics]) -> str:
+    header = " ".join(f"{label:>10}" for _, label in COLUMNS)
+    lines = [header]
+    for m in days:
+        values = asdict(m)
+        cells = []
+        for key, _ in COLUMNS:
+            value = values[key]
+            cells.append(f"{value:>10.3f}" if key == "ari" else f"{value:>10.1f}" if key == "wall_s" else f"{value:>10}")
+        lines.append(" ".join(cells))
+    return "\n".join(lines)
+
+
+def _svg_bars(values: Sequence[float], title: str, top: float, width: int = 560, height: int = 160) -> str:
+    bar = width / max(1, len(values))
+    parts = [f'<svg width="{width}" height="{height + 30}" role="img" aria-label="{html.escape(title)}">',
+             f'<text x="0" y="14" font-size="13">{html.escape(title)}</text>']
+    for i, value in enumerate(values):
+        h = 0 if top <= 0 else height * min(value, top) / top
+        parts.append(
+            f'<rect x="{i * bar + 2:.1f}" y="{20 + height - h:.1f}" width="{bar - 4:.1f}" height="{h:.1f}" fill="#4a7bd0">'
+            f"<title>day {i}: {value:.3f}</title></rect>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html_report(days: Sequence[DayMetrics], final: Mapping[str, object]) -> str:
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(round(v, 3) if isinstance(v, float) else v))}</td>"
+                         for v in (asdict(m)[k] for k, _ in COLUMNS)) + "</tr>"
+        for m in days
+    )
+    charts = "".join([
+        _svg_bars([m.scraped_share for m in days], "stores scraped / all stores", 1.0),
+        _svg_bars([m.ari for m in days], "adjusted Rand index: groups vs true zones", 1.0),
+        _svg_bars([float(m.groups) for m in days], "groups (true zones: %d)" % (days[-1].true_zones if days else 0),
+                  float(max([m.groups for m in days] + [1]))),
+        _svg_bars([m.wrong_inferred_share for m in days], "share of inferred prices that were wrong",
+                  max([m.wrong_inferred_share for m in days] + [0.01])),
+    ])
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in COLUMNS)
+    return (
+        "<!doctype html><meta charset='utf-8'><title>pricegroups demo</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
+        "table{border-collapse:collapse}tr:nth-child(even){background:#f2f2f2}</style>"
+        f"<h1>pricegroups demo: {len(days)} simulated days</h1>"
+        f"<pre>{html.escape(json.dumps(final, indent=2))}</pre>"
+        f"<table><tr>{head}</tr>{rows}</table><div>{charts}</div>"
+    )

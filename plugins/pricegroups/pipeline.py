@@ -1,0 +1,329 @@
+"""One DAG run's steps as plain functions: a connection and plain data in, ids and counts out.
+
+The Airflow DAG (dags/pricegroups_daily.py) only wires these together; they
+are equally callable from a script or a test. Nothing here reads an Airflow
+context: the run is described by a `RunContext` built from the run's params
+and logical date, small enough to travel through XCom as a dict.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Iterable, Mapping, Sequence
+
+import psycopg
+
+from pricegroups.catalogue.enrich import enrich
+from pricegroups.catalogue.postprocess import post_process
+from pricegroups.catalogue.reconcile import reconcile
+from pricegroups.catalogue.resolve import resolve_run
+from pricegroups.errors import ConfigError
+from pricegroups.grouping import service as grouping
+from pricegroups.grouping.planning import plan_scrape
+from pricegroups.migrate import migrate
+from pricegroups.scrape.service import scrape_stores, sync_stores
+from pricegroups.settings import Settings, load_settings
+from pricegroups.upsert import upsert_scraped_items
+
+log = logging.getLogger(__name__)
+
+PARAM_KEYS = {"stores", "chains", "full_scrape", "window_hours", "dry_run"}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every step needs to know about its run; JSON-able for XCom."""
+
+    run_id: str
+    as_of: str  # ISO 8601 of the logical date: drives the window, snapshots, scraped_at
+    chains: list[str] = field(default_factory=list)
+    store_ids: list[int] | None = None
+    full_scrape: bool = False
+    dry_run: bool = False
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def as_of_datetime(self) -> datetime:
+        return datetime.fromisoformat(self.as_of)
+
+    def load_settings(self) -> Settings:
+        return load_settings(self.settings)
+
+    def to_xcom(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_xcom(cls, data: Mapping[str, Any]) -> "RunContext":
+        return cls(**data)
+
+
+def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's params, checked beyond what the JSON schema can say; ConfigError on bad input."""
+    unknown = set(params) - PARAM_KEYS
+    if unknown:
+        raise ConfigError(f"unknown param(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(PARAM_KEYS))}")
+    stores = params.get("stores") or []
+    chains = params.get("chains") or []
+    for name, values in (("stores", stores), ("chains", chains)):
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+            raise ConfigError(f"param {name} must be a list of non-empty codes, got {values!r}")
+    window = params.get("window_hours", 72)
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 24 * 60:
+        raise ConfigError(f"param window_hours must be an integer from 1 to 1440, got {window!r}")
+    for name in ("full_scrape", "dry_run"):
+        if not isinstance(params.get(name, False), bool):
+            raise ConfigError(f"param {name} must be true or false, got {params.get(name)!r}")
+    return {
+        "stores": [s.strip() for s in stores],
+        "chains": [c.strip() for c in chains],
+        "full_scrape": bool(params.get("full_scrape", False)),
+        "window_hours": window,
+        "dry_run": bool(params.get("dry_run", False)),
+    }
+
+
+def store_ids_for_codes(conn: psycopg.Connection, codes: Sequence[str]) -> list[int]:
+    """Store codes (`CODE` or `chain/CODE`) to ids; unknown or ambiguous codes are an error."""
+    ids: list[int] = []
+    problems: list[str] = []
+    for code in codes:
+        chain, _, store = code.rpartition("/")
+        rows = conn.execute(
+            """SELECT s.store_id FROM stores s JOIN chains c USING (chain_id)
+               WHERE s.code = %s AND (%s = '' OR c.code = %s)""",
+            (store, chain, chain),
+        ).fetchall()
+        if not rows:
+            problems.append(f"unknown store {code!r}")
+        elif len(rows) > 1:
+            problems.append(f"store code {code!r} exists in several chains; write it as chain/{store}")
+        else:
+            ids.append(rows[0][0])
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return sorted(set(ids))
+
+
+def start_run(
+    conn: psycopg.Connection, run_id: str, logical_date: datetime, params: Mapping[str, Any]
+) -> RunContext:
+    """Migrate, validate the params, and record the run (not in a dry run)."""
+    if logical_date.tzinfo is None:
+        raise ConfigError("the logical date must be timezone-aware")
+    checked = validate_params(params)
+    migrate(conn)
+    settings = load_settings({"window_hours": checked["window_hours"]})
+    known_chains = {c for (c,) in conn.execute("SELECT code FROM chains")}
+    missing = set(checked["chains"]) - known_chains
+    if missing:
+        raise ConfigError(f"unknown chain code(s): {', '.join(sorted(missing))}")
+    context = RunContext(
+        run_id=run_id,
+        as_of=logical_date.isoformat(),
+        chains=checked["chains"] or sorted(known_chains),
+        store_ids=None,
+        full_scrape=checked["full_scrape"],
+        dry_run=checked["dry_run"],
+        settings={"window_hours": settings.window_hours},
+    )
+    if checked["stores"]:
+        context = RunContext(**{**asdict(context), "store_ids": store_ids_for_codes(conn, checked["stores"])})
+    if not context.dry_run:
+        conn.execute(
+            """INSERT INTO runs (run_id, logical_date, params) VALUES (%s, %s, %s)
+               ON CONFLICT (run_id) DO UPDATE SET params = EXCLUDED.params""",
+            (run_id, logical_date, json.dumps(checked)),
+        )
+    conn.commit()
+    return context
+
+
+def plan(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
+    """Sync each chain's store list, choose the stores to scrape, and cut them into scrape batches.
+
+    A batch is one chain's stores; a big chain is split so that the number of
+    batches stays within `max_map_instances` whatever the number of stores.
+    """
+    settings = context.load_settings()
+    as_of = context.as_of_datetime
+    if not context.dry_run and context.store_ids is None:
+        for chain in context.chains:
+            sync_stores(conn, chain, settings, as_of, context.run_id)
+            conn.commit()
+    store_ids = plan_scrape(
+        conn, as_of, settings, stores=context.store_ids, chains=context.chains, full_scrape=context.full_scrape
+    )
+    conn.commit()
+    return scrape_batches(conn, store_ids, settings.max_map_instances)
+
+
+def scrape_batches(conn: psycopg.Connection, store_ids: Sequence[int], cap: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        """SELECT c.code, s.store_id FROM stores s JOIN chains c USING (chain_id)
+           WHERE s.store_id = ANY(%s) ORDER BY c.code, s.store_id""",
+        (list(store_ids),),
+    ).fetchall()
+    by_chain: dict[str, list[int]] = {}
+    for chain, store_id in rows:
+        by_chain.setdefault(chain, []).append(store_id)
+    if not by_chain:
+        return []
+    # every chain gets one batch; the rest of the cap is shared in proportion to stores
+    budget = max(cap, len(by_chain))
+    total = sum(len(ids) for ids in by_chain.values())
+    batches: list[dict[str, Any]] = []
+    for chain, ids in by_chain.items():
+        parts = min(len(ids), 1 + (budget - len(by_chain)) * len(ids) // total)
+        size = -(-len(ids) // parts)
+        batches.extend({"chain": chain, "store_ids": ids[i : i + size]} for i in range(0, len(ids), size))
+    return batches
+
+
+def batch_label(batch: Mapping[str, Any]) -> str:
+    ids = batch.get("store_ids") or []
+    return f"{batch.get('chain')}: {len(ids)} stores" if ids else str(batch.get("chain"))
+
+
+def scrape(conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any]) -> dict[str, Any]:
+    """Scrape one batch of stores of one chain into scraped_items (one transaction per store)."""
+    return scrape_stores(
+        conn, context.run_id, context.as_of_datetime, batch["chain"], list(batch["store_ids"]), context.load_settings()
+    )
+
+
+def resolve(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+    counts = resolve_run(conn, context.run_id, context.load_settings())
+    conn.commit()
+    return counts
+
+
+def reconcile_catalogue(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+    counts = reconcile(conn, context.run_id, context.load_settings())
+    conn.commit()
+    return counts
+
+
+def enrich_catalogue(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+    counts = enrich(conn, context.run_id, context.load_settings())
+    conn.commit()
+    return counts
+
+
+def upsert(conn: psycopg.Connection, context: RunContext, store_ids: Sequence[int] | None = None) -> dict[str, int]:
+    """Bulk upsert the run's resolved items (optionally only some stores') into prices."""
+    result = upsert_scraped_items(conn, context.run_id, context.load_settings(), store_ids)
+    conn.commit()
+    return result.as_counts()
+
+
+def post_process_run(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+    counts = post_process(conn, context.run_id, context.as_of_datetime, context.load_settings())
+    conn.commit()
+    return counts
+
+
+def stale_anchor_batches(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
+    """Scrape batches of the anchors that have no current pricing (after anchor succession)."""
+    settings = context.load_settings()
+    groups = grouping.find_stale_anchors(
+        conn, context.as_of_datetime, settings, context.chains, run_id=context.run_id, dry_run=context.dry_run
+    )
+    conn.commit()
+    anchors = grouping.anchors_of(conn, groups)
+    if context.store_ids is not None:
+        anchors = [a for a in anchors if a in set(context.store_ids)]
+    return scrape_batches(conn, anchors, settings.max_map_instances)
+
+
+def rescraped_upsert(conn: psycopg.Connection, context: RunContext, batches: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Resolve and upsert what the stale-anchor re-scrape fetched."""
+    store_ids = [s for b in batches for s in b["store_ids"]]
+    resolved = resolve(conn, context)
+    counts = upsert(conn, context, store_ids)
+    return {**{f"resolve_{k}": v for k, v in resolved.items()}, **counts}
+
+
+def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[list[int]]:
+    batches = grouping.group_batches(conn, context.load_settings(), context.chains)
+    if context.store_ids is not None:
+        wanted = set(
+            r[0] for r in conn.execute("SELECT group_id FROM stores WHERE store_id = ANY(%s)", (context.store_ids,))
+        )
+        batches = [[g for g in b if g in wanted] for b in batches]
+        batches = [b for b in batches if b]
+    conn.commit()
+    return batches
+
+
+def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Sequence[int]) -> dict[str, int]:
+    counts = grouping.health_check_groups(
+        conn, list(group_ids), context.as_of_datetime, context.run_id, context.load_settings(), context.dry_run
+    )
+    conn.commit()
+    return counts
+
+
+def pair_batches(conn: psycopg.Connection, context: RunContext) -> list[list[list[int]]]:
+    """Candidate anchor pairs from blocking, cut into at most `max_map_instances` batches."""
+    settings = context.load_settings()
+    pairs = grouping.candidate_pairs(conn, context.as_of_datetime, settings, context.chains)
+    conn.commit()
+    count = min(settings.max_map_instances, len(pairs))
+    return [[list(p) for p in pairs[i::count]] for i in range(count)] if count else []
+
+
+def compare(conn: psycopg.Connection, context: RunContext, pairs: Sequence[Sequence[int]]) -> dict[str, int]:
+    counts = grouping.compare_pairs(
+        conn, [tuple(p) for p in pairs], context.as_of_datetime, context.run_id, context.load_settings()  # type: ignore[misc]
+    )
+    conn.commit()
+    return counts
+
+
+def merge(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+    counts = grouping.merge_groups(
+        conn, context.as_of_datetime, context.run_id, context.load_settings(), context.chains, context.dry_run
+    )
+    conn.commit()
+    return counts
+
+
+def summarise(conn: psycopg.Connection, context: RunContext, steps: Mapping[str, Any]) -> dict[str, Any]:
+    """Add up the steps' counts, store them with the run and return them."""
+    summary: dict[str, Any] = {}
+    for step, counts in steps.items():
+        added = _add_up(counts)
+        if added is not None:
+            summary[step] = added
+    groups = conn.execute(
+        """SELECT count(*), count(*) FILTER (WHERE members > 0) FROM
+           (SELECT g.group_id, count(s.store_id) - 1 AS members FROM store_groups g
+            JOIN stores s USING (group_id) GROUP BY 1) x"""
+    ).fetchone()
+    summary["groups"] = {"groups": groups[0], "with_members": groups[1]}
+    if not context.dry_run:
+        conn.execute(
+            "UPDATE runs SET finished_at = now(), summary = summary || %s::jsonb WHERE run_id = %s",
+            (json.dumps({"steps": summary}, default=str), context.run_id),
+        )
+    conn.commit()
+    log.info("run %s summary: %s", context.run_id, json.dumps(summary, default=str))
+    return summary
+
+
+def _add_up(counts: Any) -> Any:
+    """Mapped steps return one dict per instance: add them up key by key."""
+    if isinstance(counts, Mapping):
+        return dict(counts)
+    if isinstance(counts, Iterable) and not isinstance(counts, (str, bytes)):
+        total: dict[str, Any] = {}
+        for item in counts:
+            if isinstance(item, Mapping):
+                for k, v in item.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        total[k] = total.get(k, 0) + v
+        return total
+    return None  # a skipped step has no counts

@@ -1,0 +1,181 @@
+"""The main job: run the pricegroups DAG over N simulated days against the demo chain site.
+
+Starts the embedded PostgreSQL (unless DATABASE_URL is set) and the demo site,
+prepares a local Airflow home (SQLite metadata), then runs the real DAG with
+`dag.test()` once per simulated day, advancing the site's day, and prints what
+a user wants to see: stores scraped against all stores, groups found against
+true zones, inferred prices that were wrong, the upsert's counts and the group
+changes. Writes the same as an HTML report under reports/.
+
+Usage: python scripts/demo.py [--days 14]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, time as dtime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = ROOT / "var"
+AIRFLOW_HOME = VAR / "airflow-demo"
+DEMO_DATABASE = "pricegroups_demo"
+
+
+def prepare_environment() -> None:
+    """Everything Airflow reads at import time must be set before its first import."""
+    os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+    os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    os.environ["PRICEGROUPS_REQUESTS_PER_SECOND"] = "0"  # loopback demo site: no rate limit
+    os.environ["PRICEGROUPS_SNAPSHOT_ROOT"] = str(VAR / "demo-snapshots")
+
+
+def airflow_metadata() -> None:
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    marker = AIRFLOW_HOME / ".migrated"
+    if not marker.exists():
+        print("initialising Airflow's metadata database (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+        marker.touch()
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "pools", "set", "pricegroups_scrape", "4", "concurrent store scrapes"],
+        check=True, capture_output=True,
+    )
+
+
+def fresh_database() -> str:
+    """A new, empty pricegroups database for this demo; returns its conninfo."""
+    import psycopg
+    from psycopg import sql
+
+    from pricegroups import db
+
+    server = os.environ.get("DATABASE_URL") or db.embedded_server_url()
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DEMO_DATABASE)))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEMO_DATABASE)))
+    return db.with_database(server, DEMO_DATABASE)
+
+
+def airflow_connection(conninfo: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(conninfo)
+    os.environ["AIRFLOW_CONN_PRICEGROUPS_DB"] = json.dumps({
+        "conn_type": "postgres",
+        "host": params.get("host"),
+        "port": int(params["port"]) if params.get("port") else None,
+        "login": params.get("user"),
+        "password": params.get("password"),
+        "schema": params.get("dbname"),
+    })
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=int(os.environ.get("DAYS", "14")))
+    args = parser.parse_args()
+    if not 1 <= args.days <= 60:
+        print("error: --days must be between 1 and 60", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    prepare_environment()
+    shutil.rmtree(VAR / "demo-snapshots", ignore_errors=True)
+    logging.basicConfig(level=logging.WARNING)
+
+    import psycopg
+
+    from pricegroups.demo.generate import default_scenario
+    from pricegroups.demo.report import html_report, measure_day, text_table
+    from pricegroups.demo.server import DemoSite
+    from pricegroups.migrate import migrate
+    from pricegroups.scrape.service import demo_profiles, register_chain
+
+    conninfo = fresh_database()
+    airflow_connection(conninfo)
+    airflow_metadata()
+    scenario = default_scenario()
+    site = DemoSite(scenario, day=0)
+    base_url = site.start(port=0)
+    print(f"demo site at {base_url}; database {DEMO_DATABASE}; Airflow home {AIRFLOW_HOME}", flush=True)
+
+    with psycopg.connect(conninfo) as conn:
+        migrate(conn)
+        for code, name, base, profile in demo_profiles(base_url):
+            register_chain(conn, code, name, base, profile)
+        conn.commit()
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    if bag.import_errors:
+        print(f"error: the DAG does not load: {bag.import_errors}", file=sys.stderr)
+        return 1
+    dag = bag.dags["pricegroups_daily"]
+
+    days = []
+    try:
+        for day in range(args.days):
+            site.set_day(day)
+            logical_date = datetime.combine(scenario.date_of(day), dtime(6), tzinfo=timezone.utc)
+            day_started = time.perf_counter()
+            dag_run = dag.test(logical_date=logical_date, run_conf={})
+            wall = time.perf_counter() - day_started
+            if str(dag_run.state) not in ("success", "DagRunState.SUCCESS"):
+                print(f"error: the run of day {day} ended {dag_run.state}", file=sys.stderr)
+                return 1
+            with psycopg.connect(conninfo) as conn:
+                metrics = measure_day(conn, scenario, day, dag_run.run_id, wall)
+            days.append(metrics)
+            print(text_table(days).splitlines()[-1] if day else text_table(days), flush=True)
+    finally:
+        site.stop()
+
+    wall_s = time.perf_counter() - started
+    last = days[-1]
+    inferred = sum(m.inferred for m in days)
+    wrong = sum(m.wrong_inferred for m in days)
+    final = {
+        "days": len(days),
+        "wall_s": round(wall_s, 1),
+        "stores": last.stores,
+        "scraped_last_day": last.scraped,
+        "scraped_share_last_day": round(last.scraped_share, 3),
+        "scrapes_total": sum(m.scraped for m in days),
+        "scrapes_if_every_store_daily": sum(m.stores for m in days),
+        "groups_last_day": last.groups,
+        "true_zones_last_day": last.true_zones,
+        "ari_last_day": round(last.ari, 3),
+        "inferred_prices_checked": inferred,
+        "wrong_inferred": wrong,
+        "wrong_inferred_share": round(wrong / inferred, 4) if inferred else 0.0,
+    }
+    reports = ROOT / "reports"
+    reports.mkdir(exist_ok=True)
+    report_path = reports / "demo.html"
+    report_path.write_text(html_report(days, final), encoding="utf-8")
+    print()
+    print("summary: " + ", ".join(f"{k}={v}" for k, v in final.items()))
+    print(f"HTML report: {report_path}")
+    print(f"wall time {wall_s:.0f} s")
+    print(
+        f"RESULT days={len(days)} wall_s={wall_s:.0f} scraped_share_last_day={last.scraped_share:.2f} "
+        f"ari_last_day={last.ari:.3f} wrong_inferred_share={final['wrong_inferred_share']:.3f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "plugins"))
+    sys.exit(main())
