@@ -108,8 +108,10 @@ WHERE si.run_id = %(run)s AND si.product_id = p.product_id AND si.unit_price IS 
   AND p.size_value IS NOT NULL AND {_UNIT_VALUE} > 0 AND {_UNIT_VALUE} < 1e10
 """
 
-# the site's unit price against price / size, both for the site's own quantity
+# the site's unit price against price / size, both for the site's own quantity; taken
+# before any unit price is computed, so only the site's own figures are compared
 _COMPARED = """
+CREATE TEMP TABLE _compared ON COMMIT DROP AS
 SELECT si.chain_id, si.store_id, si.sku, si.product_id, si.price, si.unit_price, si.unit_measure,
        p.size_value, p.size_unit, round(si.price * m.quantity / p.size_value, 4) AS computed
 FROM scraped_items si
@@ -117,14 +119,14 @@ JOIN products p ON p.product_id = si.product_id
 JOIN _measures m ON m.unit_measure = si.unit_measure AND m.unit = p.size_unit
 WHERE si.run_id = %(run)s AND si.unit_price IS NOT NULL AND p.size_value IS NOT NULL
 """
-_DISAGREEING = f"""
+_DISAGREEING = """
 SELECT 'unit_price_disagrees',
        concat_ws('/', c.chain_id, c.sku, c.price, c.unit_price, c.unit_measure, c.size_value, c.size_unit),
        c.chain_id, min(c.store_id), c.sku, c.product_id,
        jsonb_build_object('price', c.price, 'site_unit_price', c.unit_price, 'unit_measure', c.unit_measure,
                           'computed', c.computed, 'size_value', c.size_value, 'size_unit', c.size_unit,
                           'stores', count(*)) AS detail
-FROM ({_COMPARED}) c
+FROM _compared c
 WHERE abs(c.unit_price - c.computed) > %(tolerance)s * c.computed
 GROUP BY c.chain_id, c.sku, c.product_id, c.price, c.unit_price, c.unit_measure, c.size_value, c.size_unit,
          c.computed
@@ -143,7 +145,7 @@ class ProductEnricher:
         params = {"run": run_id, "tolerance": self.settings.unit_price_tolerance}
         with self.conn.transaction(), self.conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", CATALOGUE_LOCK)
-            for table in ("_run_products", "_sizes", "_measures"):
+            for table in ("_run_products", "_sizes", "_measures", "_compared"):
                 cur.execute(f"DROP TABLE IF EXISTS {table}")
             cur.execute(_RUN_PRODUCTS, params)
             cur.execute("ANALYZE _run_products")
@@ -152,14 +154,16 @@ class ProductEnricher:
             result.barcodes_filled = cur.rowcount
             cur.execute(_FILL_CATEGORIES)
             result.categories_filled = cur.rowcount
-            cur.execute(_COMPUTE_UNIT_PRICES, params)
-            result.unit_prices_computed = cur.rowcount
             self._stage_measures(cur, run_id)
-            cur.execute(f"SELECT count(*) FROM ({_COMPARED}) c", params)
-            result.unit_prices_compared = cur.fetchone()[0]
-            cur.execute(f"SELECT coalesce(sum((detail->>'stores')::int), 0) FROM ({_DISAGREEING}) d", params)
+            cur.execute(_COMPARED, params)
+            result.unit_prices_compared = cur.rowcount
+            cur.execute(
+                "SELECT count(*) FROM _compared WHERE abs(unit_price - computed) > %(tolerance)s * computed", params
+            )
             result.unit_prices_flagged = cur.fetchone()[0]
             result.flags += flag_from_query(cur, run_id, _DISAGREEING, params)
+            cur.execute(_COMPUTE_UNIT_PRICES, params)
+            result.unit_prices_computed = cur.rowcount
             record_step(cur, run_id, "enrich", result.as_counts(),
                         context=("unit_prices_compared", "unit_prices_flagged"))
         log.info("enrich %s: %s", run_id, result.as_counts())
