@@ -80,17 +80,15 @@ class GroupBook:
             summary.checked += report.checked
             summary.stale_anchors += report.stale_anchor
             self.apply(report.decisions, as_of)
-        while True:
-            by_chain: dict[Hashable, list[GroupState]] = {}
-            for group in self.groups.values():
-                by_chain.setdefault(group.chain, []).append(group)
-            merges: list[Merge] = []
-            for chain in sorted(by_chain, key=_key):
-                merges.extend(plan_merges(by_chain[chain], comparer, settings, exhaustive).merges)
-            summary.merge_passes += 1
-            if not merges:
-                break
-            self.apply(merges, as_of)
+        # One merge pass is a fixpoint (merging.py): afterwards no two candidate anchors match.
+        by_chain: dict[Hashable, list[GroupState]] = {}
+        for group in self.groups.values():
+            by_chain.setdefault(group.chain, []).append(group)
+        merges: list[Merge] = []
+        for chain in sorted(by_chain, key=_key):
+            merges.extend(plan_merges(by_chain[chain], comparer, settings, exhaustive).merges)
+        summary.merge_passes += 1
+        self.apply(merges, as_of)
         for decision in (e for e in self.events if e.get("at") == as_of):
             kind = decision["kind"]
             summary.verified += kind == "verified"

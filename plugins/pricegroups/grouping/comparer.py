@@ -119,7 +119,8 @@ class Comparer:
         self.as_of = as_of
         self.window = timedelta(hours=settings.window_hours)
         self.known = dict(known or {})
-        self.computed: dict[tuple, Counts] = {}  # this comparer's own results (same prices throughout)
+        self._computed: dict[tuple, Counts] = {}  # this comparer's own results (same prices throughout)
+        self._batches: list[tuple] = []  # first_match results not yet folded into _computed
         self.reused = 0
         self._signatures: list[int] | None = None
         self._has_was = np.count_nonzero(matrix.was, axis=1) > 0
@@ -132,6 +133,16 @@ class Comparer:
         order = _discriminating_order(matrix.keys)
         self._keys = _permuted(matrix.keys, order)
         self._was = _permuted(matrix.was, order) if self._has_was.any() else None
+
+    @property
+    def computed(self) -> dict[tuple, Counts]:
+        """Every comparison made by this comparer, by ordered store pair."""
+        for a, others, overlap, agreeing, complete, size_a, sizes in self._batches:
+            for j in range(len(others)):
+                self._remember(a, others[j], Counts(int(overlap[j]), int(agreeing[j]), size_a, int(sizes[j]),
+                                                    bool(complete[j])))
+        self._batches.clear()
+        return self._computed
 
     # -- signatures -------------------------------------------------------
     def signature(self, store: Hashable) -> int:
@@ -170,6 +181,7 @@ class Comparer:
                 disagreeing = self.disagreeing(a, b) if examples and outcome is not Outcome.INCONCLUSIVE else ()
                 results[i] = Comparison(a, b, outcome, counts, reason, disagreeing)
                 self._remember(a, b, counts)
+                self._cached_stores.update((a, b))
         return results  # type: ignore[return-value]
 
     def first_match(self, a: Hashable, others: Sequence[Hashable]) -> tuple[int, Comparison] | None:
@@ -201,35 +213,48 @@ class Comparer:
         limit = min(found) if found else len(others)
         pending = [i for i in pending if i < limit]
         if pending:
-            for i, counts in self._scan(a, [others[i] for i in pending]):
-                b = others[pending[i]]
-                self._remember(a, b, counts)
+            candidates = [others[i] for i in pending]
+            measured, overlap, agreeing, complete, size_a, sizes = self._scan(a, candidates)
+            if len(measured):
+                self._batches.append((a, [candidates[j] for j in measured], overlap[measured],
+                                      agreeing[measured], complete[measured], size_a, sizes[measured]))
+                self._cached_stores.add(a)
+                self._cached_stores.update(candidates)
+            for j in measured[complete[measured]].tolist():
+                counts = Counts(int(overlap[j]), int(agreeing[j]), size_a, int(sizes[j]))
                 outcome, reason = judge(counts, self.settings)
                 if outcome is Outcome.MATCH:
-                    found[pending[i]] = Comparison(a, b, outcome, counts, reason)
+                    found[pending[j]] = Comparison(a, candidates[j], outcome, counts, reason)
         if not found:
             return None
         first = min(found)
         return first, found[first]
 
     def _scan(self, a: Hashable, others: Sequence[Hashable]):
-        """(index, Counts) of the candidates that could still MATCH after every column block."""
+        """Block-wise counts of a against each of `others`, dropping hopeless candidates early.
+
+        Returns (measured, overlap, agreeing, complete, size_a, sizes): `measured`
+        indexes the candidates that were scanned at all (a catalogue smaller than
+        min_overlap_products can never be conclusive and is skipped); `complete`
+        marks those scanned to the end, the others were stopped once they had
+        more disagreeing products than any MATCH allows.
+        """
         m = self.matrix
         ra = m.row_of[a]
         rows = np.fromiter((m.row_of[b] for b in others), dtype=np.int64, count=len(others))
         size_a = int(m.sizes[ra])
         sizes = m.sizes[rows]
-        allowed = np.floor((1 - self.settings.match_threshold) * np.minimum(sizes, size_a) + 1e-9)
+        smaller = np.minimum(sizes, size_a)
+        allowed = np.floor((1 - self.settings.match_threshold) * smaller + 1e-9)
         disagree = np.zeros(len(rows), dtype=np.int64)
         overlap = np.zeros(len(rows), dtype=np.int64)
-        # an overlap can never reach min_overlap_products with a smaller catalogue: INCONCLUSIVE, skip
-        alive = np.flatnonzero(np.minimum(sizes, size_a) >= self.settings.min_overlap_products)
-        if not len(alive):
-            return
+        complete = np.zeros(len(rows), dtype=bool)
+        measured = np.flatnonzero(smaller >= self.settings.min_overlap_products)
+        alive = measured
         keys, was = self._keys, self._was
         use_was = was is not None and bool(self._has_was[ra]) and bool(self._has_was[rows].any())
         start, block, width = 0, SCAN_BLOCK, keys.shape[1]
-        while start < width:
+        while start < width and len(alive):
             end = start + block
             ka = keys[ra, start:end]
             kb = keys[rows[alive], start:end]
@@ -241,15 +266,10 @@ class Comparer:
                 differ |= (wa != 0) & (wb != 0) & (wa != wb)
             overlap[alive] += np.count_nonzero(both, axis=1)
             disagree[alive] += np.count_nonzero(both & differ, axis=1)
-            hopeless = disagree[alive] > allowed[alive]
-            for i in alive[hopeless].tolist():
-                yield i, Counts(int(overlap[i]), int(overlap[i] - disagree[i]), size_a, int(sizes[i]), False)
-            alive = alive[~hopeless]
-            if not len(alive):
-                return
+            alive = alive[disagree[alive] <= allowed[alive]]
             start, block = end, block * 2  # survivors are likely matches: finish them in few steps
-        for i in alive.tolist():
-            yield i, Counts(int(overlap[i]), int(overlap[i] - disagree[i]), size_a, int(sizes[i]))
+        complete[alive] = True
+        return measured, overlap, overlap - disagree, complete, size_a, sizes
 
     def disagreeing(self, a: Hashable, b: Hashable, limit: int = EXAMPLES) -> tuple:
         m = self.matrix
@@ -291,10 +311,9 @@ class Comparer:
 
     def _remember(self, a: Hashable, b: Hashable, counts: Counts) -> None:
         key, flipped = _pair_key(a, b)
-        self._cached_stores.update(key)
         if flipped:
             counts = Counts(counts.overlap, counts.agreeing, counts.size_b, counts.size_a, counts.complete)
-        self.computed[key] = counts
+        self._computed[key] = counts
 
     def signed_results(self) -> dict[tuple, tuple[int, int, Counts]]:
         """This comparer's results with both sides' price signatures, for recording and later re-use."""

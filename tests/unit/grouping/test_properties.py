@@ -129,3 +129,20 @@ def test_blocking_prunes_independently_priced_stores_and_scans_tiny_catalogues()
     matrix = matrix_in_order(prices, sorted(prices))
     pairs = candidate_pairs(matrix, sorted(prices), BLOCKING)
     assert pairs == {(s, 4) for s in range(4)}
+
+
+@hsettings(max_examples=30, deadline=None)
+@given(worlds)
+def test_one_merge_pass_is_a_fixpoint(world):
+    """After a pass no two remaining anchors match, so 'merge until nothing matches' is one pass."""
+    from pricegroups.grouping.book import GroupBook
+
+    prices, _ = make_stores(world["seed"], world["stores"], world["zones"], world["products"],
+                            world["carry"], world["noise"], world["differ"])
+    order = sorted(prices)
+    matrix = matrix_in_order(prices, order)
+    book = GroupBook.ungrouped({s: "c" for s in order}, T)
+    book.with_freshness({s: T for s in order})
+    book.maintenance_round(matrix, T, BLOCKING)
+    again = merging.plan_merges(list(book.groups.values()), Comparer(matrix, BLOCKING, T), BLOCKING, exhaustive=True)
+    assert again.merges == ()
