@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from typing import Iterable
 
 import psycopg
