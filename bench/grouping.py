@@ -256,13 +256,15 @@ def db_round(data: list[Chain], stores: int, products: int, keep: bool) -> tuple
             service.health_check_groups(conn, groups, AS_OF, "bench", SETTINGS)
             times["health_check_groups"] = time.perf_counter() - t1
             t1 = time.perf_counter()
-            counts = service.merge_groups(conn, AS_OF, "bench", SETTINGS, deduplicate=False)
-            conn.commit()
+            codes = [f"bench{c}" for c in range(chains)]
+            # the DAG maps merge_groups over chains; two at a time here (2 cores)
+            counts = per_chain_parallel(url, codes, lambda c, code: service.merge_groups(
+                c, AS_OF, "bench", SETTINGS, chains=[code], deduplicate=False))
             times["merge_groups"] = time.perf_counter() - t1
             total = time.perf_counter() - t0
             t1 = time.perf_counter()
-            dedup = service.deduplicate_members(conn, AS_OF, SETTINGS)
-            conn.commit()
+            dedup = per_chain_parallel(url, codes, lambda c, code: service.deduplicate_members(
+                c, AS_OF, SETTINGS, chains=[code]))
             dedup_s = time.perf_counter() - t1
             left = conn.execute("SELECT count(*) FROM prices").fetchone()[0]
             n_groups = conn.execute("SELECT count(*) FROM store_groups").fetchone()[0]
@@ -278,6 +280,24 @@ def db_round(data: list[Chain], stores: int, products: int, keep: bool) -> tuple
         if not keep:
             with psycopg.connect(server, autocommit=True) as admin:
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def per_chain_parallel(url: str, codes: list[str], work, workers: int = 2) -> dict[str, int]:
+    """Run work(connection, chain_code) for each chain, `workers` at a time; sum the counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(code: str) -> dict[str, int]:
+        with psycopg.connect(url) as conn:
+            result = work(conn, code)
+            conn.commit()
+            return result
+
+    totals: dict[str, int] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        for result in pool.map(one, codes):
+            for key, value in result.items():
+                totals[key] = totals.get(key, 0) + value
+    return totals
 
 
 _TUPLE = np.dtype([("n", ">i2"), ("l1", ">i4"), ("product", ">i8"), ("l2", ">i4"), ("store", ">i4"),
@@ -319,7 +339,7 @@ def load(conn: psycopg.Connection, data: list[Chain], per_chain: int, products: 
     conn.execute(
         """INSERT INTO prices (product_id, store_id, price, on_special, scraped_at, run_id)
            SELECT b.product_id, b.store_id, (b.key / 2) / 100.0, b.key % 2 = 1, s.last_scraped_at, 'bench'
-           FROM bench_prices b JOIN stores s USING (store_id) ORDER BY b.product_id, b.store_id"""
+           FROM bench_prices b JOIN stores s USING (store_id)"""  # store by store, as scrapes arrive
     )
     conn.execute("DROP TABLE bench_prices")
     conn.commit()

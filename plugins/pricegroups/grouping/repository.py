@@ -188,10 +188,16 @@ def record_comparisons(
     return len(computed)
 
 
+# The anchors' rows are read once into a hash table (MATERIALIZED): joining them
+# straight from `prices` lets the planner hash the whole table for every batch.
 _DEDUP = """
-WITH pairs AS (SELECT * FROM unnest(%s::int[], %s::int[]) AS v(store_id, anchor_id)),
+WITH pairs AS MATERIALIZED (SELECT * FROM unnest(%s::int[], %s::int[]) AS v(store_id, anchor_id)),
+anchor_rows AS MATERIALIZED (
+    SELECT a.store_id, a.product_id, a.price, a.was_price, a.unit_price, a.unit_measure, a.on_special, a.promo_text
+    FROM prices a WHERE a.store_id = ANY(ARRAY(SELECT DISTINCT anchor_id FROM pairs))
+),
 gone AS (
-    DELETE FROM prices m USING pairs v, prices a
+    DELETE FROM prices m USING pairs v, anchor_rows a
     WHERE m.store_id = v.store_id AND a.store_id = v.anchor_id AND a.product_id = m.product_id
       AND (m.price, m.was_price, m.unit_price, m.unit_measure, m.on_special, m.promo_text)
           IS NOT DISTINCT FROM (a.price, a.was_price, a.unit_price, a.unit_measure, a.on_special, a.promo_text)
