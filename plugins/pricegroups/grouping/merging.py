@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from pricegroups.grouping.blocking import build
-from pricegroups.grouping.comparer import Comparer, Outcome
+from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.model import GroupState, Merge
 from pricegroups.settings import Settings
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import Any, Sequence
+from typing import Sequence
 
-import numpy as np
 import psycopg
 
 from pricegroups.errors import ConfigError
@@ -23,7 +22,7 @@ from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.health import anchor_ready, check_group, due_for_check, plan_succession
 from pricegroups.grouping.merging import plan_merges
-from pricegroups.grouping.model import Decision, GroupState, StoreState
+from pricegroups.grouping.model import Decision, GroupState
 from pricegroups.grouping.planning import plan_scrape  # noqa: F401  (re-exported for the DAG)
 from pricegroups.settings import Settings
 
