@@ -169,7 +169,7 @@ def pricegroups_daily():
 
         _label("anchors of " + pipeline.batch_label(batch))
         with _database() as conn:
-            return pipeline.scrape(conn, _run(run), batch)
+            return pipeline.scrape(conn, _run(run), batch, step="rescrape")
 
     @task
     def upsert_rescraped(run: dict, stale: list[dict], scraped: list[dict]) -> dict:
@@ -216,11 +216,11 @@ def pricegroups_daily():
             return pipeline.merge(conn, _run(run))
 
     @task(trigger_rule="none_failed")
-    def summary(run: dict, steps: dict) -> dict:
+    def summary(run: dict) -> dict:
         from pricegroups import pipeline
 
         with _database() as conn:
-            return pipeline.summarise(conn, _run(run), steps)
+            return pipeline.summarise(conn, _run(run))
 
     # main flow
     run = start()
@@ -250,8 +250,7 @@ def pricegroups_daily():
     compared = compare_pairs.partial(run=run).expand(pairs=pairs)
     merged = merge_groups(run)
     compared >> merged
-    summary(run, {"scrape": scraped, "upsert": upserted, "rescrape": rescraped, "rescrape_upsert": rescraped_upserted,
-                  "health": checked, "compare": compared, "merge": merged, "post_process": processed})
+    merged >> summary(run)
 
 
 pricegroups_daily()

@@ -60,6 +60,21 @@ class RunContext:
         return cls(**data)
 
 
+def record_step(conn: psycopg.Connection, context: RunContext, step: str, part: str, counts: Mapping[str, Any]) -> None:
+    """Keep a step's counts with the run (summary.steps.<step>.<part>), so the summary needs no XCom pulls."""
+    if context.dry_run:
+        return
+    conn.execute(
+        """UPDATE runs SET summary = jsonb_set(
+               jsonb_set(summary, '{steps}', coalesce(summary->'steps', '{}'::jsonb)),
+               ARRAY['steps', %s],
+               coalesce(summary #> ARRAY['steps', %s], '{}'::jsonb) || jsonb_build_object(%s::text, %s::jsonb))
+           WHERE run_id = %s""",
+        (step, step, part, json.dumps(counts, default=str), context.run_id),
+    )
+    conn.commit()
+
+
 def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """The run's params, checked beyond what the JSON schema can say; ConfigError on bad input."""
     unknown = set(params) - PARAM_KEYS
@@ -157,10 +172,12 @@ def plan(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
         conn, as_of, settings, stores=context.store_ids, chains=context.chains, full_scrape=context.full_scrape
     )
     conn.commit()
-    return scrape_batches(conn, store_ids, settings.max_map_instances)
+    return scrape_batches(conn, store_ids, settings.max_map_instances, settings.map_min_stores)
 
 
-def scrape_batches(conn: psycopg.Connection, store_ids: Sequence[int], cap: int) -> list[dict[str, Any]]:
+def scrape_batches(
+    conn: psycopg.Connection, store_ids: Sequence[int], cap: int, min_per_batch: int = 1
+) -> list[dict[str, Any]]:
     rows = conn.execute(
         """SELECT c.code, s.store_id FROM stores s JOIN chains c USING (chain_id)
            WHERE s.store_id = ANY(%s) ORDER BY c.code, s.store_id""",
@@ -171,15 +188,28 @@ def scrape_batches(conn: psycopg.Connection, store_ids: Sequence[int], cap: int)
         by_chain.setdefault(chain, []).append(store_id)
     if not by_chain:
         return []
-    # every chain gets one batch; the rest of the cap is shared in proportion to stores
+    # every chain gets one batch (one requests.Session per chain); the rest of the cap is
+    # shared in proportion to stores, never below min_per_batch stores a batch
     budget = max(cap, len(by_chain))
     total = sum(len(ids) for ids in by_chain.values())
     batches: list[dict[str, Any]] = []
     for chain, ids in by_chain.items():
-        parts = min(len(ids), 1 + (budget - len(by_chain)) * len(ids) // total)
+        parts = min(len(ids) // max(1, min_per_batch) or 1, 1 + (budget - len(by_chain)) * len(ids) // total)
         size = -(-len(ids) // parts)
         batches.extend({"chain": chain, "store_ids": ids[i : i + size]} for i in range(0, len(ids), size))
     return batches
+
+
+def split_evenly(items: Sequence[Any], cap: int, min_per_batch: int) -> list[list[Any]]:
+    """At most `cap` batches of at least `min_per_batch` items (but one batch for few items).
+
+    Each mapped task instance costs Airflow seconds of scheduling, so small work
+    is not spread thin; big work is capped so the map never nears max_map_length.
+    """
+    if not items:
+        return []
+    count = max(1, min(cap, len(items) // max(1, min_per_batch)))
+    return [list(items[i::count]) for i in range(count)]
 
 
 def batch_label(batch: Mapping[str, Any]) -> str:
@@ -187,11 +217,15 @@ def batch_label(batch: Mapping[str, Any]) -> str:
     return f"{batch.get('chain')}: {len(ids)} stores" if ids else str(batch.get("chain"))
 
 
-def scrape(conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any]) -> dict[str, Any]:
+def scrape(
+    conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any], step: str = "scrape"
+) -> dict[str, Any]:
     """Scrape one batch of stores of one chain into scraped_items (one transaction per store)."""
-    return scrape_stores(
+    counts = scrape_stores(
         conn, context.run_id, context.as_of_datetime, batch["chain"], list(batch["store_ids"]), context.load_settings()
     )
+    record_step(conn, context, step, f"{batch['chain']}:{min(batch['store_ids'])}", counts)
+    return {k: v for k, v in counts.items() if not isinstance(v, list)}
 
 
 def resolve(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
@@ -216,6 +250,7 @@ def upsert(conn: psycopg.Connection, context: RunContext, store_ids: Sequence[in
     """Bulk upsert the run's resolved items (optionally only some stores') into prices."""
     result = upsert_scraped_items(conn, context.run_id, context.load_settings(), store_ids)
     conn.commit()
+    record_step(conn, context, "upsert" if store_ids is None else "rescrape_upsert", "all", result.as_counts())
     return result.as_counts()
 
 
@@ -235,7 +270,7 @@ def stale_anchor_batches(conn: psycopg.Connection, context: RunContext) -> list[
     anchors = grouping.anchors_of(conn, groups)
     if context.store_ids is not None:
         anchors = [a for a in anchors if a in set(context.store_ids)]
-    return scrape_batches(conn, anchors, settings.max_map_instances)
+    return scrape_batches(conn, anchors, settings.max_map_instances, settings.map_min_stores)
 
 
 def rescraped_upsert(conn: psycopg.Connection, context: RunContext, batches: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -247,15 +282,13 @@ def rescraped_upsert(conn: psycopg.Connection, context: RunContext, batches: Seq
 
 
 def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[list[int]]:
-    batches = grouping.group_batches(conn, context.load_settings(), context.chains)
+    settings = context.load_settings()
+    group_ids = sorted(g for batch in grouping.group_batches(conn, settings, context.chains) for g in batch)
     if context.store_ids is not None:
-        wanted = set(
-            r[0] for r in conn.execute("SELECT group_id FROM stores WHERE store_id = ANY(%s)", (context.store_ids,))
-        )
-        batches = [[g for g in b if g in wanted] for b in batches]
-        batches = [b for b in batches if b]
+        wanted = {r[0] for r in conn.execute("SELECT group_id FROM stores WHERE store_id = ANY(%s)", (context.store_ids,))}
+        group_ids = [g for g in group_ids if g in wanted]
     conn.commit()
-    return batches
+    return split_evenly(group_ids, settings.max_map_instances, settings.map_min_groups)
 
 
 def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Sequence[int]) -> dict[str, int]:
@@ -263,6 +296,7 @@ def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Seque
         conn, list(group_ids), context.as_of_datetime, context.run_id, context.load_settings(), context.dry_run
     )
     conn.commit()
+    record_step(conn, context, "health", f"groups:{min(group_ids)}", counts)
     return counts
 
 
@@ -271,8 +305,7 @@ def pair_batches(conn: psycopg.Connection, context: RunContext) -> list[list[lis
     settings = context.load_settings()
     pairs = grouping.candidate_pairs(conn, context.as_of_datetime, settings, context.chains)
     conn.commit()
-    count = min(settings.max_map_instances, len(pairs))
-    return [[list(p) for p in pairs[i::count]] for i in range(count)] if count else []
+    return split_evenly([list(p) for p in pairs], settings.max_map_instances, settings.map_min_pairs)
 
 
 def compare(conn: psycopg.Connection, context: RunContext, pairs: Sequence[Sequence[int]]) -> dict[str, int]:
@@ -280,6 +313,7 @@ def compare(conn: psycopg.Connection, context: RunContext, pairs: Sequence[Seque
         conn, [tuple(p) for p in pairs], context.as_of_datetime, context.run_id, context.load_settings()  # type: ignore[misc]
     )
     conn.commit()
+    record_step(conn, context, "compare", f"pairs:{min(min(p) for p in pairs)}", counts)
     return counts
 
 
@@ -288,16 +322,15 @@ def merge(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
         conn, context.as_of_datetime, context.run_id, context.load_settings(), context.chains, context.dry_run
     )
     conn.commit()
+    record_step(conn, context, "merge", "all", counts)
     return counts
 
 
-def summarise(conn: psycopg.Connection, context: RunContext, steps: Mapping[str, Any]) -> dict[str, Any]:
-    """Add up the steps' counts, store them with the run and return them."""
-    summary: dict[str, Any] = {}
-    for step, counts in steps.items():
-        added = _add_up(counts)
-        if added is not None:
-            summary[step] = added
+def summarise(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
+    """Add up the counts the steps recorded with the run, store the totals and return them."""
+    row = conn.execute("SELECT summary->'steps' FROM runs WHERE run_id = %s", (context.run_id,)).fetchone()
+    recorded = (row[0] if row else None) or {}
+    summary: dict[str, Any] = {step: _add_up(parts.values()) for step, parts in recorded.items()}
     groups = conn.execute(
         """SELECT count(*), count(*) FILTER (WHERE members > 0) FROM
            (SELECT g.group_id, count(s.store_id) - 1 AS members FROM store_groups g
@@ -307,7 +340,7 @@ def summarise(conn: psycopg.Connection, context: RunContext, steps: Mapping[str,
     if not context.dry_run:
         conn.execute(
             "UPDATE runs SET finished_at = now(), summary = summary || %s::jsonb WHERE run_id = %s",
-            (json.dumps({"steps": summary}, default=str), context.run_id),
+            (json.dumps({"totals": summary}, default=str), context.run_id),
         )
     conn.commit()
     log.info("run %s summary: %s", context.run_id, json.dumps(summary, default=str))

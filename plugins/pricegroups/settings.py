@@ -30,7 +30,10 @@ class Settings:
     unit_price_tolerance: float = 0.25  # catalogue: site vs computed unit price, relative gap flagged
     staging_keep_days: int = 14  # catalogue: scraped_items older than this are deleted in post-process
     suspect_share: float = 0.70
-    max_map_instances: int = 32
+    max_map_instances: int = 32  # cap on any mapped task's instances (Airflow's max_map_length is 1,024)
+    map_min_stores: int = 40  # fewer stores than this a scrape batch is not worth a task instance
+    map_min_groups: int = 50
+    map_min_pairs: int = 200
     requests_per_second: float = 5.0  # per host; 0 turns the rate limit off (loopback demo only)
     http_timeout_s: float = 20.0
     http_retries: int = 5  # retries after the first attempt, on connection errors, 429 and 5xx

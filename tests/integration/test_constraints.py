@@ -66,7 +66,9 @@ def test_store_must_have_a_group(conn):
 
 def test_group_with_stores_cannot_be_deleted(conn):
     _, (a, b, _) = make_chain_with_stores(conn, stores=3)
+    old_group = _group_of(conn, b)
     conn.execute("UPDATE stores SET group_id = %s WHERE store_id = %s", (_group_of(conn, a), b))
+    conn.execute("DELETE FROM store_groups WHERE group_id = %s", (old_group,))
     conn.commit()
     conn.execute("DELETE FROM store_groups WHERE group_id = %s", (_group_of(conn, a),))
     with pytest.raises(psycopg.errors.ForeignKeyViolation):

@@ -24,6 +24,7 @@ def test_migrate_applies_every_file_then_nothing_on_second_run(empty_db_url):
     with psycopg.connect(empty_db_url) as conn:
         first = migrate(conn)
         fingerprint = _schema_fingerprint(conn)
+        conn.commit()
         second = migrate(conn)
         assert first == [m.version for m in discover()]
         assert second == []
@@ -61,6 +62,7 @@ def test_new_file_is_applied_in_its_own_transaction_and_a_failing_one_rolls_back
         (sql_copy / "9002_broken.sql").write_text("CREATE TABLE half (id int);\nSELECT no_such_function();")
         with pytest.raises(psycopg.errors.UndefinedFunction):
             migrate(conn, sql_copy)
+        conn.rollback()
         assert 9001 in applied_versions(conn)
         assert 9002 not in applied_versions(conn)
         assert conn.execute("SELECT to_regclass('half')").fetchone()[0] is None

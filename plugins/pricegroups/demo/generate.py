@@ -11,6 +11,7 @@ across Python versions.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from decimal import Decimal
@@ -388,4 +389,21 @@ def default_scenario(seed: int = 20260302) -> Scenario:
     """The built-in scenario (about 150 stores, three chains); the same seed gives the same scenario."""
     catalogue = _catalogue(random.Random(seed))
     chains = {plan.code: _chain(plan, i, catalogue, seed) for i, plan in enumerate(PLANS)}
+    return Scenario(seed=seed, chains=chains.values(), events=_events(chains), days=14)
+
+
+def compact_scenario(seed: int = 20260302) -> Scenario:
+    """The default scenario's chains, layouts and events with about a quarter of the stores.
+
+    For tests that run the whole DAG over several days: every kind of event
+    still happens, on fewer stores (14 + 12 + 8).
+    """
+    sizes = {"freshmart": (14, 4, 1), "valueway": (12, 3, 1), "greengrocer": (8, 2, 1)}
+    plans = [
+        dataclasses.replace(plan, stores=sizes[plan.code][0], zones=sizes[plan.code][1],
+                            independents=sizes[plan.code][2])
+        for plan in PLANS
+    ]
+    catalogue = _catalogue(random.Random(seed))
+    chains = {plan.code: _chain(plan, i, catalogue, seed) for i, plan in enumerate(plans)}
     return Scenario(seed=seed, chains=chains.values(), events=_events(chains), days=14)

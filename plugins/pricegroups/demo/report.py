@@ -108,7 +108,7 @@ def measure_day(
 def _step_counts(summary: Mapping, steps: Sequence[str]) -> dict[str, int]:
     total: Counter[str] = Counter()
     for step in steps:
-        counts = (summary.get("steps") or {}).get(step) or {}
+        counts = (summary.get("totals") or {}).get(step) or {}
         for key, value in counts.items():
             if isinstance(value, int):
                 total[key] += value

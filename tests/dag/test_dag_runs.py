@@ -1,0 +1,259 @@
+"""Real Airflow runs of pricegroups_daily with dag.test(): embedded PostgreSQL, the demo site on loopback.
+
+One history is played once per module on the compact scenario (34 stores,
+three chains, three layouts): a bootstrap day, days on which one anchor's
+scrape keeps failing until its group hands the anchor role over (the
+stale-anchor branch then re-scrapes the new anchor), a run restricted to a
+store that moved zone, a re-run of that same run, a dry run and a backfill of
+an earlier date. Each test checks one rule against what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, time as dtime, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pricegroups import db
+from pricegroups.demo.generate import compact_scenario
+from pricegroups.demo.model import Event
+from pricegroups.demo.report import adjusted_rand_index
+from pricegroups.demo.server import DemoSite
+from pricegroups.migrate import migrate
+from pricegroups.scrape.service import demo_profiles, register_chain
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def _snapshot(conn: psycopg.Connection) -> dict[str, Any]:
+    """Everything a run may change, compared whole."""
+    return {
+        "prices": conn.execute(
+            "SELECT product_id, store_id, price, was_price, on_special, scraped_at, xmin::text FROM prices ORDER BY 1, 2"
+        ).fetchall(),
+        "stores": conn.execute(
+            "SELECT store_id, group_id, active, last_scraped_at, consecutive_failures FROM stores ORDER BY 1"
+        ).fetchall(),
+        "groups": conn.execute("SELECT group_id, anchor_store_id FROM store_groups ORDER BY 1").fetchall(),
+        "events": conn.execute("SELECT count(*) FROM group_events WHERE kind <> 'verified'").fetchone()[0],
+        "scrapes": conn.execute("SELECT count(*) FROM scrape_log").fetchone()[0],
+        "runs": conn.execute("SELECT count(*) FROM runs").fetchone()[0],
+        "products": conn.execute("SELECT count(*) FROM products").fetchone()[0],
+    }
+
+
+def _invariants(conn: psycopg.Connection) -> None:
+    """DESIGN.md §6 invariant 1, checked on the data (the schema enforces most of it too)."""
+    bad = conn.execute(
+        """SELECT g.group_id FROM store_groups g
+           LEFT JOIN stores a ON a.store_id = g.anchor_store_id
+           WHERE a.group_id IS DISTINCT FROM g.group_id OR a.chain_id <> g.chain_id
+              OR NOT EXISTS (SELECT 1 FROM stores s WHERE s.group_id = g.group_id)
+              OR EXISTS (SELECT 1 FROM stores s WHERE s.group_id = g.group_id AND s.chain_id <> g.chain_id)"""
+    ).fetchall()
+    assert bad == []
+    # every group change has an event with evidence
+    assert conn.execute(
+        "SELECT count(*) FROM group_events WHERE kind IN ('merged', 'member_ejected') AND evidence = '{}'::jsonb"
+    ).fetchone()[0] == 0
+
+
+def _ari(conn: psycopg.Connection, scenario, day: int) -> float:
+    truth, found = {}, {}
+    for chain, code, group in conn.execute(
+        "SELECT c.code, s.code, s.group_id FROM stores s JOIN chains c USING (chain_id) WHERE s.active"
+    ):
+        if scenario.is_open(chain, code, day):
+            truth[(chain, code)] = scenario.zone_of(chain, code, day)
+            found[(chain, code)] = group
+    return adjusted_rand_index({k: f"{k[0]}:{v}" for k, v in truth.items()}, found)
+
+
+class History:
+    def __init__(self, dag, site: DemoSite, conninfo: str, scenario) -> None:
+        self.dag, self.site, self.conninfo, self.scenario = dag, site, conninfo, scenario
+        self.runs: dict[str, dict[str, Any]] = {}
+
+    def run(self, name: str, day: int, conf: dict | None = None) -> dict[str, Any]:
+        self.site.set_day(day)
+        logical_date = datetime.combine(self.scenario.date_of(day), dtime(6), tzinfo=timezone.utc)
+        with psycopg.connect(self.conninfo) as conn:
+            before = _snapshot(conn)
+        dag_run = self.dag.test(logical_date=logical_date, run_conf=conf or {})
+        states = {}
+        for ti in dag_run.get_task_instances():
+            states.setdefault(ti.task_id, set()).add(str(getattr(ti.state, "value", ti.state)))
+        with psycopg.connect(self.conninfo) as conn:
+            after = _snapshot(conn)
+            _invariants(conn)
+            summary = conn.execute("SELECT summary FROM runs WHERE run_id = %s", (dag_run.run_id,)).fetchone()
+            scraped = {r[0] for r in conn.execute(
+                "SELECT s.code FROM scrape_log l JOIN stores s USING (store_id) WHERE l.run_id = %s", (dag_run.run_id,)
+            )}
+            events = conn.execute(
+                "SELECT kind, store_id, other_store_id FROM group_events WHERE run_id = %s", (dag_run.run_id,)
+            ).fetchall()
+            ari = _ari(conn, self.scenario, day)
+        record = {"state": str(getattr(dag_run.state, "value", dag_run.state)), "states": states, "before": before,
+                  "after": after, "summary": summary[0] if summary else None, "scraped": scraped,
+                  "events": events, "ari": ari, "run_id": dag_run.run_id}
+        self.runs[name] = record
+        return record
+
+    def store_id(self, code: str) -> int:
+        with psycopg.connect(self.conninfo) as conn:
+            return conn.execute("SELECT store_id FROM stores WHERE code = %s", (code,)).fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def history(airflow_db, server_url, template_database, tmp_path_factory):
+    scenario = compact_scenario()
+    name = f"pgt_dag_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                        sql.Identifier(template_database)))
+    conninfo = db.with_database(server_url, name)
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    saved = dict(os.environ)
+    os.environ["AIRFLOW_CONN_PRICEGROUPS_DB"] = json.dumps({
+        "conn_type": "postgres", "host": params.get("host"), "port": int(params["port"]) if params.get("port") else None,
+        "login": params.get("user"), "password": params.get("password"), "schema": params.get("dbname"),
+    })
+    os.environ["PRICEGROUPS_REQUESTS_PER_SECOND"] = "0"
+    os.environ["PRICEGROUPS_SNAPSHOT_ROOT"] = str(tmp_path_factory.mktemp("snapshots"))
+    subprocess.run([sys.executable, "-m", "airflow", "pools", "set", "pricegroups_scrape", "4", "scrapes"],
+                   check=True, capture_output=True)
+    site = DemoSite(scenario, day=0)
+    base_url = site.start(port=0)
+    try:
+        with psycopg.connect(conninfo) as conn:
+            migrate(conn)
+            for code, chain_name, base, profile in demo_profiles(base_url):
+                register_chain(conn, code, chain_name, base, profile)
+            conn.commit()
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(ROOT / "dags"))
+        assert bag.import_errors == {}
+        h = History(bag.dags["pricegroups_daily"], site, conninfo, scenario)
+        _play(h)
+        yield h
+    finally:
+        site.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _failing_anchor(h: History) -> str:
+    """A freshmart anchor with members that is not the store the scenario moves on day 3."""
+    with psycopg.connect(h.conninfo) as conn:
+        rows = conn.execute(
+            """SELECT a.code FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
+               JOIN chains c ON c.chain_id = g.chain_id
+               WHERE c.code = 'freshmart' AND (SELECT count(*) FROM stores s WHERE s.group_id = g.group_id) >= 3
+               ORDER BY a.code"""
+        ).fetchall()
+    mover = h.scenario.events_on(3, "freshmart")[0].store if h.scenario.events_on(3, "freshmart") else None
+    return next(code for (code,) in rows if code != mover)
+
+
+def _play(h: History) -> None:
+    h.run("day0", 0)
+    h.failing = _failing_anchor(h)
+    h.site.add_event(Event("server_error", "freshmart", store=h.failing, count=None))
+    for day in (1, 2, 3):
+        h.run(f"day{day}", day)
+    h.mover = next(e.store for e in h.scenario.events_on(3, "freshmart") if e.kind == "store_moves")
+    h.run("moved", 4, {"stores": [h.mover]})
+    h.run("moved_again", 4, {"stores": [h.mover]})
+    h.run("dry", 5, {"full_scrape": True, "dry_run": True})
+    h.run("backfill", 2, {"stores": [h.mover]})
+
+
+def test_every_run_succeeds(history):
+    assert {name: r["state"] for name, r in history.runs.items()} == dict.fromkeys(history.runs, "success")
+
+
+def test_bootstrap_scrapes_every_store_and_finds_the_true_zones(history):
+    day0 = history.runs["day0"]
+    assert len(day0["scraped"]) == 34
+    assert day0["ari"] == pytest.approx(1.0)
+    assert day0["summary"]["totals"]["upsert"]["created"] > 20_000
+    assert any(kind == "merged" for kind, _, _ in day0["events"])
+
+
+def test_a_normal_day_scrapes_about_one_store_per_group(history):
+    day1 = history.runs["day1"]
+    groups = len(day1["after"]["groups"])
+    assert len(day1["scraped"]) <= groups + 3  # anchors plus a small verification budget
+    assert len(day1["scraped"]) < 34 / 2
+
+
+def test_a_failed_scrape_changes_nothing_about_that_store(history):
+    failing = history.store_id(history.failing)
+    day1 = history.runs["day1"]
+    prices = lambda snap: [r for r in snap["prices"] if r[1] == failing]  # noqa: E731
+    assert history.failing in day1["scraped"]
+    assert prices(day1["after"]) == prices(day1["before"])
+    assert [e for e in day1["events"] if failing in (e[1], e[2])] == []
+    group_of = lambda snap: {r[0]: r[1] for r in snap["stores"]}[failing]  # noqa: E731
+    assert group_of(day1["after"]) == group_of(day1["before"])
+
+
+def test_stale_anchor_branch_runs_only_when_an_anchor_is_stale(history):
+    assert history.runs["day1"]["states"]["rescrape_anchors"] == {"skipped"}
+    assert history.runs["day1"]["states"]["anchors_current"] == {"success"}
+    day3 = history.runs["day3"]
+    assert any(kind == "anchor_replaced" for kind, _, _ in day3["events"])
+    assert "success" in day3["states"]["rescrape_anchors"]
+    assert day3["states"]["anchors_current"] == {"skipped"}
+    assert day3["summary"]["totals"]["rescrape"]["ok"] >= 1
+
+
+def test_a_store_that_moved_zone_leaves_its_group_and_the_run_stays_within_the_named_store(history):
+    moved = history.runs["moved"]
+    mover = history.store_id(history.mover)
+    assert history.mover in moved["scraped"]
+    assert len(moved["scraped"]) <= 2  # the named store and its anchor
+    every = {name: [e for e in r["events"] if mover in (e[1], e[2])] for name, r in history.runs.items()}
+    assert any(kind in ("member_ejected", "anchor_replaced") for kind, _, _ in moved["events"]), (
+        every, moved["summary"], moved["scraped"])
+    groups = {r[0]: r[1] for r in moved["after"]["stores"]}
+    mates = [s for s, g in groups.items() if g == groups[mover] and s != mover]
+    with psycopg.connect(history.conninfo) as conn:
+        codes = dict(conn.execute("SELECT store_id, code FROM stores").fetchall())
+    zone = history.scenario.zone_of("freshmart", history.mover, 4)
+    assert all(history.scenario.zone_of("freshmart", codes[m], 4) == zone for m in mates)
+
+
+def test_rerunning_the_same_date_and_inputs_changes_nothing_further(history):
+    again = history.runs["moved_again"]
+    for key in ("prices", "stores", "groups", "events", "products"):
+        assert again["after"][key] == again["before"][key], key
+
+
+def test_dry_run_writes_nothing(history):
+    dry = history.runs["dry"]
+    assert dry["after"] == dry["before"]
+    assert dry["states"]["scrape"] == {"skipped"} or dry["states"].get("scrape") is None
+
+
+def test_backfill_of_an_earlier_date_never_makes_a_price_older(history):
+    back = history.runs["backfill"]
+    before = {(r[0], r[1]): r for r in back["before"]["prices"]}
+    after = {(r[0], r[1]): r for r in back["after"]["prices"]}
+    assert set(after) <= set(before) | set()
+    for key, row in after.items():
+        assert row[:6] == before[key][:6], key

@@ -1,0 +1,47 @@
+"""Run-level rules that need no database: params and how work is cut into mapped batches."""
+
+import pytest
+
+from pricegroups.errors import ConfigError
+from pricegroups.pipeline import RunContext, split_evenly, validate_params
+
+
+def test_default_params_are_valid():
+    assert validate_params({}) == {"stores": [], "chains": [], "full_scrape": False, "window_hours": 72, "dry_run": False}
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"window_hours": 0}, "window_hours"),
+        ({"window_hours": True}, "window_hours"),
+        ({"window_hours": "72"}, "window_hours"),
+        ({"stores": "FM001"}, "stores must be a list"),
+        ({"stores": [""]}, "stores must be a list"),
+        ({"chains": [3]}, "chains must be a list"),
+        ({"dry_run": "yes"}, "dry_run"),
+        ({"full_scrap": True}, "unknown param"),
+    ],
+)
+def test_bad_params_fail_fast_with_a_clear_message(params, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_params(params)
+
+
+@pytest.mark.parametrize("items, cap, minimum, expected_batches", [
+    (list(range(19)), 32, 50, 1),
+    (list(range(500)), 32, 50, 10),
+    (list(range(100_000)), 32, 50, 32),
+    ([], 32, 50, 0),
+    (list(range(3)), 32, 1, 3),
+])
+def test_batches_stay_within_the_cap_and_cover_every_item_once(items, cap, minimum, expected_batches):
+    batches = split_evenly(items, cap, minimum)
+    assert len(batches) == expected_batches
+    assert sorted(x for b in batches for x in b) == items
+
+
+def test_run_context_round_trips_through_xcom():
+    context = RunContext("r1", "2026-03-02T06:00:00+00:00", ["freshmart"], [1, 2], False, True, {"window_hours": 48})
+    assert RunContext.from_xcom(context.to_xcom()) == context
+    assert context.load_settings().window_hours == 48
