@@ -18,6 +18,7 @@ from pricegroups.errors import PricegroupsError
 COMMAND_MODULES = [
     "pricegroups.commands.database",
     "pricegroups.commands.demo_site",
+    "pricegroups.commands.demo_chains",
     "pricegroups.commands.scrape",
     "pricegroups.commands.groups",
 ]

@@ -1,0 +1,26 @@
+"""`demo-chains`: register the demo site's three chains, with their site profiles, in the database."""
+
+from __future__ import annotations
+
+import argparse
+
+from pricegroups import db
+from pricegroups.migrate import migrate
+from pricegroups.scrape.service import demo_profiles, register_chain
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("demo-chains", help="register the demo site's chains (migrates first)")
+    p.add_argument("--base-url", required=True, help="where the demo site answers, e.g. http://127.0.0.1:8765")
+    p.add_argument("--database-url", help="default: DATABASE_URL, else the embedded PostgreSQL")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with db.connect(args.database_url) as conn:
+        migrate(conn)
+        for code, name, base, profile in demo_profiles(args.base_url):
+            chain_id = register_chain(conn, code, name, base, profile)
+            print(f"chain {code} (id {chain_id}) at {base}")
+        conn.commit()
+    return 0
