@@ -254,6 +254,7 @@ def db_round(data: list[Chain], stores: int, products: int, keep: bool) -> tuple
             t1 = time.perf_counter()
             groups = [r[0] for r in conn.execute("SELECT group_id FROM store_groups ORDER BY 1")]
             service.health_check_groups(conn, groups, AS_OF, "bench", SETTINGS)
+            conn.commit()
             times["health_check_groups"] = time.perf_counter() - t1
             t1 = time.perf_counter()
             codes = [f"bench{c}" for c in range(chains)]
@@ -377,12 +378,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"(reading, comparing per chain and deleting are linear in prices)")
             db_s, dedup_s = db_s * factor, dedup_s * factor
     print(f"\nstale or tiny stores wrongly grouped: {lonely_bad}")
-    suffix = "" if db_stores == args.stores else "_est"
+    if db_stores:
+        measured = "measured" if db_stores == args.stores else f"extrapolated from {db_stores:,} stores"
+        print(f"PostgreSQL round {db_s:.0f} s and deduplication {dedup_s:.0f} s at {args.stores:,} stores ({measured})")
     print(
         f"RESULT ari_min={ari_min:.4f} cross_zone_pairs={cross} engine_10k_s={result['engine_s']:.1f} "
-        f"db_round_10k_s{suffix}={db_s:.0f} allpairs_10k_s_est={result['allpairs_est']:.0f} "
+        f"db_round_10k_s={db_s:.0f} allpairs_10k_s_est={result['allpairs_est']:.0f} "
         f"same_as_allpairs={'true' if result['same'] else 'false'} peak_rss_mib={peak_rss_mib():.0f}"
-        + (f" dedup_10k_s{suffix}={dedup_s:.0f}" if db_stores else "")
     )
     return 0
 
