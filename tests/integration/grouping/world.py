@@ -31,6 +31,7 @@ class World:
     zone_of: dict[int, str]
     zones: dict[str, dict[int, Decimal]] = field(default_factory=dict)
     overrides: dict[int, dict[int, Decimal]] = field(default_factory=dict)  # store-specific prices
+    gaps: dict[int, set[int]] = field(default_factory=dict)  # products a store does not carry
 
     @classmethod
     def build(cls, conn, zone_of_index: list[str], products: int = 120, code: str = "acme", seed: int = 7) -> "World":
@@ -49,12 +50,21 @@ class World:
             prices[p] = prices[p] + Decimal("0.50")
         self.zones[name] = prices
 
+    def carried(self, store: int) -> list[int]:
+        return [p for p in self.products if p not in self.gaps.get(store, ())]
+
+    def add_gaps(self, share: float, seed: int = 2) -> None:
+        """Each store stops carrying a random `share` of the products (assortment gaps)."""
+        rnd = random.Random(seed)
+        for s in self.stores:
+            self.gaps[s] = set(rnd.sample(self.products, int(len(self.products) * share)))
+
     def true_price(self, store: int, product: int) -> Decimal:
         return self.overrides.get(store, {}).get(product, self.zones[self.zone_of[store]][product])
 
     def scrape(self, stores: list[int], when: datetime, run_id: str | None = None) -> None:
         """A successful scrape of each store: every product at its true price, via the real upsert."""
-        rows = [PriceRow(p, s, self.true_price(s, p), when) for s in stores for p in self.products]
+        rows = [PriceRow(p, s, self.true_price(s, p), when) for s in stores for p in self.carried(s)]
         upsert_prices(self.conn, rows, run_id or f"run-{when:%Y%m%d}", SETTINGS)
         self.conn.commit()
 
@@ -116,7 +126,7 @@ def assert_effective_prices_true(world: World) -> None:
     assert len(served) == len(rows), "effective_prices served two prices for one (store, product)"
     wrong = [
         (s, p, served.get((s, p)), world.true_price(s, p))
-        for s in world.stores for p in world.products
+        for s in world.stores for p in world.carried(s)
         if served.get((s, p)) != world.true_price(s, p)
     ]
     assert wrong == [], f"{len(wrong)} wrong served prices, e.g. {wrong[:3]}"
