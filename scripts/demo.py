@@ -130,7 +130,8 @@ def main() -> int:
             site.set_day(day)
             logical_date = datetime.combine(scenario.date_of(day), dtime(6), tzinfo=timezone.utc)
             day_started = time.perf_counter()
-            dag_run = dag.test(logical_date=logical_date, run_conf={})
+            dag_run = dag.test(logical_date=logical_date, run_conf={
+                "stores": [], "chains": [], "full_scrape": False, "window_hours": 72, "dry_run": False})
             wall = time.perf_counter() - day_started
             if str(dag_run.state) not in ("success", "DagRunState.SUCCESS"):
                 print(f"error: the run of day {day} ended {dag_run.state}", file=sys.stderr)

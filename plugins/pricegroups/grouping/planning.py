@@ -13,7 +13,7 @@ from pricegroups.settings import Settings
 
 _STORES = """
 SELECT s.store_id, s.chain_id, c.code, s.store_id = g.anchor_store_id AS is_anchor,
-       s.last_verified_at, count(*) OVER (PARTITION BY s.group_id) AS group_size
+       s.last_verified_at, s.needs_verification, count(*) OVER (PARTITION BY s.group_id) AS group_size
 FROM stores s
 JOIN chains c USING (chain_id)
 JOIN store_groups g ON g.group_id = s.group_id
@@ -35,6 +35,8 @@ def plan_scrape(
     * every anchor, so each group's price list is current;
     * members due for verification (not verified for `verify_interval_days`),
       oldest first, at most `verify_budget_share` of a chain's members a run;
+    * members that need verification in their present group (placed by a merge
+      of two groups that both had members), whatever the budget;
     * every store of a chain whose stores are all still ungrouped (bootstrap),
       or of every chain with `full_scrape`.
 
@@ -66,8 +68,11 @@ def plan_scrape(
             continue
         members = [r for r in chain_rows if not r[3]]
         plan.update(r[0] for r in chain_rows if r[3])
+        # never verified in their group (a merge of two groups with members unverifies them):
+        # the integrity chain needs them checked now, whatever the budget
+        plan.update(r[0] for r in members if r[5])
         budget = math.ceil(settings.verify_budget_share * len(members))
-        due = [r for r in members if r[4] is None or r[4] <= due_before]
+        due = [r for r in members if not r[5] and (r[4] is None or r[4] <= due_before)]
         due.sort(key=lambda r: (r[4] is not None, r[4] or as_of, r[0]))
         plan.update(r[0] for r in due[:budget])
     return sorted(plan)

@@ -262,7 +262,8 @@ def apply_decisions(
                    SELECT group_id, chain_id, store_id, %(at)s, %(run)s FROM fresh
                ),
                moved AS (
-                   UPDATE stores s SET group_id = f.group_id FROM fresh f WHERE s.store_id = f.store_id
+                   UPDATE stores s SET group_id = f.group_id, needs_verification = false
+                   FROM fresh f WHERE s.store_id = f.store_id
                )
                SELECT store_id, group_id FROM fresh""",
             {"stores": [d.store for d in ejected], "at": as_of, "run": run_id},
@@ -276,7 +277,8 @@ def apply_decisions(
 
     if verified:
         conn.execute(
-            "UPDATE stores SET last_verified_at = %s WHERE store_id = ANY(%s)", (as_of, [d.store for d in verified])
+            "UPDATE stores SET last_verified_at = %s, needs_verification = false WHERE store_id = ANY(%s)",
+            (as_of, [d.store for d in verified]),
         )
         dropped = deduplicate(conn, [(d.store, d.anchor) for d in verified]) if deduplicate_now else {}
         for d in verified:
@@ -292,8 +294,22 @@ def apply_decisions(
             ([d.group for d in merged], [d.into for d in merged]),
         )
         conn.execute("DELETE FROM store_groups WHERE group_id = ANY(%s)", ([d.group for d in merged],))
+        # Integrity chain: when two groups that both have members merge, one of the two anchors may
+        # be a store that moved zone, and nobody knows which. Every member not compared directly in
+        # this merge needs verification: planning scrapes it next, whatever the budget. Its
+        # last_verified_at stays, so it is not judged on its deduplicated rows before that scrape.
+        both_with_members = [d.into for d in merged if groups[d.group].size > 1 and groups[d.into].size > 1]
+        if both_with_members:
+            conn.execute(
+                """UPDATE stores s SET needs_verification = true
+                   FROM store_groups g
+                   WHERE s.group_id = g.group_id AND g.group_id = ANY(%s)
+                     AND s.store_id <> g.anchor_store_id AND s.store_id <> ALL(%s)""",
+                (both_with_members, [d.store for d in merged]),
+            )
         conn.execute(
-            "UPDATE stores SET last_verified_at = %s WHERE store_id = ANY(%s)", (as_of, [d.store for d in merged])
+            "UPDATE stores SET last_verified_at = %s, needs_verification = false WHERE store_id = ANY(%s)",
+            (as_of, [d.store for d in merged]),
         )
         dropped = deduplicate(conn, [(d.store, d.anchor) for d in merged]) if deduplicate_now else {}
         for d in merged:
