@@ -275,3 +275,33 @@ def test_members_of_merged_groups_are_never_judged_on_their_deduplicated_rows(co
     assert partition(conn) == {frozenset(w.stores)}
     # (what the absorbed members are served until their next scrape is not checked here: rows
     # deduplicated against their old anchor are inferred from the new one; see docs/grouping.md)
+
+
+def test_anchor_moving_on_a_normal_day_gets_its_old_members_reverified_and_regrouped(conn):
+    """Only anchors are scraped on a normal day, so a moved anchor matches the other zone's anchor and
+    the two groups merge; nobody knows yet which anchor moved, so every member not compared in that
+    merge is planned for the next run, whatever the budget, and the next round puts it right."""
+    from pricegroups.grouping.planning import plan_scrape
+
+    w = World.build(conn, ["A", "A", "A", "B", "B", "B"])
+    w.derive_zone("B", "A", 0.25)
+    w.scrape(w.stores, day(0))
+    maintain(conn, 0)
+    assert partition(conn) == truth(w)
+    anchors = groups_of(conn)
+    a_anchor = next(a for a in anchors if w.zone_of[a] == "A")
+    w.zone_of[a_anchor] = "B"
+    w.scrape(list(anchors), day(1))
+    maintain(conn, 1)
+    assert len(partition(conn)) == 1  # the anchors matched: merged, as far as anyone can tell
+    flagged = {r[0] for r in conn.execute("SELECT store_id FROM stores WHERE needs_verification")}
+    assert flagged == set(w.stores) - set(anchors)
+    no_budget = SETTINGS.with_overrides({"verify_budget_share": 0.0})
+    planned = plan_scrape(conn, day(2), no_budget)
+    assert flagged <= set(planned)
+    w.scrape(planned, day(2))
+    maintain(conn, 2, no_budget)
+    assert partition(conn) == truth(w)
+    assert conn.execute("SELECT count(*) FROM stores WHERE needs_verification").fetchone()[0] == 0
+    assert_group_invariants(conn)
+    assert_effective_prices_true(w)
