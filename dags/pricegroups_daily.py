@@ -46,10 +46,12 @@ def _database() -> Iterator[Any]:
         yield conn
 
 
-def _run(run: dict) -> Any:
-    from pricegroups.pipeline import RunContext
+def _step(name: str, run: dict, *args: Any, **kwargs: Any) -> Any:
+    """Call pricegroups.pipeline.<name> with a fresh connection and the run's context."""
+    from pricegroups import pipeline
 
-    return RunContext.from_xcom(run)
+    with _database() as conn:
+        return getattr(pipeline, name)(conn, pipeline.RunContext.from_xcom(run), *args, **kwargs)
 
 
 def _label(text: str) -> None:
@@ -94,10 +96,7 @@ def pricegroups_daily():
 
     @task
     def plan(run: dict) -> list[dict]:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.plan(conn, _run(run))
+        return _step("plan", run)
 
     @run_if(_not_dry_run, skip_message="dry run: nothing is fetched")
     @task(pool=SCRAPE_POOL, retries=3, retry_delay=timedelta(seconds=20), retry_exponential_backoff=True,
@@ -106,55 +105,36 @@ def pricegroups_daily():
         from pricegroups import pipeline
 
         _label(pipeline.batch_label(batch))
-        with _database() as conn:
-            return pipeline.scrape(conn, _run(run), batch)
+        return _step("scrape", run, batch)
 
     @run_if(_not_dry_run)
     @task
     def resolve(run: dict) -> dict:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.resolve(conn, _run(run))
+        return _step("resolve", run)
 
     @run_if(_not_dry_run)
     @task
     def reconcile(run: dict) -> dict:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.reconcile_catalogue(conn, _run(run))
+        return _step("reconcile_catalogue", run)
 
     @run_if(_not_dry_run)
     @task
     def enrich(run: dict) -> dict:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.enrich_catalogue(conn, _run(run))
+        return _step("enrich_catalogue", run)
 
     @run_if(_not_dry_run)
     @task
     def upsert(run: dict) -> dict:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.upsert(conn, _run(run))
+        return _step("upsert", run)
 
     @run_if(_not_dry_run)
     @task
     def post_process(run: dict) -> dict:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.post_process_run(conn, _run(run))
+        return _step("post_process_run", run)
 
     @task(trigger_rule="none_failed")
     def find_stale_anchors(run: dict) -> list[dict]:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.stale_anchor_batches(conn, _run(run))
+        return _step("stale_anchor_batches", run)
 
     @task.branch
     def stale_anchor_branch(run: dict, stale: list[dict]) -> str:
@@ -168,59 +148,37 @@ def pricegroups_daily():
         from pricegroups import pipeline
 
         _label("anchors of " + pipeline.batch_label(batch))
-        with _database() as conn:
-            return pipeline.scrape(conn, _run(run), batch, step="rescrape")
+        return _step("scrape", run, batch, step="rescrape")
 
     @task
     def upsert_rescraped(run: dict, stale: list[dict], scraped: list[dict]) -> dict:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.rescraped_upsert(conn, _run(run), stale)
+        return _step("rescraped_upsert", run, stale)
 
     @task(trigger_rule="none_failed_min_one_success")
     def health_check_batches(run: dict) -> list[list[int]]:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.health_check_batches(conn, _run(run))
+        return _step("health_check_batches", run)
 
     @task(map_index_template="{{ label }}")
     def health_check(run: dict, group_ids: list[int]) -> dict:
-        from pricegroups import pipeline
-
         _label(f"groups {group_ids[0]}" + (f"…{group_ids[-1]} ({len(group_ids)})" if len(group_ids) > 1 else ""))
-        with _database() as conn:
-            return pipeline.health_check(conn, _run(run), group_ids)
+        return _step("health_check", run, group_ids)
 
     @task(trigger_rule="none_failed")
     def candidate_pairs(run: dict) -> list[list[list[int]]]:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.pair_batches(conn, _run(run))
+        return _step("pair_batches", run)
 
     @task(map_index_template="{{ label }}")
     def compare_pairs(run: dict, pairs: list[list[int]]) -> dict:
-        from pricegroups import pipeline
-
         _label(f"{len(pairs)} pair(s) from stores {pairs[0][0]}~{pairs[0][1]}")
-        with _database() as conn:
-            return pipeline.compare(conn, _run(run), pairs)
+        return _step("compare", run, pairs)
 
     @task(trigger_rule="none_failed")
     def merge_groups(run: dict) -> dict:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.merge(conn, _run(run))
+        return _step("merge", run)
 
     @task(trigger_rule="none_failed")
     def summary(run: dict) -> dict:
-        from pricegroups import pipeline
-
-        with _database() as conn:
-            return pipeline.summarise(conn, _run(run))
+        return _step("summarise", run)
 
     # main flow
     run = start()

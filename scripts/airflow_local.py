@@ -9,7 +9,6 @@ pricegroups_daily with the form. Ctrl-C stops everything.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,12 +22,9 @@ DEMO_PORT = int(os.environ.get("DEMO_PORT", "8765"))
 
 def main() -> int:
     sys.path.insert(0, str(ROOT / "plugins"))
-    from psycopg.conninfo import conninfo_to_dict
-
     from pricegroups import db
 
     conninfo = db.database_url()
-    params = conninfo_to_dict(conninfo)
     env = dict(os.environ)
     env.update({
         "AIRFLOW_HOME": str(AIRFLOW_HOME),
@@ -38,11 +34,7 @@ def main() -> int:
         "PRICEGROUPS_SNAPSHOT_ROOT": str(ROOT / "var" / "snapshots"),
         # standalone starts its components with the `airflow` command: use this venv's
         "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-        "AIRFLOW_CONN_PRICEGROUPS_DB": json.dumps({
-            "conn_type": "postgres", "host": params.get("host"),
-            "port": int(params["port"]) if params.get("port") else None, "login": params.get("user"),
-            "password": params.get("password"), "schema": params.get("dbname"),
-        }),
+        "AIRFLOW_CONN_PRICEGROUPS_DB": db.airflow_connection_json(conninfo),
     })
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
     base_url = f"http://127.0.0.1:{DEMO_PORT}"

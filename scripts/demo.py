@@ -13,7 +13,6 @@ Usage: python scripts/demo.py [--days 14]
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
@@ -68,20 +67,6 @@ def fresh_database() -> str:
     return db.with_database(server, DEMO_DATABASE)
 
 
-def airflow_connection(conninfo: str) -> None:
-    from psycopg.conninfo import conninfo_to_dict
-
-    params = conninfo_to_dict(conninfo)
-    os.environ["AIRFLOW_CONN_PRICEGROUPS_DB"] = json.dumps({
-        "conn_type": "postgres",
-        "host": params.get("host"),
-        "port": int(params["port"]) if params.get("port") else None,
-        "login": params.get("user"),
-        "password": params.get("password"),
-        "schema": params.get("dbname"),
-    })
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=int(os.environ.get("DAYS", "14")))
@@ -100,10 +85,11 @@ def main() -> int:
     from pricegroups.demo.report import html_report, measure_day, text_table
     from pricegroups.demo.server import DemoSite
     from pricegroups.migrate import migrate
-    from pricegroups.scrape.service import demo_profiles, register_chain
+    from pricegroups.db import airflow_connection_json
+    from pricegroups.scrape.service import register_demo_chains
 
     conninfo = fresh_database()
-    airflow_connection(conninfo)
+    os.environ["AIRFLOW_CONN_PRICEGROUPS_DB"] = airflow_connection_json(conninfo)
     airflow_metadata()
     scenario = default_scenario()
     site = DemoSite(scenario, day=0)
@@ -112,8 +98,7 @@ def main() -> int:
 
     with psycopg.connect(conninfo) as conn:
         migrate(conn)
-        for code, name, base, profile in demo_profiles(base_url):
-            register_chain(conn, code, name, base, profile)
+        register_demo_chains(conn, base_url)
         conn.commit()
 
     from airflow.dag_processing.dagbag import DagBag

@@ -8,6 +8,7 @@ process exits, so later commands reuse it. The driver is psycopg 3 throughout.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -99,3 +100,20 @@ def conninfo_from_fields(
         if extra and key in extra:
             params[key] = extra[key]
     return make_conninfo(**{k: v for k, v in params.items() if v not in (None, "")})
+
+
+def airflow_connection_json(conninfo: str) -> str:
+    """The `AIRFLOW_CONN_PRICEGROUPS_DB` value (Airflow's JSON form) for a libpq conninfo or URL.
+
+    JSON rather than a URI, because the embedded server's host is a socket
+    directory, which Airflow's URI form cannot carry.
+    """
+    params = conninfo_to_dict(conninfo)
+    return json.dumps({
+        "conn_type": "postgres",
+        "host": params.get("host"),
+        "port": int(params["port"]) if params.get("port") else None,
+        "login": params.get("user"),
+        "password": params.get("password"),
+        "schema": params.get("dbname"),
+    })

@@ -10,7 +10,6 @@ an earlier date. Each test checks one rule against what was recorded.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from pricegroups.demo.model import Event
 from pricegroups.demo.report import adjusted_rand_index
 from pricegroups.demo.server import DemoSite
 from pricegroups.migrate import migrate
-from pricegroups.scrape.service import demo_profiles, register_chain
+from pricegroups.scrape.service import register_demo_chains
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -126,12 +125,8 @@ def history(airflow_db, server_url, template_database, tmp_path_factory):
         admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
                                                                         sql.Identifier(template_database)))
     conninfo = db.with_database(server_url, name)
-    params = psycopg.conninfo.conninfo_to_dict(conninfo)
     saved = dict(os.environ)
-    os.environ["AIRFLOW_CONN_PRICEGROUPS_DB"] = json.dumps({
-        "conn_type": "postgres", "host": params.get("host"), "port": int(params["port"]) if params.get("port") else None,
-        "login": params.get("user"), "password": params.get("password"), "schema": params.get("dbname"),
-    })
+    os.environ["AIRFLOW_CONN_PRICEGROUPS_DB"] = db.airflow_connection_json(conninfo)
     os.environ["PRICEGROUPS_REQUESTS_PER_SECOND"] = "0"
     os.environ["PRICEGROUPS_SNAPSHOT_ROOT"] = str(tmp_path_factory.mktemp("snapshots"))
     subprocess.run([sys.executable, "-m", "airflow", "pools", "set", "pricegroups_scrape", "4", "scrapes"],
@@ -141,8 +136,7 @@ def history(airflow_db, server_url, template_database, tmp_path_factory):
     try:
         with psycopg.connect(conninfo) as conn:
             migrate(conn)
-            for code, chain_name, base, profile in demo_profiles(base_url):
-                register_chain(conn, code, chain_name, base, profile)
+            register_demo_chains(conn, base_url)
             conn.commit()
         from airflow.dag_processing.dagbag import DagBag
 

@@ -6,7 +6,7 @@ import argparse
 
 from pricegroups import db
 from pricegroups.migrate import migrate
-from pricegroups.scrape.service import demo_profiles, register_chain
+from pricegroups.scrape.service import register_demo_chains
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,8 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     with db.connect(args.database_url) as conn:
         migrate(conn)
-        for code, name, base, profile in demo_profiles(args.base_url):
-            chain_id = register_chain(conn, code, name, base, profile)
-            print(f"chain {code} (id {chain_id}) at {base}")
+        for code, chain_id in register_demo_chains(conn, args.base_url).items():
+            print(f"chain {code} (id {chain_id}) at {args.base_url}")
         conn.commit()
     return 0

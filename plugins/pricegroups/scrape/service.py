@@ -313,3 +313,8 @@ def demo_profiles(base_url: str) -> list[tuple[str, str, str, dict[str, Any]]]:
     """(code, name, base_url, profile) for each demo chain, ready for register_chain."""
     base = base_url.rstrip("/")
     return [(code, name, base, load_profile_file(layout)) for code, name, layout in DEMO_CHAINS]
+
+
+def register_demo_chains(conn: psycopg.Connection, base_url: str) -> dict[str, int]:
+    """Register the demo site's chains with their shipped profiles; chain_id by code."""
+    return {code: register_chain(conn, code, name, base, profile) for code, name, base, profile in demo_profiles(base_url)}
