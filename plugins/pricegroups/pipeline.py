@@ -44,6 +44,7 @@ class RunContext:
     full_scrape: bool = False
     dry_run: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
+    backfill: bool = False  # an earlier logical date than a run already recorded: no group maintenance
 
     @property
     def as_of_datetime(self) -> datetime:
@@ -146,6 +147,14 @@ def start_run(
     )
     if checked["stores"]:
         context = RunContext(**{**asdict(context), "store_ids": store_ids_for_codes(conn, checked["stores"])})
+    later = conn.execute(
+        "SELECT max(logical_date) FROM runs WHERE logical_date > %s AND run_id <> %s", (logical_date, run_id)
+    ).fetchone()[0]
+    if later is not None:
+        # Group decisions belong to the newest data: a backfill re-processes its date's prices
+        # (which can never make a stored price older) and leaves the groups alone.
+        log.info("run %s is a backfill (a run for %s exists): group maintenance is skipped", run_id, later)
+        context = RunContext(**{**asdict(context), "backfill": True})
     if not context.dry_run:
         conn.execute(
             """INSERT INTO runs (run_id, logical_date, params) VALUES (%s, %s, %s)
@@ -262,6 +271,8 @@ def post_process_run(conn: psycopg.Connection, context: RunContext) -> dict[str,
 
 def stale_anchor_batches(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
     """Scrape batches of the anchors that have no current pricing (after anchor succession)."""
+    if context.backfill:
+        return []
     settings = context.load_settings()
     groups = grouping.find_stale_anchors(
         conn, context.as_of_datetime, settings, context.chains, run_id=context.run_id, dry_run=context.dry_run
@@ -282,6 +293,8 @@ def rescraped_upsert(conn: psycopg.Connection, context: RunContext, batches: Seq
 
 
 def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[list[int]]:
+    if context.backfill:
+        return []
     settings = context.load_settings()
     group_ids = sorted(g for batch in grouping.group_batches(conn, settings, context.chains) for g in batch)
     if context.store_ids is not None:
@@ -302,6 +315,8 @@ def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Seque
 
 def pair_batches(conn: psycopg.Connection, context: RunContext) -> list[list[list[int]]]:
     """Candidate anchor pairs from blocking, cut into at most `max_map_instances` batches."""
+    if context.backfill:
+        return []
     settings = context.load_settings()
     pairs = grouping.candidate_pairs(conn, context.as_of_datetime, settings, context.chains)
     conn.commit()
@@ -318,6 +333,8 @@ def compare(conn: psycopg.Connection, context: RunContext, pairs: Sequence[Seque
 
 
 def merge(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+    if context.backfill:
+        return {"skipped_backfill": 1}
     counts = grouping.merge_groups(
         conn, context.as_of_datetime, context.run_id, context.load_settings(), context.chains, context.dry_run
     )

@@ -272,3 +272,8 @@ def test_backfill_of_an_earlier_date_never_makes_a_price_older(history):
     assert set(after) <= set(before) | set()
     for key, row in after.items():
         assert row[:6] == before[key][:6], key
+    # group decisions belong to the newest data: a backfill leaves the groups alone
+    assert back["events"] == []
+    assert back["after"]["groups"] == back["before"]["groups"]
+    assert back["states"]["health_check"] == {"skipped"}
+    assert history.mover in back["scraped"]

@@ -42,6 +42,7 @@ def test_batches_stay_within_the_cap_and_cover_every_item_once(items, cap, minim
 
 
 def test_run_context_round_trips_through_xcom():
-    context = RunContext("r1", "2026-03-02T06:00:00+00:00", ["freshmart"], [1, 2], False, True, {"window_hours": 48})
+    context = RunContext("r1", "2026-03-02T06:00:00+00:00", ["freshmart"], [1, 2], False, True, {"window_hours": 48},
+                         backfill=True)
     assert RunContext.from_xcom(context.to_xcom()) == context
     assert context.load_settings().window_hours == 48
