@@ -85,6 +85,7 @@ def main() -> int:
     from pricegroups.demo.report import html_report, measure_day, text_table
     from pricegroups.demo.server import DemoSite
     from pricegroups.migrate import migrate
+    from pricegroups.pipeline import DEFAULT_PARAMS
     from pricegroups.db import airflow_connection_json
     from pricegroups.scrape.service import register_demo_chains
 
@@ -115,8 +116,8 @@ def main() -> int:
             site.set_day(day)
             logical_date = datetime.combine(scenario.date_of(day), dtime(6), tzinfo=timezone.utc)
             day_started = time.perf_counter()
-            dag_run = dag.test(logical_date=logical_date, run_conf={
-                "stores": [], "chains": [], "full_scrape": False, "window_hours": 72, "dry_run": False})
+            # every param, every time: in-process dag.test() keeps params from the previous call
+            dag_run = dag.test(logical_date=logical_date, run_conf=dict(DEFAULT_PARAMS))
             wall = time.perf_counter() - day_started
             if str(dag_run.state) not in ("success", "DagRunState.SUCCESS"):
                 print(f"error: the run of day {day} ended {dag_run.state}", file=sys.stderr)

@@ -30,7 +30,9 @@ from pricegroups.upsert import upsert_scraped_items
 
 log = logging.getLogger(__name__)
 
-PARAM_KEYS = {"stores", "chains", "full_scrape", "window_hours", "dry_run"}
+# what a scheduled run uses; the DAG's Param defaults say the same
+DEFAULT_PARAMS: dict[str, Any] = {"stores": [], "chains": [], "full_scrape": False, "window_hours": 72, "dry_run": False}
+PARAM_KEYS = set(DEFAULT_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -81,46 +83,48 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(params) - PARAM_KEYS
     if unknown:
         raise ConfigError(f"unknown param(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(PARAM_KEYS))}")
-    stores = params.get("stores") or []
-    chains = params.get("chains") or []
+    params = {**DEFAULT_PARAMS, **params}
+    stores = params["stores"] or []
+    chains = params["chains"] or []
     for name, values in (("stores", stores), ("chains", chains)):
         if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
             raise ConfigError(f"param {name} must be a list of non-empty codes, got {values!r}")
-    window = params.get("window_hours", 72)
+    window = params["window_hours"]
     if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 24 * 60:
         raise ConfigError(f"param window_hours must be an integer from 1 to 1440, got {window!r}")
     for name in ("full_scrape", "dry_run"):
-        if not isinstance(params.get(name, False), bool):
-            raise ConfigError(f"param {name} must be true or false, got {params.get(name)!r}")
+        if not isinstance(params[name], bool):
+            raise ConfigError(f"param {name} must be true or false, got {params[name]!r}")
     return {
         "stores": [s.strip() for s in stores],
         "chains": [c.strip() for c in chains],
-        "full_scrape": bool(params.get("full_scrape", False)),
+        "full_scrape": params["full_scrape"],
         "window_hours": window,
-        "dry_run": bool(params.get("dry_run", False)),
+        "dry_run": params["dry_run"],
     }
 
 
 def store_ids_for_codes(conn: psycopg.Connection, codes: Sequence[str]) -> list[int]:
-    """Store codes (`CODE` or `chain/CODE`) to ids; unknown or ambiguous codes are an error."""
-    ids: list[int] = []
-    problems: list[str] = []
-    for code in codes:
-        chain, _, store = code.rpartition("/")
-        rows = conn.execute(
-            """SELECT s.store_id FROM stores s JOIN chains c USING (chain_id)
-               WHERE s.code = %s AND (%s = '' OR c.code = %s)""",
-            (store, chain, chain),
-        ).fetchall()
-        if not rows:
+    """Store codes (`CODE` or `chain/CODE`) to ids in one query; unknown or ambiguous codes are an error."""
+    split = [code.rpartition("/") for code in codes]
+    rows = conn.execute(
+        """SELECT w.code, array_agg(DISTINCT s.store_id) FILTER (WHERE s.store_id IS NOT NULL)
+           FROM unnest(%s::text[], %s::text[], %s::text[]) AS w(code, chain, store)
+           LEFT JOIN chains c ON w.chain = '' OR c.code = w.chain
+           LEFT JOIN stores s ON s.chain_id = c.chain_id AND s.code = w.store
+           GROUP BY w.code""",
+        (list(codes), [chain for chain, _, _ in split], [store for _, _, store in split]),
+    ).fetchall()
+    found = {code: ids or [] for code, ids in rows}
+    problems = []
+    for code, (_, _, store) in zip(codes, split):
+        if not found[code]:
             problems.append(f"unknown store {code!r}")
-        elif len(rows) > 1:
+        elif len(found[code]) > 1:
             problems.append(f"store code {code!r} exists in several chains; write it as chain/{store}")
-        else:
-            ids.append(rows[0][0])
     if problems:
         raise ConfigError("; ".join(problems))
-    return sorted(set(ids))
+    return sorted({found[code][0] for code in codes})
 
 
 def start_run(
@@ -136,17 +140,6 @@ def start_run(
     missing = set(checked["chains"]) - known_chains
     if missing:
         raise ConfigError(f"unknown chain code(s): {', '.join(sorted(missing))}")
-    context = RunContext(
-        run_id=run_id,
-        as_of=logical_date.isoformat(),
-        chains=checked["chains"] or sorted(known_chains),
-        store_ids=None,
-        full_scrape=checked["full_scrape"],
-        dry_run=checked["dry_run"],
-        settings={"window_hours": settings.window_hours},
-    )
-    if checked["stores"]:
-        context = RunContext(**{**asdict(context), "store_ids": store_ids_for_codes(conn, checked["stores"])})
     later = conn.execute(
         "SELECT max(logical_date) FROM runs WHERE logical_date > %s AND run_id <> %s", (logical_date, run_id)
     ).fetchone()[0]
@@ -154,7 +147,16 @@ def start_run(
         # Group decisions belong to the newest data: a backfill re-processes its date's prices
         # (which can never make a stored price older) and leaves the groups alone.
         log.info("run %s is a backfill (a run for %s exists): group maintenance is skipped", run_id, later)
-        context = RunContext(**{**asdict(context), "backfill": True})
+    context = RunContext(
+        run_id=run_id,
+        as_of=logical_date.isoformat(),
+        chains=checked["chains"] or sorted(known_chains),
+        store_ids=store_ids_for_codes(conn, checked["stores"]) if checked["stores"] else None,
+        full_scrape=checked["full_scrape"],
+        dry_run=checked["dry_run"],
+        settings={"window_hours": settings.window_hours},
+        backfill=later is not None,
+    )
     if not context.dry_run:
         conn.execute(
             """INSERT INTO runs (run_id, logical_date, params) VALUES (%s, %s, %s)
@@ -295,11 +297,14 @@ def rescraped_upsert(conn: psycopg.Connection, context: RunContext, batches: Seq
 def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[list[int]]:
     if context.backfill:
         return []
+    """The run's groups (of its chains; with `stores`, only those stores' groups) in mapped batches."""
     settings = context.load_settings()
-    group_ids = sorted(g for batch in grouping.group_batches(conn, settings, context.chains) for g in batch)
-    if context.store_ids is not None:
-        wanted = {r[0] for r in conn.execute("SELECT group_id FROM stores WHERE store_id = ANY(%s)", (context.store_ids,))}
-        group_ids = [g for g in group_ids if g in wanted]
+    group_ids = [r[0] for r in conn.execute(
+        """SELECT DISTINCT s.group_id FROM stores s JOIN chains c USING (chain_id)
+           WHERE c.code = ANY(%s) AND (%s::int[] IS NULL OR s.store_id = ANY(%s::int[]))
+           ORDER BY 1""",
+        (context.chains, context.store_ids, context.store_ids),
+    )]
     conn.commit()
     return split_evenly(group_ids, settings.max_map_instances, settings.map_min_groups)
 

@@ -286,16 +286,14 @@ def upsert_prices(
         with cur.copy(_COPY) as copy:
             copy.set_types(_COPY_TYPES)
             write = copy.write_row
-            add_key = keys.add
             for seq, row in enumerate(rows):
                 clean, reason = check_row(row)
                 if reason is None:
                     write((seq, *clean))  # type: ignore[misc]
-                    key = (clean[0] << 31) | clean[1]  # type: ignore[index]
-                    if not duplicates:
-                        before = len(keys)
-                        add_key(key)
-                        duplicates = len(keys) == before
+                    if not duplicates:  # once one is seen, SQL ranks them all
+                        key = (clean[0] << 31) | clean[1]  # type: ignore[index]
+                        duplicates = key in keys
+                        keys.add(key)
                 else:
                     fields = row if isinstance(row, tuple) else ()
                     rejected_here.append(Rejection(seq, _field(fields, 0), _field(fields, 1), reason))

@@ -27,6 +27,7 @@ from pricegroups.demo.model import Event
 from pricegroups.demo.report import adjusted_rand_index
 from pricegroups.demo.server import DemoSite
 from pricegroups.migrate import migrate
+from pricegroups.pipeline import DEFAULT_PARAMS
 from pricegroups.scrape.service import register_demo_chains
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,8 +89,7 @@ class History:
         with psycopg.connect(self.conninfo) as conn:
             before = _snapshot(conn)
         # every param given each time: in-process dag.test() keeps params from the previous call
-        full_conf = {"stores": [], "chains": [], "full_scrape": False, "window_hours": 72, "dry_run": False,
-                     **(conf or {})}
+        full_conf = {**DEFAULT_PARAMS, **(conf or {})}
         dag_run = self.dag.test(logical_date=logical_date, run_conf=full_conf)
         states = {}
         for ti in dag_run.get_task_instances():
