@@ -19,11 +19,17 @@ class Settings:
     """Every tunable of a run. Frozen: a run's settings never change under it."""
 
     window_hours: int = 72
-    match_threshold: float = 0.98
+    # grouping (docs/grouping.md): the largest share of a store's prices that may be its own deviations
+    # from its anchor; differences that other stores share are a different list whatever this says
+    max_member_deviation: float = 0.01
+    shared_deviation_tolerance: float = 0.002  # shared disagreements a MATCH tolerates (coincidences)
+    daily_change_rate: float = 0.01  # prior for timing until a chain's own rate is measured
+    timing_horizon_hours: int = 48  # an override observed this close to an anchor price change is timing
     min_overlap_products: int = 30
     min_overlap_share: float = 0.5
     verify_interval_days: int = 7
-    verify_budget_share: float = 0.10
+    verify_budget_share: float = 0.10  # members scraped to verify them, per run, as a share of members
+    verify_random_share: float = 0.5  # of that budget, drawn at random (the unbiased error estimate)
     anchor_failures_before_succession: int = 3
     price_ceiling: Decimal = Decimal("10000.00")
     retention_days: int = 14
@@ -61,8 +67,14 @@ class Settings:
     def validate(self) -> None:
         if self.window_hours <= 0:
             raise ConfigError(f"window_hours must be positive, got {self.window_hours}")
-        if not 0 < self.match_threshold <= 1:
-            raise ConfigError(f"match_threshold must be in (0, 1], got {self.match_threshold}")
+        if not 0 <= self.max_member_deviation < 0.5:
+            raise ConfigError(f"max_member_deviation must be in [0, 0.5), got {self.max_member_deviation}")
+        if not 0 <= self.shared_deviation_tolerance < 0.5:
+            raise ConfigError(f"shared_deviation_tolerance must be in [0, 0.5), got {self.shared_deviation_tolerance}")
+        if not 0 <= self.daily_change_rate <= 1 or self.timing_horizon_hours < 0:
+            raise ConfigError("daily_change_rate must be in [0, 1] and timing_horizon_hours not negative")
+        if not 0 <= self.verify_random_share <= 1:
+            raise ConfigError(f"verify_random_share must be in [0, 1], got {self.verify_random_share}")
         if not 0 <= self.min_overlap_share <= 1:
             raise ConfigError(f"min_overlap_share must be in [0, 1], got {self.min_overlap_share}")
         if not 0 <= self.verify_budget_share <= 1:

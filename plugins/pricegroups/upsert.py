@@ -193,7 +193,7 @@ written AS (
     RETURNING (xmax = 0) AS inserted
 ),
 observed AS (
-    UPDATE stores s SET last_scraped_at = f.newest
+    UPDATE stores s SET last_scraped_at = f.newest, first_scraped_at = coalesce(s.first_scraped_at, f.newest)
     FROM (SELECT store_id, max(scraped_at) AS newest FROM classified
           WHERE outcome IN ('new', 'changed', 'unchanged') GROUP BY store_id) f
     WHERE s.store_id = f.store_id AND (s.last_scraped_at IS NULL OR s.last_scraped_at < f.newest)

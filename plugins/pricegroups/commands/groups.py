@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--groups", type=Path, help="a previous GROUPS.csv (default: every store ungrouped)")
     g.add_argument("--as-of", help="ISO 8601 time of the round (default: newest scraped_at in PRICES.csv)")
     g.add_argument("--window-hours", type=int, help="current pricing window (default 72)")
-    g.add_argument("--match-threshold", type=float, help="share of agreeing products for a MATCH (default 0.98)")
+    g.add_argument("--max-member-deviation", type=float,
+                   help="largest share of a store's prices that may be its own deviations (default 0.01)")
     g.add_argument("--events", type=Path, help="EVENTS.csv to write: one row per decision with its evidence")
     g.set_defaults(func=run_group)
 
@@ -63,8 +64,8 @@ def run_group(args: argparse.Namespace) -> int:
     overrides = {}
     if args.window_hours is not None:
         overrides["window_hours"] = args.window_hours
-    if args.match_threshold is not None:
-        overrides["match_threshold"] = args.match_threshold
+    if args.max_member_deviation is not None:
+        overrides["max_member_deviation"] = args.max_member_deviation
     settings = load_settings(overrides)
     as_of = parse_as_of(args.as_of) if args.as_of else None
     summary = run_round(args.prices, args.out, settings, args.groups, as_of, args.events)

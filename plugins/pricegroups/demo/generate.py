@@ -1,19 +1,22 @@
 """The built-in default scenario, generated deterministically from a seed.
 
-Three chains with different layouts, about 150 stores, 4-9 hidden zones per
-chain (a few single-store zones: independently priced stores), 500-1,300
-listings per chain drawn from one product catalogue (so many products are sold
-by several chains with the same barcode, under brand spellings that differ by
-chain), and events spread over days 2-13 of a 14-day demo. Draws use a local
-`random.Random(seed)` and only its `random()` method, whose sequence is stable
-across Python versions.
+Three chains with different layouts, about 150 stores, 4-10 hidden zones per
+chain (a few single-store zones: independently priced stores, and a near-twin
+of one zone in two chains), 500-1,300 listings per chain drawn from one product
+catalogue (so many products are sold by several chains with the same barcode,
+under brand spellings that differ by chain), a few stores with persistent own
+prices or late price changes, and events spread over days 2-13 of a 14-day
+demo. Draws use a local `random.Random(seed)` and only its `random()` method,
+whose sequence is stable across Python versions; the near-twin zones and the
+store deviations draw from streams of their own, after everything else.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from pricegroups.demo.model import Chain, Event, Listing, Store, Zone
@@ -166,12 +169,16 @@ class ChainPlan:
     own_brand: str
     barcode_hidden: float  # share of listings whose barcode the site does not show
     disallow: str
+    twin_of: int = 0  # number (1-based) of the regular zone that gets a near-twin zone; 0: none
+    twin_share: float = 0.0  # share of listings on which the near-twin's list differs
+    twin_stores: int = 0  # regular stores the near-twin zone takes over (the store count stays)
 
 
 PLANS = (
-    ChainPlan("freshmart", "FreshMart", "grid", 60, 100, "FM", 60, 7, 2, 0.55, "FreshMart", 0.0, "/freshmart/checkout"),
+    ChainPlan("freshmart", "FreshMart", "grid", 60, 100, "FM", 60, 7, 2, 0.55, "FreshMart", 0.0,
+              "/freshmart/checkout", twin_of=1, twin_share=0.012, twin_stores=8),
     ChainPlan("valueway", "ValueWay", "table", 80, 1000, "VW", 55, 5, 1, 0.42, "ValueWay Essentials", 0.08,
-              "/valueway/cart"),
+              "/valueway/cart", twin_of=2, twin_share=0.015, twin_stores=6),
     ChainPlan("greengrocer", "Greengrocer", "jsonld", 48, 100, "GG", 35, 3, 1, 0.22, "Greengrocer Co.", 0.05,
               "/greengrocer/account"),
 )
@@ -339,6 +346,8 @@ def _chain(plan: ChainPlan, chain_no: int, catalogue: list[_Product], seed: int)
     order = sorted(range(len(stores)), key=lambda k: r.random())
     zone_by_slot = [stores[k].zone for k in order]
     stores = [Store(s.code, s.name, s.address, zone_by_slot[i], s.range_share) for i, s in enumerate(stores)]
+    zones, stores = _near_twin(plan, zones, stores, random.Random(f"{seed}/{plan.code}/twin"))
+    stores = _deviating_stores(zones, stores, random.Random(f"{seed}/{plan.code}/deviations"))
     return Chain(
         code=plan.code,
         name=plan.name,
@@ -352,6 +361,46 @@ def _chain(plan: ChainPlan, chain_no: int, catalogue: list[_Product], seed: int)
     )
 
 
+def _near_twin(plan: ChainPlan, zones: list[Zone], stores: list[Store],
+               r: random.Random) -> tuple[list[Zone], list[Store]]:
+    """Add the plan's near-twin zone (after the regular zones) and move `twin_stores` regular stores into it.
+
+    Every regular zone keeps at least two stores, the twinned zone three (one of
+    them moves into the twin on day 3, see _events).
+    """
+    if not plan.twin_stores:
+        return zones, stores
+    regular = [z for z in zones if not z.independent]
+    base = regular[plan.twin_of - 1]
+    twin = Zone(f"{base.code}t", twin_of=base.code, twin_share=plan.twin_share)
+    zones = regular + [twin] + [z for z in zones if z.independent]
+    solo = {z.code for z in zones if z.independent}
+    left = Counter(s.zone for s in stores)
+    stores = list(stores)
+    taken = 0
+    for k in sorted(range(len(stores)), key=lambda k: r.random()):
+        zone = stores[k].zone
+        if taken < plan.twin_stores and zone not in solo and left[zone] > (3 if zone == base.code else 2):
+            left[zone] -= 1
+            stores[k] = replace(stores[k], zone=twin.code)
+            taken += 1
+    return zones, stores
+
+
+def _deviating_stores(zones: list[Zone], stores: list[Store], r: random.Random) -> list[Store]:
+    """About 10 % of the regular stores get own prices (own_share 0.1-0.4 %), another 10 % are late
+    with price changes (lag_share 0.5-0.9); independently priced stores get neither."""
+    solo = {z.code for z in zones if z.independent}
+    order = [k for k in sorted(range(len(stores)), key=lambda k: r.random()) if stores[k].zone not in solo]
+    n = max(1, round(0.1 * len(order)))
+    stores = list(stores)
+    for k in order[:n]:
+        stores[k] = replace(stores[k], own_share=round(0.001 + 0.003 * r.random(), 4))
+    for k in order[n : 2 * n]:
+        stores[k] = replace(stores[k], lag_share=round(0.5 + 0.4 * r.random(), 2))
+    return stores
+
+
 def _events(chains: dict[str, Chain]) -> list[Event]:
     """Scripted events on days 2-13; days 0 and 1 are clean so a bootstrap works."""
 
@@ -360,19 +409,36 @@ def _events(chains: dict[str, Chain]) -> list[Event]:
         solo = {z.code for z in c.zones if z.independent}
         return [s for s in c.stores if s.zone not in solo]
 
+    def own_zones(chain: str) -> list[str]:  # regular zones with lists of their own (no near-twins)
+        return [z.code for z in chains[chain].zones if not z.independent and z.twin_of is None]
+
+    def twin_of(chain: str, zone: str) -> str | None:
+        return next((z.code for z in chains[chain].zones if z.twin_of == zone), None)
+
     fm, vw, gg = regular_stores("freshmart"), regular_stores("valueway"), regular_stores("greengrocer")
-    fm_zones = [z.code for z in chains["freshmart"].zones if not z.independent]
-    vw_zones = [z.code for z in chains["valueway"].zones if not z.independent]
-    gg_zones = [z.code for z in chains["greengrocer"].zones if not z.independent]
-    mover_fm = fm[3]
+    fm_zones, vw_zones, gg_zones = own_zones("freshmart"), own_zones("valueway"), own_zones("greengrocer")
+    # freshmart, day 3: a plain store (no deviations, no other event) of zone 1 moves into its near-twin
+    busy = {fm[5].code, fm[8].code, fm[10].code}
+    in_z1 = [s for s in fm if s.zone == fm_zones[0]]
+    plain = [s for s in in_z1 if s.code not in busy and not s.own_share and not s.lag_share]
+    mover_fm = (plain or in_z1)[0]
+    fm_target = twin_of("freshmart", fm_zones[0]) or next(z for z in fm_zones if z != mover_fm.zone)
+    # valueway, day 6: the likely anchor (largest range_share) of the biggest zone that does not converge
+    # later moves to another zone with a list of its own (never its near-twin)
+    converging = (vw_zones[-1], vw_zones[0])
+    sizes = Counter(s.zone for s in vw)
+    source = max((z for z in vw_zones if z not in converging), key=lambda z: sizes[z], default=vw_zones[0])
+    mover_vw = max((s for s in vw if s.zone == source), key=lambda s: s.range_share)
+    vw_target = next((z for z in vw_zones if z not in converging and z != source),
+                     next(z for z in vw_zones if z != source))
     mover_gg = gg[4]
     return [
         Event("rate_limit", "valueway", day=2, store=vw[1].code, count=3, retry_after=1),
-        Event("store_moves", "freshmart", day=3, store=mover_fm.code,
-              zone=next(z for z in fm_zones if z != mover_fm.zone)),
+        Event("store_moves", "freshmart", day=3, store=mover_fm.code, zone=fm_target),
         Event("server_error", "freshmart", day=4, store=fm[5].code, count=2),
         Event("slow", "greengrocer", day=5, store=gg[1].code, page=2, delay=1.5),
         Event("server_error", "valueway", day=6, store=vw[6].code, count=None),
+        Event("store_moves", "valueway", day=6, store=mover_vw.code, zone=vw_target),
         Event("zones_converge", "valueway", day=8, zone=vw_zones[-1], into=vw_zones[0]),
         Event("malformed", "greengrocer", day=9, store=gg[2].code, page=1),
         Event("store_closes", "freshmart", day=10, store=fm[8].code, mode="404"),
@@ -396,12 +462,13 @@ def compact_scenario(seed: int = 20260302) -> Scenario:
     """The default scenario's chains, layouts and events with about a quarter of the stores.
 
     For tests that run the whole DAG over several days: every kind of event
-    still happens, on fewer stores (14 + 12 + 8).
+    still happens, on fewer stores (14 + 12 + 8); the near-twin zones take 3
+    and 2 stores.
     """
-    sizes = {"freshmart": (14, 4, 1), "valueway": (12, 3, 1), "greengrocer": (8, 2, 1)}
+    sizes = {"freshmart": (14, 4, 1, 3), "valueway": (12, 3, 1, 2), "greengrocer": (8, 2, 1, 0)}
     plans = [
         dataclasses.replace(plan, stores=sizes[plan.code][0], zones=sizes[plan.code][1],
-                            independents=sizes[plan.code][2])
+                            independents=sizes[plan.code][2], twin_stores=sizes[plan.code][3])
         for plan in PLANS
     ]
     catalogue = _catalogue(random.Random(seed))

@@ -38,6 +38,11 @@ class Zone:
 
     code: str
     independent: bool = False  # the price list of one independently priced store
+    # A near-twin: this zone's list is `twin_of`'s list (same regular prices, specials and
+    # versions) except on a fixed share `twin_share` of listings, where its regular price
+    # differs by 4-12 %. None: a list of its own.
+    twin_of: str | None = None
+    twin_share: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class Store:
     address: str
     zone: str  # the zone on day 0; events may move it
     range_share: float = 0.9  # share of the chain's listings this store carries
+    own_share: float = 0.0  # share of its listings the store prices itself (6-15 % above its zone), every day
+    lag_share: float = 0.0  # chance that the store shows a regular-price change 1-2 days late
 
 
 @dataclass(frozen=True)

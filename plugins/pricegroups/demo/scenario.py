@@ -3,6 +3,11 @@
 Loaded from JSON (docs/scenario.md) or generated (generate.default_scenario).
 It is also the ground truth for tests and the demo report: which zone prices a
 store on a day, and every store's true prices. The pipeline never sees it.
+
+A store shows its zone's price list except where it deviates (`deviations`):
+on its own persistent prices (Store.own_share) and, for a store that is late
+with price changes (Store.lag_share), on a regular-price change it shows 1-2
+days late. What the site serves and `true_prices` both include them.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ from pricegroups.demo.model import (
     TruePrice,
     Zone,
 )
-from pricegroups.demo.pricing import PriceEngine
+from pricegroups.demo.pricing import PriceEngine, lowest_draws
 from pricegroups.errors import ConfigError
 
 FORMAT = "pricegroups-demo-scenario/1"
+_NO_DEVIATIONS: dict[str, tuple[TruePrice, str]] = {}
+_TABLE_LIMIT = 512  # bounded memo tables: a long demo asks for many days
 
 
 class Scenario:
@@ -59,6 +66,10 @@ class Scenario:
         self._listings = {c.code: {lst.sku: lst for lst in c.listings} for c in self.chains.values()}
         self._assortment: dict[tuple[str, str], tuple[Listing, ...]] = {}
         self._zone_tables: dict[tuple[str, str, int], dict[str, TruePrice]] = {}
+        self._carried: dict[tuple[str, str], frozenset[str]] = {}
+        self._own: dict[tuple[str, str], frozenset[str]] = {}
+        self._changes: dict[tuple[str, int], list[tuple[str, int, int]]] = {}
+        self._deviations: dict[tuple[str, str, int], dict[str, tuple[TruePrice, str]]] = {}
         self._validate()
 
     # ---- structure -------------------------------------------------------------------------
@@ -151,24 +162,107 @@ class Scenario:
         if table is None:
             c, z, price = self.chain(chain), self._zones[chain][zone], self._engine.price
             table = {lst.sku: price(c, z, lst, day) for lst in c.listings}
-            if len(self._zone_tables) >= 512:  # bounded: a long demo asks for many days
-                self._zone_tables.pop(next(iter(self._zone_tables)))
+            _bound(self._zone_tables)
             self._zone_tables[key] = table
         return table
+
+    def version(self, chain: str, sku: str, day: int) -> int:
+        """Which regular price the listing has on `day` (it changes when this does; 0 on day 0)."""
+        return self._engine.version(chain, self._listings[chain][sku], day)
+
+    def twin_skus(self, chain: str, zone: str) -> frozenset[str]:
+        """SKUs on which a near-twin zone's list differs from its twin's (empty for other zones)."""
+        return self._engine.twin_skus(self.chain(chain), self._zones[chain][zone])
+
+    def own_skus(self, chain: str, store: str) -> frozenset[str]:
+        """The carried listings the store prices itself, every day: round(own_share * carried) of
+        them, at least one when own_share > 0 (the lowest draws per (store, sku))."""
+        key = (chain, store)
+        skus = self._own.get(key)
+        if skus is None:
+            carried = [lst.sku for lst in self.assortment(chain, store)]
+            share = self.store(chain, store).own_share
+            skus = self._own[key] = lowest_draws(self.seed, (chain, store), carried, share, "own")
+        return skus
+
+    def deviations(self, chain: str, store: str, day: int) -> dict[str, str]:
+        """{sku: "own" | "lag"}: where the store shows something else than its zone's list on `day`."""
+        if not self.is_open(chain, store, day):
+            return {}
+        return {sku: cause for sku, (_, cause) in self._store_deviations(chain, store, day).items()}
 
     def items(self, chain: str, store: str, day: int) -> list[Item]:
         """The store's catalogue on `day` as the site shows it (no events applied); empty once closed."""
         if not self.is_open(chain, store, day):
             return []
         table = self.zone_prices(chain, self.zone_of(chain, store, day), day)
-        return [Item(lst, table[lst.sku]) for lst in self.assortment(chain, store)]
+        deviations = self._store_deviations(chain, store, day)
+        if not deviations:
+            return [Item(lst, table[lst.sku]) for lst in self.assortment(chain, store)]
+        return [Item(lst, deviations[lst.sku][0] if lst.sku in deviations else table[lst.sku])
+                for lst in self.assortment(chain, store)]
 
     def true_prices(self, chain: str, store: str, day: int) -> dict[str, TruePrice]:
-        """{sku: TruePrice} of the store on `day`; empty once the store has closed."""
+        """{sku: TruePrice} of the store on `day` (exactly what the site shows); empty once closed."""
         if not self.is_open(chain, store, day):
             return {}
         table = self.zone_prices(chain, self.zone_of(chain, store, day), day)
-        return {lst.sku: table[lst.sku] for lst in self.assortment(chain, store)}
+        prices = {lst.sku: table[lst.sku] for lst in self.assortment(chain, store)}
+        for sku, (price, _) in self._store_deviations(chain, store, day).items():
+            prices[sku] = price
+        return prices
+
+    def _store_deviations(self, chain: str, store: str, day: int) -> dict[str, tuple[TruePrice, str]]:
+        """{sku: (the price shown, "own" | "lag")} of an open store's listings that differ from its zone's."""
+        s = self.store(chain, store)
+        if not s.own_share and not s.lag_share:
+            return _NO_DEVIATIONS
+        key = (chain, store, day)
+        found = self._deviations.get(key)
+        if found is not None:
+            return found
+        c, zone = self.chain(chain), self._zones[chain][self.zone_of(chain, store, day)]
+        table = self.zone_prices(chain, zone.code, day)
+        own = self.own_skus(chain, store)
+        listings, own_price = self._listings[chain], self._engine.own_price
+        found = {sku: (own_price(c, zone, s, listings[sku], day), "own") for sku in own}
+        if s.lag_share:
+            carried = self._carried_skus(chain, store)
+            for sku, version, age in self._version_changes(chain, day):
+                if sku in own or sku not in carried:
+                    continue
+                draw = unit(self.seed, chain, store, sku, version, "lag")
+                if draw >= s.lag_share or age >= (2 if draw < s.lag_share / 2 else 1):
+                    continue
+                late = self._engine.price(c, zone, listings[sku], day, version - 1)
+                if late != table[sku]:  # a change that changed nothing shows nothing
+                    found[sku] = (late, "lag")
+        _bound(self._deviations, 4 * _TABLE_LIMIT)
+        self._deviations[key] = found
+        return found
+
+    def _carried_skus(self, chain: str, store: str) -> frozenset[str]:
+        key = (chain, store)
+        skus = self._carried.get(key)
+        if skus is None:
+            skus = self._carried[key] = frozenset(lst.sku for lst in self.assortment(chain, store))
+        return skus
+
+    def _version_changes(self, chain: str, day: int) -> list[tuple[str, int, int]]:
+        """[(sku, new version, age)]: regular-price changes on `day` (age 0) and on the day before (age 1)."""
+        key = (chain, day)
+        changes = self._changes.get(key)
+        if changes is None:
+            changes, version = [], self._engine.version
+            for lst in self.chain(chain).listings:
+                today, yesterday = version(chain, lst, day), version(chain, lst, day - 1)
+                if day >= 1 and today != yesterday:
+                    changes.append((lst.sku, today, 0))
+                elif day >= 2 and yesterday != version(chain, lst, day - 2):
+                    changes.append((lst.sku, yesterday, 1))
+            _bound(self._changes)
+            self._changes[key] = changes
+        return changes
 
     # ---- JSON ------------------------------------------------------------------------------------
 
@@ -237,9 +331,17 @@ class Scenario:
             if not 1 <= c.page_size <= 1000 or c.unit_basis not in (100, 1000):
                 raise ConfigError(f"chain {c.code}: page_size 1..1000 and unit_basis 100 or 1000")
             zones = self._zones[c.code]
+            for z in c.zones:
+                self._validate_twin(c, z)
             for s in c.stores:
                 if s.zone not in zones:
                     raise ConfigError(f"store {c.code}/{s.code}: unknown zone {s.zone!r}")
+                if not _share(s.own_share) or s.own_share >= 0.5:
+                    raise ConfigError(f"store {c.code}/{s.code}: own_share must be a number in [0, 0.5), "
+                                      f"not {s.own_share!r}")
+                if not _share(s.lag_share) or s.lag_share > 1:
+                    raise ConfigError(f"store {c.code}/{s.code}: lag_share must be a number in [0, 1], "
+                                      f"not {s.lag_share!r}")
             if len(self._stores[c.code]) != len(c.stores) or len(self._listings[c.code]) != len(c.listings):
                 raise ConfigError(f"chain {c.code}: store codes and SKUs must be unique")
             for lst in c.listings:
@@ -265,6 +367,34 @@ class Scenario:
             if e.mode not in (None, "404", "page"):
                 raise ConfigError(f"event {e.kind}: mode must be '404' or 'page'")
 
+    def _validate_twin(self, chain: Chain, zone: Zone) -> None:
+        where = f"zone {chain.code}/{zone.code}"
+        if zone.twin_of is None:
+            if zone.twin_share != 0:
+                raise ConfigError(f"{where}: twin_share {zone.twin_share!r} needs twin_of "
+                                  "(the zone whose list it nearly copies)")
+            return
+        twin = self._zones[chain.code].get(zone.twin_of) if isinstance(zone.twin_of, str) else None
+        if twin is None or twin.code == zone.code:
+            raise ConfigError(f"{where}: twin_of must name another zone of chain {chain.code!r}, "
+                              f"not {zone.twin_of!r}")
+        if twin.twin_of is not None:
+            raise ConfigError(f"{where}: twin_of {twin.code!r} is itself a twin (of {twin.twin_of!r})")
+        if not _share(zone.twin_share) or not 0 < zone.twin_share < 0.5:
+            raise ConfigError(f"{where}: twin_share must be a number between 0 and 0.5 (both excluded), "
+                              f"not {zone.twin_share!r}")
+
+
+def _share(value: object) -> bool:
+    """A number >= 0 (a share; bools and strings are not)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _bound(table: dict, limit: int = _TABLE_LIMIT) -> None:
+    """Make room for one more entry in a memo table (oldest out first)."""
+    if len(table) >= limit:
+        table.pop(next(iter(table)))
+
 
 def _chain_to_dict(chain: Chain) -> dict[str, Any]:
     def listing(lst: Listing) -> dict[str, Any]:
@@ -280,10 +410,16 @@ def _chain_to_dict(chain: Chain) -> dict[str, Any]:
         "page_size": chain.page_size,
         "unit_basis": chain.unit_basis,
         "robots_disallow": list(chain.robots_disallow),
-        "zones": [asdict(z) for z in chain.zones],
-        "stores": [asdict(s) for s in chain.stores],
+        "zones": [_without_defaults(z, ("twin_of", "twin_share")) for z in chain.zones],
+        "stores": [_without_defaults(s, ("own_share", "lag_share")) for s in chain.stores],
         "listings": [listing(lst) for lst in chain.listings],
     }
+
+
+def _without_defaults(obj: Zone | Store, optional: tuple[str, ...]) -> dict[str, Any]:
+    """asdict(obj) without the `optional` fields left at their defaults (older files stay as they were)."""
+    defaults = {f.name: f.default for f in fields(obj)}
+    return {k: v for k, v in asdict(obj).items() if k not in optional or v != defaults[k]}
 
 
 def _chain_from_dict(data: dict[str, Any]) -> Chain:

@@ -7,27 +7,35 @@ store is *uncovered* (see below): an uncovered store is compared with every
 other store, exhaustively.
 
 Why no MATCH is missed (pigeonhole). Let k be the basket size, c_s the basket
-products store s carries, n_s its catalogue size and t the match threshold.
-Both stores of a pair carry at least c_A + c_B - k basket products in common,
-and a MATCH has at most (1 - t) * overlap <= (1 - t) * min(n_A, n_B)
-disagreeing products. A store is *covered* when 2 c_s - k > (1 - t) n_s + 1.
-If both are covered, c_A + c_B - k > (1 - t) min(n_A, n_B) + 1, so more
-basket products are shared than can possibly disagree: at least one shared
-basket product agrees, i.e. has equal keys, and the pair is a candidate.
-Every other pair involves an uncovered store and is compared anyway.
+products store s carries and b_s the most disagreeing products any MATCH of s
+can have (comparer.max_disagreements: both stores' own-deviation allowances
+max_member_deviation * n, the shared tolerance and the timing allowance, or
+the own allowance alone when no store of the set has a group to back its
+prices; non-decreasing in the catalogue size n_s and in the time between
+scrapes, so it is computed with s's catalogue and the largest gap between s's
+scrape and any other store's). A store is *covered* when 2 c_s - k > b_s + 1.
+Both stores of a pair carry at least c_A + c_B - k basket products in common;
+if both are covered that is more than (b_A + b_B) / 2 + 1 >= the pair's own
+bound + 1 (the pair's overlap is at most min(n_A, n_B) and its gap at most
+either store's largest gap), so at least one shared basket product agrees,
+i.e. has equal keys, and the pair is a candidate. Every other pair involves an
+uncovered store and is compared anyway.
 
-With a real chain (and the benchmark) nearly every store is covered:
-a store carrying 85% of the basket and 4,250 products has 2*218 - 256 = 180 >
-86. Stores with tiny or odd catalogues are uncovered and cost a full scan.
+With a real chain (and the benchmark) nearly every store is covered: a store
+carrying 85% of the basket and 4,250 products, scraped with the others, has
+2*218 - 256 = 180 > 2*42 + 8 + 1. Stores with tiny or odd catalogues, or
+scraped long before the others, are uncovered and cost a full scan.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Hashable, Sequence
 
 import numpy as np
 
+from pricegroups.grouping.comparer import max_disagreements, timing_allowance
 from pricegroups.grouping.pricing import PriceMatrix
 from pricegroups.settings import Settings
 
@@ -56,20 +64,38 @@ def basket(matrix: PriceMatrix, rows: np.ndarray, size: int) -> np.ndarray:
     return np.sort(order[: min(size, int(np.count_nonzero(coverage)))])
 
 
-def build(matrix: PriceMatrix, rows: np.ndarray, settings: Settings) -> Blocking:
+def build(
+    matrix: PriceMatrix, rows: np.ndarray, settings: Settings, supported: bool = True, change_rate: float | None = None
+) -> Blocking:
+    """Basket and coverage of `rows`; `supported`: whether any of them has a group backing its prices."""
     rows = np.asarray(rows, dtype=np.int64)
     cols = basket(matrix, rows, settings.blocking_basket)
     keys = matrix.keys[np.ix_(rows, cols)] if len(cols) else np.zeros((len(rows), 0), dtype=np.int32)
     carried = np.count_nonzero(keys, axis=1)
-    sizes = matrix.sizes[rows]
-    covered = 2 * carried - len(cols) > (1 - settings.match_threshold) * sizes + 1
+    sizes = matrix.sizes[rows].tolist()
+    rate = settings.daily_change_rate if change_rate is None else change_rate
+    seconds = [t.timestamp() if t is not None else None for t in (matrix.scraped_at[r] for r in rows.tolist())]
+    known = [t for t in seconds if t is not None]
+    low, high = (min(known), max(known)) if known else (0.0, 0.0)
+    bound = np.array([
+        max_disagreements(
+            n, settings,
+            timing_allowance(n, timedelta(seconds=max(high - t, t - low) if t is not None else 0), rate),
+            supported,
+        )
+        for n, t in zip(sizes, seconds)
+    ], dtype=np.int64)
+    covered = 2 * carried - len(cols) > bound + 1
     return Blocking(cols, keys, covered)
 
 
-def candidate_pairs(matrix: PriceMatrix, stores: Sequence[Hashable], settings: Settings) -> set[tuple]:
+def candidate_pairs(
+    matrix: PriceMatrix, stores: Sequence[Hashable], settings: Settings, supported: bool = True,
+    change_rate: float | None = None,
+) -> set[tuple]:
     """Every candidate pair of `stores`, ordered by matrix row (for listing or splitting work)."""
     rows = np.array(sorted(matrix.row_of[s] for s in stores), dtype=np.int64)
-    blocking = build(matrix, rows, settings)
+    blocking = build(matrix, rows, settings, supported, change_rate)
     pairs: set[tuple] = set()
     for i in range(len(rows) - 1):
         later = np.arange(i + 1, len(rows))

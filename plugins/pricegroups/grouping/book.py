@@ -15,6 +15,7 @@ from pricegroups.grouping.health import check_group
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix
+from pricegroups.grouping.support import group_supports
 from pricegroups.settings import Settings
 
 
@@ -71,9 +72,13 @@ class GroupBook:
         return {store: self.groups[state.group].anchor for store, state in self.stores.items()}
 
     # -- one maintenance round ---------------------------------------------
-    def maintenance_round(self, matrix: PriceMatrix, as_of: datetime, settings: Settings, exhaustive: bool = False) -> RoundSummary:
-        """Health checks of every group, then merge passes until no candidate pair matches."""
-        comparer = Comparer(matrix, settings, as_of)
+    def maintenance_round(
+        self, matrix: PriceMatrix, as_of: datetime, settings: Settings, exhaustive: bool = False,
+        change_rate: float | None = None,
+    ) -> RoundSummary:
+        """Health checks of every group, then one merge pass (a fixpoint)."""
+        comparer = Comparer(matrix, settings, as_of, supports=group_supports(matrix, self.groups, self.stores),
+                            change_rate=change_rate)
         summary = RoundSummary()
         for key in sorted(self.groups, key=_key):
             report = check_group(self.groups[key], self.stores, comparer)
@@ -84,6 +89,9 @@ class GroupBook:
         by_chain: dict[Hashable, list[GroupState]] = {}
         for group in self.groups.values():
             by_chain.setdefault(group.chain, []).append(group)
+        checks = comparer
+        comparer = Comparer(matrix, settings, as_of, known=checks.signed_results(),
+                            supports=group_supports(matrix, self.groups, self.stores), change_rate=change_rate)
         merges: list[Merge] = []
         for chain in sorted(by_chain, key=_key):
             merges.extend(plan_merges(by_chain[chain], comparer, settings, exhaustive).merges)
@@ -95,8 +103,8 @@ class GroupBook:
             summary.ejected += kind == "member_ejected"
             summary.anchors_replaced += kind == "anchor_replaced"
             summary.merged += kind == "merged"
-        summary.compared = len(comparer.computed)
-        summary.reused = comparer.reused
+        summary.compared = len(checks.computed) + len(comparer.computed)
+        summary.reused = checks.reused + comparer.reused
         return summary
 
     # -- applying decisions ------------------------------------------------

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Hashable, Mapping
 
-from pricegroups.grouping.comparer import Comparer, Comparison, Outcome
+import numpy as np
+
+from pricegroups.grouping.comparer import Comparer, Comparison, Outcome, allowed_shared
 from pricegroups.grouping.model import Decision, Eject, GroupState, ReplaceAnchor, StoreState, Verify
 from pricegroups.settings import Settings
 
@@ -60,6 +62,9 @@ def check_group(group: GroupState, stores: Mapping[Hashable, StoreState], compar
         drift = _anchor_drift(group, stores, comparer, due, results)
         if drift is not None:
             return HealthReport(group.group, drift, checked=len(due), inconclusive=inconclusive)
+    election = elect_anchor(group, stores, comparer, [c.store_b for c in matched])
+    if election is not None:
+        return HealthReport(group.group, election, checked=len(due), inconclusive=inconclusive)
     decisions = [_verdict(group.group, c.store_b, group.anchor, c) for c in results]
     return HealthReport(
         group.group, tuple(d for d in decisions if d is not None), checked=len(due), inconclusive=inconclusive
@@ -114,6 +119,67 @@ def _anchor_drift(
                 decisions.append(verdict)
         return tuple(decisions)
     return None
+
+
+def elect_anchor(
+    group: GroupState, stores: Mapping[Hashable, StoreState], comparer: Comparer, matched: list[Hashable]
+) -> tuple[Decision, ...] | None:
+    """Re-elect the anchor when a member just verified represents the group better (DESIGN.md §5).
+
+    The group's consensus is, per product, the price most of the stores scraped
+    this round (the anchor and its matching members, at least three) charge.
+    The store with the fewest prices off that consensus should stand for the
+    group; when a member beats the anchor by more than the shared tolerance,
+    it becomes anchor, the old anchor a member, and every check is redone
+    against the new anchor. None when the anchor stays.
+    """
+    if len(matched) < 2:
+        return None
+    candidates = [group.anchor, *sorted(matched, key=_key)]
+    rows = np.array([comparer.matrix.row_of[s] for s in candidates], dtype=np.int64)
+    off = off_majority(comparer.matrix.keys[rows])
+    size = int(comparer.matrix.sizes[rows[0]])
+    margin = max(1, allowed_shared(size, comparer.settings))
+    best = min(range(1, len(candidates)), key=lambda i: (off[i], -_ts(stores[candidates[i]].scraped_at), i))
+    if off[best] + margin > off[0]:
+        return None
+    new = candidates[best]
+    evidence = {
+        "consensus_of": [_plain(s) for s in candidates],
+        "off_consensus": {str(_plain(s)): int(n) for s, n in zip(candidates, off)},
+        "margin": margin,
+    }
+    decisions: list[Decision] = [ReplaceAnchor(group.group, group.anchor, new, "representative", evidence)]
+    others = [s for s in candidates if s != new]
+    for comparison in comparer.compare_many(new, others, examples=True):
+        verdict = _verdict(group.group, comparison.store_b, new, comparison)
+        if verdict is not None:
+            decisions.append(verdict)
+    return tuple(decisions)
+
+
+def off_majority(keys: np.ndarray) -> np.ndarray:
+    """Per row, how many of its prices differ from a price a strict majority of the carrying rows charge."""
+    part = np.sort(keys, axis=0)
+    mode = np.zeros(keys.shape[1], dtype=keys.dtype)
+    best = np.zeros(keys.shape[1], dtype=np.int64)
+    run = np.zeros(keys.shape[1], dtype=np.int64)
+    for i in range(part.shape[0]):
+        run = np.where(part[i] == part[i - 1], run + 1, 1) if i else np.ones(keys.shape[1], dtype=np.int64)
+        better = (part[i] != 0) & (run > best)
+        mode = np.where(better, part[i], mode)
+        best = np.where(better, run, best)
+    carried = np.count_nonzero(keys, axis=0)
+    decided = best * 2 > carried
+    return np.count_nonzero((keys != mode) & (keys != 0) & decided, axis=1)
+
+
+def _key(value: Hashable) -> tuple:
+    return (type(value).__name__, value)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def plan_succession(

@@ -75,7 +75,7 @@ class ReplaceAnchor:
     group: Hashable
     old_anchor: Hashable
     new_anchor: Hashable
-    reason: str  # "anchor_drift" | "anchor_failed"
+    reason: str  # "anchor_drift" | "anchor_failed" | "representative"
     evidence: dict[str, Any]
     kind = "anchor_replaced"
 

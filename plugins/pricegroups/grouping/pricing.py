@@ -6,6 +6,10 @@ A store's prices are encoded per product as two int32 values:
   agree on price and special flag exactly when their keys are equal;
 * was = was_price in cents (0 = none).
 
+An optional third matrix, `observed`, holds when each price was first observed
+(hours since the Unix epoch, 0 = unknown): a member that was verified after
+its anchor's price was observed has seen that price itself (support.py).
+
 Dense rows make one comparison a handful of vectorised passes over a few
 thousand ints, and a 2,000-store chain with 5,000 products fits in 80 MB.
 """
@@ -49,6 +53,7 @@ class PriceMatrix:
     keys: np.ndarray  # int32 (stores, products)
     was: np.ndarray  # int32 (stores, products)
     scraped_at: tuple[datetime | None, ...]
+    observed: np.ndarray | None = None  # int32 (stores, products): hours since epoch the price was first seen
     row_of: dict[Hashable, int] = field(init=False, repr=False)
     sizes: np.ndarray = field(init=False, repr=False)  # catalogue size per store
 
@@ -57,6 +62,8 @@ class PriceMatrix:
             raise DataError("price matrix shapes disagree")
         object.__setattr__(self, "row_of", {store: i for i, store in enumerate(self.stores)})
         object.__setattr__(self, "sizes", np.count_nonzero(self.keys, axis=1).astype(np.int64))
+        if self.observed is not None and self.observed.shape != self.keys.shape:
+            raise DataError("price matrix shapes disagree")
         self.keys.flags.writeable = False
         self.was.flags.writeable = False
 
@@ -69,6 +76,7 @@ class PriceMatrix:
         was: np.ndarray,
         scraped_at: Mapping[Hashable, datetime | None],
         stores: Sequence[Hashable] | None = None,
+        observed: np.ndarray | None = None,
     ) -> "PriceMatrix":
         """Build from one row per (store, product) price, e.g. a COPY out of `prices`.
 
@@ -86,8 +94,12 @@ class PriceMatrix:
         was_matrix = np.zeros_like(key_matrix)
         key_matrix[rows[keep], cols] = keys[keep]
         was_matrix[rows[keep], cols] = was[keep]
+        observed_matrix = None
+        if observed is not None:
+            observed_matrix = np.zeros_like(key_matrix)
+            observed_matrix[rows[keep], cols] = np.asarray(observed, dtype=np.int32)[keep]
         ids = tuple(int(s) for s in row_ids)
-        return cls(ids, columns, key_matrix, was_matrix, tuple(scraped_at.get(s) for s in ids))
+        return cls(ids, columns, key_matrix, was_matrix, tuple(scraped_at.get(s) for s in ids), observed_matrix)
 
     @classmethod
     def from_prices(
@@ -136,6 +148,11 @@ class PriceMatrix:
                 value[k == 0] = 0
                 out[start:start + chunk] = value.sum(axis=1, dtype=np.uint64)
         return out
+
+
+def hours(value: datetime | None) -> int:
+    """A time as whole hours since the Unix epoch (0 for None): the unit of PriceMatrix.observed."""
+    return 0 if value is None else int(value.timestamp() // 3600)
 
 
 def _sort_key(value: Hashable) -> tuple:

@@ -28,7 +28,8 @@ _PRICES_COPY = """
 COPY (SELECT p.store_id,
              array_agg(p.product_id),
              array_agg((p.price * 200)::int4 + p.on_special::int4),
-             array_agg(coalesce((p.was_price * 100)::int4, 0))
+             array_agg(coalesce((p.was_price * 100)::int4, 0)),
+             array_agg(floor(extract(epoch FROM p.scraped_at) / 3600)::int4)
       FROM prices p JOIN unnest(%s::int[]) AS w(store_id) USING (store_id)
       GROUP BY p.store_id) TO STDOUT (FORMAT BINARY)
 """
@@ -72,12 +73,13 @@ def load_matrix(conn: psycopg.Connection, stores: dict[int, StoreState], store_i
     with conn.transaction():
         conn.execute("SET LOCAL work_mem = '512MB'")  # the per-store arrays are built in one hash table
         data = _copy_bytes(conn, _PRICES_COPY, (ids,))
-    store_parts, product_parts, key_parts, was_parts = [], [], [], []
-    for store, (products, keys, was) in _array_rows(data):
+    store_parts, product_parts, key_parts, was_parts, seen_parts = [], [], [], [], []
+    for store, (products, keys, was, seen) in _array_rows(data):
         store_parts.append(np.full(len(products), store, dtype=np.int64))
         product_parts.append(products)
         key_parts.append(keys)
         was_parts.append(was)
+        seen_parts.append(seen)
     def joined(parts: list, dtype) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
     return PriceMatrix.from_long(
@@ -87,24 +89,25 @@ def load_matrix(conn: psycopg.Connection, stores: dict[int, StoreState], store_i
         joined(was_parts, np.int32),
         {s: stores[s].scraped_at for s in ids},
         stores=ids,
+        observed=joined(seen_parts, np.int32),
     )
 
 
 def _array_rows(data: bytes):
-    """Parse binary COPY rows of (int4, int8[], int4[], int4[]) without a Python step per element."""
+    """Parse binary COPY rows of (int4, int8[], int4[], int4[], int4[]) without a Python step per element."""
     view = memoryview(data)
     pos = _HEADER
     end = len(data) - 2  # the trailer is a field count of -1
     while pos < end:
         fields = int.from_bytes(view[pos:pos + 2], "big", signed=True)
         pos += 2
-        if fields != 4:
+        if fields != 5:
             raise psycopg.DataError(f"unexpected COPY row with {fields} fields")
         pos += 4  # length of the int4
         store = int.from_bytes(view[pos:pos + 4], "big", signed=True)
         pos += 4
         arrays = []
-        for width in (8, 4, 4):
+        for width in (8, 4, 4, 4):
             length = int.from_bytes(view[pos:pos + 4], "big", signed=True)
             pos += 4
             arrays.append(_int_array(view[pos:pos + length], width))
@@ -133,22 +136,52 @@ def _copy_bytes(conn: psycopg.Connection, statement: str, params: tuple) -> byte
     return bytes(buffer)
 
 
+def rule_fingerprint(settings: Settings) -> str:
+    """The settings a stored comparison was judged under; incomplete results are re-used only under the same."""
+    return (f"v2;m={settings.max_member_deviation};s={settings.shared_deviation_tolerance};"
+            f"o={settings.min_overlap_products},{settings.min_overlap_share};w={settings.window_hours}")
+
+
 def load_known(
     conn: psycopg.Connection, store_ids: Sequence[int], settings: Settings
 ) -> dict[tuple, tuple[int, int, Counts]]:
-    """Remembered comparisons between the given stores that are valid under these settings.
+    """Remembered comparisons between the given stores, judged under the current rule and settings."""
+    rows = conn.execute(
+        """SELECT store_id, other_store_id, signature, other_signature, overlap, agreeing, size, other_size, complete,
+                  shared, own, other_own, timing
+           FROM comparisons
+           WHERE store_id = ANY(%(ids)s) AND other_store_id = ANY(%(ids)s) AND rule = %(rule)s""",
+        {"ids": list(store_ids), "rule": rule_fingerprint(settings)},
+    ).fetchall()
+    return {(a, b): (sa, sb, Counts(o, g, na, nb, c, sh, oa, ob, t))
+            for a, b, sa, sb, o, g, na, nb, c, sh, oa, ob, t in rows}
 
-    An early-stopped comparison proved "no match" for its threshold and every
-    stricter one, so it is kept only when the current threshold is not lower.
+
+def change_rates(conn: psycopg.Connection, chain_ids: Sequence[int] | None, settings: Settings) -> dict[int, float]:
+    """Each chain's observed daily rate of price changes, from its anchors' last scrapes.
+
+    A price first observed within a day before its anchor's last scrape, and after
+    that anchor's first scrape, is a change; the chain's rate is the median share
+    over its anchors scraped at least twice. Chains without such anchors get the
+    `daily_change_rate` prior. Capped at 0.2 so a store that moved zone cannot
+    make timing explain a whole list.
     """
     rows = conn.execute(
-        """SELECT store_id, other_store_id, signature, other_signature, overlap, agreeing, size, other_size, complete
-           FROM comparisons
-           WHERE store_id = ANY(%(ids)s) AND other_store_id = ANY(%(ids)s)
-             AND (complete OR threshold <= %(threshold)s)""",
-        {"ids": list(store_ids), "threshold": settings.match_threshold},
+        """SELECT g.chain_id,
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY x.changed::float8 / nullif(x.total, 0))
+           FROM store_groups g
+           JOIN stores a ON a.store_id = g.anchor_store_id
+           JOIN LATERAL (
+               SELECT count(*) FILTER (WHERE p.scraped_at > a.first_scraped_at
+                                         AND p.scraped_at > a.last_scraped_at - interval '24 hours') AS changed,
+                      count(*) AS total
+               FROM prices p WHERE p.store_id = a.store_id) x ON true
+           WHERE a.first_scraped_at < a.last_scraped_at - interval '20 hours'
+             AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))
+           GROUP BY g.chain_id""",
+        {"chains": list(chain_ids) if chain_ids is not None else None},
     ).fetchall()
-    return {(a, b): (sa, sb, Counts(o, g, na, nb, c)) for a, b, sa, sb, o, g, na, nb, c in rows}
+    return {chain: min(0.2, float(rate)) for chain, rate in rows if rate is not None}
 
 
 # -- writing ---------------------------------------------------------------
@@ -163,18 +196,21 @@ def record_comparisons(
     """Upsert the comparisons computed this run (latest result per pair)."""
     if not computed:
         return 0
+    rule = rule_fingerprint(settings)
     with conn.cursor() as cur:
         cur.execute(
             """CREATE TEMP TABLE _comparisons_staging (LIKE comparisons) ON COMMIT DROP"""
         )
         with cur.copy(
             """COPY _comparisons_staging (store_id, other_store_id, signature, other_signature, overlap,
-                   agreeing, size, other_size, outcome, run_id, compared_at, complete, threshold) FROM STDIN"""
+                   agreeing, size, other_size, outcome, run_id, compared_at, complete, threshold,
+                   shared, own, other_own, timing, rule) FROM STDIN"""
         ) as copy:
             for (a, b), (sa, sb, c) in sorted(computed.items()):
                 outcome, _ = judge(c, settings)
                 copy.write_row((a, b, sa, sb, c.overlap, c.agreeing, c.size_a, c.size_b, outcome.value, run_id,
-                                as_of, c.complete, settings.match_threshold))
+                                as_of, c.complete, settings.max_member_deviation, c.shared, c.own_a, c.own_b,
+                                c.timing, rule))
         cur.execute(
             """INSERT INTO comparisons SELECT * FROM _comparisons_staging ORDER BY store_id, other_store_id
                ON CONFLICT (store_id, other_store_id) DO UPDATE SET
@@ -182,7 +218,9 @@ def record_comparisons(
                    overlap = EXCLUDED.overlap, agreeing = EXCLUDED.agreeing, size = EXCLUDED.size,
                    other_size = EXCLUDED.other_size, outcome = EXCLUDED.outcome,
                    run_id = EXCLUDED.run_id, compared_at = EXCLUDED.compared_at,
-                   complete = EXCLUDED.complete, threshold = EXCLUDED.threshold"""
+                   complete = EXCLUDED.complete, threshold = EXCLUDED.threshold,
+                   shared = EXCLUDED.shared, own = EXCLUDED.own, other_own = EXCLUDED.other_own,
+                   timing = EXCLUDED.timing, rule = EXCLUDED.rule"""
         )
         cur.execute("DROP TABLE _comparisons_staging")
     return len(computed)

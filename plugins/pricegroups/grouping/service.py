@@ -18,12 +18,14 @@ import psycopg
 
 from pricegroups.errors import ConfigError
 from pricegroups.grouping import repository as repo
+from pricegroups.grouping import verification
 from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.health import anchor_ready, check_group, due_for_check, plan_succession
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState
 from pricegroups.grouping.planning import plan_scrape  # noqa: F401  (re-exported for the DAG)
+from pricegroups.grouping.support import group_supports
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,30 +109,53 @@ def health_check_groups(
     dry_run: bool = False,
     deduplicate: bool = True,
 ) -> dict[str, int]:
-    """Check the given groups: verify, eject, replace drifted anchors; one transaction for the batch.
+    """Check the given groups: verify, eject, re-elect or replace drifted anchors; one transaction for the batch.
 
-    With `deduplicate` false, verified members keep their rows until deduplicate_members runs.
+    Before any decision, each member scraped this run is measured: what was being
+    served for it against what it charges (DESIGN.md §9). With `deduplicate`
+    false, verified members keep their rows until deduplicate_members runs.
     """
     groups, stores = repo.load_states(conn, group_ids=list(group_ids))
     floor_ok = _current_filter(as_of, settings)
-    wanted = set()
-    for group in groups.values():
+    busy = {}
+    for key, group in groups.items():
         due = [m for m in group.members if floor_ok(stores[m]) and due_for_check(stores[m])]
         if due:  # a group with nothing to check needs no prices (a bootstrap has thousands)
-            wanted.add(group.anchor)
-            wanted.update(due)
-    matrix = repo.load_matrix(conn, stores, wanted)
-    comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted), settings))
+            busy[key] = due
     decisions: list[Decision] = []
-    counts = {"groups": len(groups), "checked": 0, "stale_anchors": 0, "inconclusive": 0}
-    for key in sorted(groups):
-        report = check_group(groups[key], stores, comparer)
-        decisions.extend(report.decisions)
-        counts["checked"] += report.checked
-        counts["stale_anchors"] += report.stale_anchor
-        counts["inconclusive"] += report.inconclusive
-    counts.update(_write(conn, decisions, groups, comparer, as_of, run_id, settings, dry_run, deduplicate))
+    counts = {"groups": len(groups), "checked": 0, "stale_anchors": 0, "inconclusive": 0, "compared": 0, "reused": 0}
+    rates = repo.change_rates(conn, sorted({groups[k].chain for k in busy}), settings) if busy else {}
+    computed: dict = {}
+    for chain, keys in sorted(_keys_by_chain(groups, busy).items()):
+        chain_groups = {k: groups[k] for k in keys}
+        wanted = {s for g in chain_groups.values() for s in (g.anchor, *g.members)}
+        matrix = repo.load_matrix(conn, stores, wanted)
+        comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted), settings),
+                            supports=group_supports(matrix, chain_groups, stores), change_rate=rates.get(chain))
+        for key in sorted(chain_groups):
+            report = check_group(chain_groups[key], stores, comparer)
+            decisions.extend(report.decisions)
+            counts["checked"] += report.checked
+            counts["stale_anchors"] += report.stale_anchor
+            counts["inconclusive"] += report.inconclusive
+        counts["compared"] += len(comparer.computed)
+        counts["reused"] += comparer.reused
+        computed.update(comparer.signed_results())
+    if not dry_run and busy:
+        checks = [(m, key, groups[key].anchor, stores[m].verified_at) for key, due in busy.items() for m in due]
+        with conn.transaction():
+            measured = verification.measure_served(conn, run_id, as_of, checks)
+        counts["served_checked"] = sum(c for c, _ in measured.values())
+        counts["served_wrong"] = sum(w for _, w in measured.values())
+    counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run, deduplicate))
     return counts
+
+
+def _keys_by_chain(groups: dict[int, GroupState], keys) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for key in keys:
+        out.setdefault(groups[key].chain, []).append(key)
+    return out
 
 
 def candidate_pairs(
@@ -140,9 +165,10 @@ def candidate_pairs(
     groups, stores = repo.load_states(conn, chain_ids(conn, chains))
     pairs: list[tuple[int, int]] = []
     for chain, chain_groups in _by_chain(groups).items():
-        comparer = _anchor_comparer(conn, chain_groups, stores, as_of, settings, known=False)
+        comparer = _chain_comparer(conn, chain, chain_groups, stores, as_of, settings, known=False)
         ready = [g.anchor for g in chain_groups if anchor_ready(g, stores, comparer)]
-        pairs.extend(_block(comparer.matrix, ready, settings))
+        supported = any(a in comparer.supports for a in ready)
+        pairs.extend(_block(comparer.matrix, ready, settings, supported, comparer.change_rate))
     return sorted(pairs)
 
 
@@ -153,17 +179,40 @@ def compare_pairs(
     run_id: str | None,
     settings: Settings,
 ) -> dict[str, int]:
-    """Compare store pairs and record the results (no group changes), for re-use by merge_groups."""
-    stores = repo.load_states(conn)[1]
-    ids = sorted({s for pair in pairs for s in pair} & set(stores))
-    comparer = Comparer(repo.load_matrix(conn, stores, ids), settings, as_of, repo.load_known(conn, ids, settings))
+    """Compare anchor pairs and record the results (no group changes), for re-use by merge_groups.
+
+    The pairs' groups are loaded whole, so each comparison weighs the same
+    evidence (and has the same signatures) as in merge_groups.
+    """
+    all_groups, stores = repo.load_states(conn)
+    group_of = {s: st.group for s, st in stores.items()}
     outcomes = {o: 0 for o in Outcome}
+    computed: dict = {}
+    reused = 0
+    by_chain: dict[int, list[tuple[int, int]]] = {}
     for a, b in sorted(pairs):
-        outcomes[comparer.compare(a, b, examples=False).outcome] += 1
+        if a in group_of and b in group_of:
+            by_chain.setdefault(all_groups[group_of[a]].chain, []).append((a, b))
+    rates = repo.change_rates(conn, sorted(by_chain), settings) if by_chain else {}
+    for chain, chain_pairs in sorted(by_chain.items()):
+        involved = {group_of[s]: all_groups[group_of[s]] for pair in chain_pairs for s in pair}
+        wanted = {s for g in involved.values() for s in (g.anchor, *g.members)}
+        matrix = repo.load_matrix(conn, stores, wanted)
+        comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted), settings),
+                            supports=group_supports(matrix, _whole(all_groups, involved), stores),
+                            change_rate=rates.get(chain))
+        for a, b in chain_pairs:
+            outcomes[comparer.compare(a, b, examples=False).outcome] += 1
+        computed.update(comparer.signed_results())
+        reused += comparer.reused
     with conn.transaction():
-        recorded = repo.record_comparisons(conn, comparer.signed_results(), run_id, as_of, settings)
-    return {"pairs": len(pairs), "compared": recorded, "reused": comparer.reused,
+        recorded = repo.record_comparisons(conn, computed, run_id, as_of, settings)
+    return {"pairs": len(pairs), "compared": recorded, "reused": reused,
             **{o.value: n for o, n in outcomes.items()}}
+
+
+def _whole(all_groups: dict[int, GroupState], involved: dict[int, GroupState]) -> dict[int, GroupState]:
+    return {k: all_groups[k] for k in involved}
 
 
 def merge_groups(
@@ -185,12 +234,14 @@ def merge_groups(
     totals: dict[str, int] = {"chains": 0, "eligible": 0}
     for chain, chain_groups in sorted(_by_chain(groups).items()):
         started = time.perf_counter()
-        comparer = _anchor_comparer(conn, chain_groups, stores, as_of, settings, known=True)
+        comparer = _chain_comparer(conn, chain, chain_groups, stores, as_of, settings, known=True)
         read = time.perf_counter()
         ready = [g for g in chain_groups if anchor_ready(g, stores, comparer)]
         plan = plan_merges(ready, comparer, settings)
         decided = time.perf_counter()
-        counts = _write(conn, plan.merges, groups, comparer, as_of, run_id, settings, dry_run, deduplicate)
+        counts = _write(conn, plan.merges, groups, comparer.signed_results(), as_of, run_id, settings, dry_run,
+                        deduplicate)
+        counts.update({"compared": len(comparer.computed), "reused": comparer.reused})
         log.info(
             "chain %s: %d anchors, %d merges; read %.1f s (%d prices), decide %.1f s, write %.1f s",
             chain, len(chain_groups), len(plan.merges), read - started, int(comparer.matrix.sizes.sum()),
@@ -201,9 +252,6 @@ def merge_groups(
         for k, v in counts.items():
             totals[k] = totals.get(k, 0) + v
     return totals
-
-
-apply_merges = merge_groups  # the name the DAG design uses
 
 
 def deduplicate_members(
@@ -244,10 +292,15 @@ def _by_chain(groups: dict[int, GroupState]) -> dict[int, list[GroupState]]:
     return out
 
 
-def _anchor_comparer(conn, chain_groups, stores, as_of, settings, known: bool) -> Comparer:
+def _chain_comparer(conn, chain: int, chain_groups: list[GroupState], stores, as_of, settings, known: bool) -> Comparer:
+    """A comparer over one chain's groups: anchors' pricing plus members' rows, the groups' evidence."""
+    wanted = sorted({s for g in chain_groups for s in (g.anchor, *g.members)})
+    matrix = repo.load_matrix(conn, stores, wanted)
+    supports = group_supports(matrix, {g.group: g for g in chain_groups}, stores)
     anchors = sorted(g.anchor for g in chain_groups)
-    matrix = repo.load_matrix(conn, stores, anchors)
-    return Comparer(matrix, settings, as_of, repo.load_known(conn, anchors, settings) if known else None)
+    rate = repo.change_rates(conn, [chain], settings).get(chain)
+    return Comparer(matrix, settings, as_of, repo.load_known(conn, anchors, settings) if known else None,
+                    supports=supports, change_rate=rate)
 
 
 def _current_filter(as_of: datetime, settings: Settings):
@@ -259,14 +312,14 @@ def _write(
     conn: psycopg.Connection,
     decisions: Sequence[Decision],
     groups: dict[int, GroupState],
-    comparer: Comparer,
+    computed: dict,
     as_of: datetime,
     run_id: str | None,
     settings: Settings,
     dry_run: bool,
     deduplicate: bool = True,
 ) -> dict[str, int]:
-    counts: dict[str, int] = {"compared": len(comparer.computed), "reused": comparer.reused}
+    counts: dict[str, int] = {}
     for d in decisions:
         log.log(logging.INFO if dry_run else logging.DEBUG, "%s%s group %s store %s",
                 "[dry run] " if dry_run else "", d.kind, d.group,
@@ -276,5 +329,5 @@ def _write(
         return counts
     with conn.transaction():
         counts.update(repo.apply_decisions(conn, decisions, groups, as_of, run_id, deduplicate))
-        repo.record_comparisons(conn, comparer.signed_results(), run_id, as_of, settings)
+        repo.record_comparisons(conn, computed, run_id, as_of, settings)
     return counts

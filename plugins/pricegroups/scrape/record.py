@@ -84,9 +84,10 @@ def record_outcome(
         if outcome.status == OK:
             _write_items(conn, run_id, logical_date, chain_id, outcome)
             conn.execute(
-                """UPDATE stores SET last_scraped_at = greatest(last_scraped_at, %s), consecutive_failures = 0
+                """UPDATE stores SET last_scraped_at = greatest(last_scraped_at, %s), consecutive_failures = 0,
+                          first_scraped_at = least(first_scraped_at, %s)
                    WHERE store_id = %s""",
-                (logical_date, outcome.store_id),
+                (logical_date, logical_date, outcome.store_id),
             )
         elif outcome.status == FAILED:
             conn.execute(

@@ -163,7 +163,10 @@ def test_a_store_moving_zone_shows_the_new_prices_over_http(demo_site, session):
     assert demo_site.scenario.zone_of("valueway", "VW011", 0) == other
     rows, _ = fetch_catalogue(session, demo_site.base_url, "table", "valueway", "VW011")
     table = demo_site.scenario.zone_prices("valueway", other, 0)
-    assert all(r["price"] == table[r["sku"]].price for r in rows)
+    own = demo_site.scenario.deviations("valueway", "VW011", 0)  # a store's own prices move with it
+    assert all(r["price"] == table[r["sku"]].price for r in rows if r["sku"] not in own)
+    truth = demo_site.scenario.true_prices("valueway", "VW011", 0)
+    assert all(r["price"] == truth[r["sku"]].price for r in rows)
 
 
 def test_admin_events_endpoint_adds_lists_and_removes_events(demo_site, session):

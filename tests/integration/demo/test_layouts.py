@@ -10,7 +10,7 @@ import lxml.html
 import pytest
 import requests
 
-from pricegroups.demo.model import Event
+from pricegroups.demo.model import STANDING_EVENTS, Event
 from tests.integration.demo.scraping import catalogue_url, fetch_catalogue
 from tests.unit.demo.parsers import expected_rows, parse_grid, parse_jsonld, parse_table
 
@@ -33,6 +33,34 @@ def test_each_layout_parses_into_exactly_the_truth(demo_site, session, chain, da
         expected = expected_rows(scenario, chain, store, day)
         assert rows == expected
         assert pages == math.ceil(len(expected) / scenario.chain(chain).page_size)
+
+
+def shown(price) -> tuple:
+    """A TruePrice as the parsers read it back from a page."""
+    return (price.price, price.was_price, price.promo_text, price.on_special, price.unit_price, price.unit_measure)
+
+
+@pytest.mark.parametrize("chain", LAYOUTS)
+def test_stores_with_own_and_late_prices_serve_exactly_their_true_prices(demo_site, session, chain):
+    scenario = demo_site.scenario
+    stores = scenario.chain(chain).stores
+    own = next(s.code for s in stores if s.own_share)
+    late = next(s.code for s in stores if s.lag_share)
+    quiet = [d for d in range(1, 14) if all(e.kind in STANDING_EVENTS for e in scenario.events_on(d, chain))
+             and scenario.is_open(chain, own, d) and scenario.is_open(chain, late, d)]
+    day = max(quiet, key=lambda d: len(scenario.deviations(chain, late, d)))  # no HTTP event that day
+    demo_site.set_day(day)
+    for store, cause in ((own, "own"), (late, "lag")):
+        rows, _ = fetch_catalogue(session, demo_site.base_url, LAYOUTS[chain], chain, store)
+        served = {r["sku"]: (r["price"], r["was_price"], r["promo_text"], r["on_special"], r["unit_price"],
+                             r["unit_measure"]) for r in rows}
+        truth = scenario.true_prices(chain, store, day)
+        assert served == {sku: shown(p) for sku, p in truth.items()}
+        deviations = scenario.deviations(chain, store, day)
+        assert deviations and set(deviations.values()) == {cause}
+        table = scenario.zone_prices(chain, scenario.zone_of(chain, store, day), day)
+        assert all(served[sku] != shown(table[sku]) for sku in deviations), "the page shows the store's own price"
+        assert all(served[sku] == shown(table[sku]) for sku in served.keys() - deviations.keys())
 
 
 @pytest.mark.parametrize("chain", LAYOUTS)

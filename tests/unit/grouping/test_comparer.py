@@ -32,19 +32,66 @@ def test_identical_catalogues_match_with_evidence():
 
 
 def test_one_cent_difference_is_a_disagreement_and_listed_as_evidence():
-    b = catalogue(50)
-    b[7] = (200, 0, False)
-    c = compare(store("a", catalogue(50)), store("b", b))
-    assert c.counts.agreeing == 49 and c.outcome is Outcome.MATCH  # 49 / 50 = 0.98, the threshold itself
-    assert c.disagreeing == (7,)
-
-
-def test_threshold_is_inclusive():
     b = catalogue(100)
+    b[7] = (200, 0, False)
+    c = compare(store("a", catalogue(100)), store("b", b))
+    assert c.counts.agreeing == 99 and c.outcome is Outcome.MATCH  # 1 of 100: max_member_deviation itself
+    assert c.disagreeing == (7,)
+    # nobody else to ask: the difference is both stores' own
+    assert (c.counts.shared, c.counts.own_a, c.counts.own_b) == (0, 1, 1)
+
+
+def test_own_deviation_limit_is_inclusive():
+    b = catalogue(200)
     b[0] = b[1] = (999, 0, False)
-    assert compare(store("a", catalogue(100)), store("b", b)).outcome is Outcome.MATCH  # 98 / 100
+    assert compare(store("a", catalogue(200)), store("b", b)).outcome is Outcome.MATCH  # 2 of 200 = 1 %
     b[2] = (999, 0, False)
-    assert compare(store("a", catalogue(100)), store("b", b)).outcome is Outcome.MISMATCH  # 97 / 100
+    c = compare(store("a", catalogue(200)), store("b", b))
+    assert c.outcome is Outcome.MISMATCH and "own deviations" in c.reason
+
+
+def lists(differ: set[int], n: int = 100) -> tuple[dict, dict]:
+    """Two price lists over n products that differ on `differ`."""
+    one = catalogue(n)
+    two = {p: ((500 + p, 0, False) if p in differ else v) for p, v in one.items()}
+    return one, two
+
+
+def test_a_difference_other_stores_share_is_a_different_list():
+    # two lists 1 % apart: each store alone would match (1 of 100), but each side has a store backing it
+    one, two = lists({0})
+    groups = {"a": "A", "a2": "A", "b": "B", "b2": "B"}
+    c = PriceComparer(S, T).compare(store("a", one), store("b", two), [store("a2", one), store("b2", two)], groups)
+    assert c.outcome is Outcome.MISMATCH and "different price list" in c.reason
+    assert c.counts.shared == 1 and c.evidence()["shared_with"] == [[0, 1, 1]]
+
+
+def test_a_difference_nobody_shares_is_a_store_deviation():
+    one, noisy = lists({5})
+    groups = {"a": "A", "a2": "A", "b": "B", "b2": "B"}
+    # b's group-mate charges the list price: b's own price on product 5 is backed by nobody
+    c = PriceComparer(S, T).compare(store("a", one), store("b", noisy), [store("a2", one), store("b2", one)], groups)
+    assert c.outcome is Outcome.MATCH
+    assert (c.counts.shared, c.counts.own_a, c.counts.own_b) == (0, 0, 1)
+
+
+def test_noisy_stores_of_one_list_match_each_other_where_a_fixed_rate_would_not():
+    # each store has its own 1 % of scattered deviations: 2 % apart, all of it idiosyncratic
+    one = catalogue(100)
+    a = {**one, 1: (901, 0, False)}
+    b = {**one, 2: (902, 0, False)}
+    groups = {"a": "A", "a2": "A", "b": "B", "b2": "B"}
+    c = PriceComparer(S, T).compare(store("a", a), store("b", b), [store("a2", one), store("b2", one)], groups)
+    assert c.counts.agreeing == 98 and c.outcome is Outcome.MATCH
+    assert (c.counts.own_a, c.counts.own_b) == (1, 1)
+
+
+def test_timing_explains_changes_between_scrapes_taken_apart():
+    one, moved = lists({0, 1, 2})
+    apart = PriceComparer(S, T).compare(store("a", one), store("b", moved, at=T - timedelta(days=2)))
+    together = PriceComparer(S, T).compare(store("a", one), store("b", moved))
+    assert together.outcome is Outcome.MISMATCH and together.counts.timing == 0
+    assert apart.outcome is Outcome.MATCH and apart.counts.timing >= 3  # 1 %/day prior over 2 days
 
 
 def test_special_flag_must_agree():
@@ -75,9 +122,16 @@ def test_stale_side_is_inconclusive():
     assert compare(store("a", catalogue(50)), store("b", catalogue(50), at=T - timedelta(hours=72))).outcome is Outcome.MATCH
 
 
-@pytest.mark.parametrize("threshold,expected", [(0.95, Outcome.MATCH), (0.99, Outcome.MISMATCH)])
-def test_judging_counts_follows_the_settings(threshold, expected):
-    assert judge(Counts(100, 97, 100, 100), Settings(match_threshold=threshold))[0] is expected
+@pytest.mark.parametrize("deviation,expected", [(0.03, Outcome.MATCH), (0.02, Outcome.MISMATCH)])
+def test_judging_counts_follows_the_settings(deviation, expected):
+    counts = Counts(100, 97, 100, 100, own_a=3, own_b=3)
+    assert judge(counts, Settings(max_member_deviation=deviation))[0] is expected
+
+
+@pytest.mark.parametrize("tolerance,expected", [(0.03, Outcome.MATCH), (0.02, Outcome.MISMATCH)])
+def test_shared_disagreements_follow_their_tolerance(tolerance, expected):
+    counts = Counts(100, 97, 100, 100, shared=3)
+    assert judge(counts, Settings(shared_deviation_tolerance=tolerance))[0] is expected
 
 
 def test_comparison_is_symmetric():

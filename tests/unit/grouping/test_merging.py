@@ -37,10 +37,27 @@ def test_equal_sizes_merge_the_younger_into_the_older():
 
 
 def test_a_group_only_merges_into_an_anchor_it_matched_directly():
-    # a ~ b and b ~ c, but a !~ c (3 % apart): c may not follow b into a
-    prices = {"a": BASE, "b": shifted(1), "c": shifted(3)}
-    groups = [GroupState(g, "c", g, (), T + timedelta(hours=i)) for i, g in enumerate("abc")]
+    # a ~ b and b ~ c, but a !~ c (2 % apart): c may not follow b into a (a ranks first: it has a member)
+    prices = {"a": BASE, "b": shifted(1), "c": shifted(2)}
+    groups = [GroupState("a", "c", "a", ("a2",), T)] + [GroupState(g, "c", g, (), T) for g in "bc"]
     assert run(prices, groups) == [("b", "a")]
+
+
+def test_a_group_joins_the_nearest_matching_sink_not_the_first_ranked():
+    # over 200 products (2 own deviations allowed): z matches x (2 apart) and y (1 apart), x !~ y (3 apart)
+    base = {p: (100 + p, 0, False) for p in range(200)}
+    prices = {"x": {**base, 0: (1, 0, False), 1: (1, 0, False)}, "y": {**base, 2: (1, 0, False)}, "z": base}
+    groups = [GroupState("x", "c", "x", ("x2", "x3"), T), GroupState("y", "c", "y", ("y2",), T),
+              GroupState("z", "c", "z", (), T)]
+    assert run(prices, groups) == [("z", "y")]
+
+
+def test_the_most_representative_store_becomes_the_sink_among_equals():
+    # three ungrouped stores of one list; "n" shows a scattered price nobody else charges
+    noisy = {**BASE, 7: (999, 0, False)}
+    prices = {"a": BASE, "b": BASE, "n": noisy}
+    groups = [GroupState(g, "c", g, (), T - timedelta(hours=i)) for i, g in enumerate("nab")]  # n is oldest
+    assert run(prices, groups) == [("a", "b"), ("n", "b")]
 
 
 def test_groups_with_stale_anchors_take_no_part():
