@@ -217,11 +217,11 @@ def all_pairs_round(matrix: PriceMatrix) -> dict:
     """The naive method: compare every pair of stores, then apply the same merge rule."""
     comparer = Comparer(matrix, SETTINGS, AS_OF)
     stores = list(matrix.stores)
-    matches = set()
+    matches = {}
     for i, a in enumerate(stores[:-1]):
         for comparison in comparer.compare_many(a, stores[i + 1:]):
             if comparison.outcome is Outcome.MATCH:
-                matches.add((a, comparison.store_b))
+                matches[(a, comparison.store_b)] = comparison.counts.disagreeing
     groups = [GroupState(s, "c", s, (), AS_OF - timedelta(days=30)) for s in stores]
     anchor_of = {s: s for s in stores}
     for group, into in match_matrix_merges(groups, matches, comparer):

@@ -237,6 +237,13 @@ class Comparer:
                 self.reused += cached.reused
             else:
                 fresh.append(i)  # an early-stopped result says "no match", not MISMATCH or INCONCLUSIVE
+        plain = [i for i in fresh if not examples and a not in self.supports and others[i] not in self.supports]
+        if plain:  # nobody backs either side: every disagreement is both stores' own (vectorised)
+            for i, counts in zip(plain, self._measure_alone(a, [others[i] for i in plain])):
+                outcome, reason = judge(counts, self.settings)
+                results[i] = Comparison(a, others[i], outcome, counts, reason)
+                self._remember(a, others[i], counts)
+            fresh = [i for i in fresh if results[i] is None]
         for i in fresh:
             b = others[i]
             counts, disagreeing, shared_with = self._measure(a, b)
@@ -374,15 +381,30 @@ class Comparer:
         shared_with = tuple((_plain(products[cols[i]]), int(back_a[i]), int(back_b[i])) for i in shared_cols)
         return counts, examples, shared_with
 
+    def _measure_alone(self, a: Hashable, others: Sequence[Hashable]) -> list[Counts]:
+        m = self.matrix
+        ra = m.row_of[a]
+        rows = np.fromiter((m.row_of[b] for b in others), dtype=np.int64, count=len(others))
+        ka, wa = m.keys[ra], m.was[ra]
+        kb, wb = m.keys[rows], m.was[rows]
+        both = (kb != 0) & (ka != 0)
+        overlap = np.count_nonzero(both, axis=1)
+        agree = both & (kb == ka) & ((wb == 0) | (wa == 0) | (wb == wa))
+        agreeing = np.count_nonzero(agree, axis=1)
+        size_a, at_a = int(m.sizes[ra]), m.scraped_at[ra]
+        out = []
+        for o, g, r in zip(overlap.tolist(), agreeing.tolist(), rows.tolist()):
+            gap = (at_a - m.scraped_at[r]) if at_a and m.scraped_at[r] else timedelta(0)
+            out.append(Counts(o, g, size_a, int(m.sizes[r]), True, 0, o - g, o - g,
+                              timing_allowance(o, gap, self.change_rate)))
+        return out
+
     def _backing(self, store: Hashable, partner_row: int, cols: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """How many stores of `store`'s group, other than the two compared, charge `keys` at `cols`."""
         support = self.supports.get(store)
         if support is None or not len(cols):
             return np.zeros(len(cols), dtype=np.int64)
-        backing = support.support(self.matrix, cols, keys, self.matrix.row_of[store])
-        if partner_row in support.member_rows:  # the partner never backs a price it does not charge, but be exact
-            backing = backing - (self.matrix.keys[partner_row, cols] == keys)
-        return np.maximum(backing, 0)
+        return support.support(self.matrix, cols, keys, (self.matrix.row_of[store], partner_row))
 
     def _cached(self, a: Hashable, b: Hashable) -> Comparison | None:
         key, flipped = _pair_key(a, b)

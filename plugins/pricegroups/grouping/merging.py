@@ -22,7 +22,7 @@ exactly the exhaustive one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -127,15 +127,19 @@ def _best_match(group: GroupState, sinks: list[GroupState], comparer: Comparer):
     return sinks[index], comparison
 
 
-def match_matrix_merges(groups: Sequence[GroupState], matches: set[tuple], comparer: Comparer) -> list[tuple]:
-    """The same rule applied to a precomputed set of matching anchor pairs (all-pairs baseline)."""
+def match_matrix_merges(
+    groups: Sequence[GroupState], matches: Mapping[tuple, int], comparer: Comparer
+) -> list[tuple]:
+    """The same rule applied to precomputed matching anchor pairs {(a, b): disagreeing} (all-pairs baseline)."""
     order = ranked([g for g in groups if comparer.is_current(g.anchor)], comparer.matrix)
     sinks: list[GroupState] = []
     result = []
     for group in order:
-        target = next((s for s in sinks if (group.anchor, s.anchor) in matches or (s.anchor, group.anchor) in matches), None)
-        if target is None:
+        found = [(d, i) for i, s in enumerate(sinks)
+                 for d in [matches.get((group.anchor, s.anchor), matches.get((s.anchor, group.anchor)))]
+                 if d is not None]
+        if not found:
             sinks.append(group)
         else:
-            result.append((group.group, target.group))
+            result.append((group.group, sinks[min(found)[1]].group))
     return result

@@ -16,7 +16,8 @@ A group's evidence, product by product:
   observed (PriceMatrix.observed); a price the anchor shows only since then
   (a change, or the anchor's own mid-change scrape) has no support from it.
 
-The anchor itself is never its own evidence. Pure: plain data in, counts out.
+The anchor counts for its own prices, but no store is evidence for itself:
+the two stores being compared are left out. Pure: plain data in, counts out.
 """
 
 from __future__ import annotations
@@ -47,15 +48,17 @@ class GroupSupport:
     member_rows: frozenset  # matrix rows of members with own rows (each counts itself once)
     signature: int  # changes whenever any of this evidence may have changed
 
-    def support(self, matrix: PriceMatrix, cols: np.ndarray, keys: np.ndarray, exclude_row: int | None) -> np.ndarray:
-        """How many of the group's stores, other than `exclude_row`, hold `keys[i]` at column `cols[i]`."""
-        out = np.where(keys == matrix.keys[self.anchor_row, cols], self.inherit[cols], 0).astype(np.int64)
+    def support(self, matrix: PriceMatrix, cols: np.ndarray, keys: np.ndarray, exclude: tuple[int, ...] = ()) -> np.ndarray:
+        """How many of the group's stores (the anchor included), other than the rows `exclude`, hold `keys` at `cols`."""
+        at_anchor = keys == matrix.keys[self.anchor_row, cols]
+        out = np.where(at_anchor, self.inherit[cols] + 1, 0).astype(np.int64)
         if len(self.codes):
             wanted = (cols.astype(np.int64) << _KEY_BITS) | keys.astype(np.int64)
             pos = np.minimum(np.searchsorted(self.codes, wanted), len(self.codes) - 1)
             out += np.where(self.codes[pos] == wanted, self.counts[pos], 0)
-        if exclude_row is not None and exclude_row in self.member_rows:
-            out -= matrix.keys[exclude_row, cols] == keys  # the store is not evidence for itself
+        for row in exclude:  # the compared stores are not evidence for themselves or each other
+            if row == self.anchor_row or row in self.member_rows:
+                out -= matrix.keys[row, cols] == keys
         return np.maximum(out, 0)
 
 

@@ -75,3 +75,49 @@ def test_succession_after_repeated_failures_picks_the_freshest_member():
     assert decision.new_anchor == "m2" and decision.reason == "anchor_failed"
     group, stores, _ = setup({"a": A, "m1": A}, "a", failures={"a": 2})
     assert plan_succession(group, stores, T, S) is None
+
+
+def with_support(prices: dict, anchor):
+    from pricegroups.grouping.support import group_supports
+
+    group, stores, comparer = setup(prices, anchor)
+    supports = group_supports(comparer.matrix, {"g": group}, stores)
+    return group, stores, Comparer(comparer.matrix, S, T, supports=supports)
+
+
+def test_a_noisy_anchor_hands_over_to_the_member_that_represents_the_group():
+    noisy = {**A, 3: (999, 0, False)}  # one price nobody else charges: within the anchor's own allowance
+    group, stores, comparer = with_support({"a": noisy, "m1": A, "m2": A}, "a")
+    decisions = check_group(group, stores, comparer).decisions
+    replace = [d for d in decisions if isinstance(d, ReplaceAnchor)]
+    assert len(replace) == 1 and (replace[0].new_anchor, replace[0].reason) == ("m1", "representative")
+    assert replace[0].evidence["off_consensus"] == {"a": 1, "m1": 0, "m2": 0}
+    # every check is redone against the new anchor; the old anchor stays as a verified member
+    assert {(type(d).__name__, d.store, d.anchor) for d in decisions if not isinstance(d, ReplaceAnchor)} == {
+        ("Verify", "a", "m1"), ("Verify", "m2", "m1")}
+
+
+def test_a_clean_anchor_is_kept_over_a_noisy_member():
+    noisy = {**A, 3: (999, 0, False)}
+    group, stores, comparer = with_support({"a": A, "m1": noisy, "m2": A}, "a")
+    decisions = check_group(group, stores, comparer).decisions
+    assert not any(isinstance(d, ReplaceAnchor) for d in decisions)
+    assert {(type(d).__name__, d.store) for d in decisions} == {("Verify", "m1"), ("Verify", "m2")}
+
+
+def test_members_that_back_each_others_difference_are_a_different_list_and_leave():
+    # m2 and m3 differ from the anchor on one product only (1 %: a lone store would be kept with an
+    # override), but they charge the same other price: a second list inside the group
+    twin = {**A, 0: (555, 0, False)}
+    group, stores, comparer = with_support({"a": A, "m1": A, "m2": twin, "m3": twin}, "a")
+    decisions = check_group(group, stores, comparer).decisions
+    assert {(type(d).__name__, d.store) for d in decisions} == {("Verify", "m1"), ("Eject", "m2"), ("Eject", "m3")}
+    ejected = next(d for d in decisions if isinstance(d, Eject))
+    assert ejected.comparison.counts.shared == 1 and "different price list" in ejected.comparison.reason
+
+
+def test_a_lone_member_difference_is_its_own_deviation_and_kept():
+    own = {**A, 0: (555, 0, False)}
+    group, stores, comparer = with_support({"a": A, "m1": A, "m2": own}, "a")
+    decisions = check_group(group, stores, comparer).decisions
+    assert {(type(d).__name__, d.store) for d in decisions} == {("Verify", "m1"), ("Verify", "m2")}
