@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping, Sequence
 
 import psycopg
@@ -22,6 +22,8 @@ from pricegroups.catalogue.reconcile import reconcile
 from pricegroups.catalogue.resolve import resolve_run
 from pricegroups.errors import ConfigError
 from pricegroups.grouping import service as grouping
+from pricegroups.grouping import verification
+from pricegroups.grouping import verification
 from pricegroups.grouping.planning import plan_scrape
 from pricegroups.migrate import migrate
 from pricegroups.scrape.service import scrape_stores, sync_stores
@@ -179,9 +181,14 @@ def plan(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
         for chain in context.chains:
             sync_stores(conn, chain, settings, as_of, context.run_id)
             conn.commit()
+    reasons: dict[int, str] = {}
     store_ids = plan_scrape(
-        conn, as_of, settings, stores=context.store_ids, chains=context.chains, full_scrape=context.full_scrape
+        conn, as_of, settings, stores=context.store_ids, chains=context.chains, full_scrape=context.full_scrape,
+        reasons=reasons,
     )
+    if not context.dry_run:
+        # why each member is scraped; a re-run of the plan keeps the first draw
+        verification.record_plan(conn, context.run_id, as_of, reasons)
     conn.commit()
     return scrape_batches(conn, store_ids, settings.max_map_instances, settings.map_min_stores)
 
@@ -258,7 +265,13 @@ def enrich_catalogue(conn: psycopg.Connection, context: RunContext) -> dict[str,
 
 
 def upsert(conn: psycopg.Connection, context: RunContext, store_ids: Sequence[int] | None = None) -> dict[str, int]:
-    """Bulk upsert the run's resolved items (optionally only some stores') into prices."""
+    """Bulk upsert the run's resolved items (optionally only some stores') into prices.
+
+    First, in the same transaction, the planned members' own rows are saved as
+    the baseline of this run's error measurement (what was served for them):
+    the upsert is about to overwrite them.
+    """
+    verification.take_baseline(conn, context.run_id, store_ids)
     result = upsert_scraped_items(conn, context.run_id, context.load_settings(), store_ids)
     conn.commit()
     record_step(conn, context, "upsert" if store_ids is None else "rescrape_upsert", "all", result.as_counts())
@@ -283,7 +296,14 @@ def stale_anchor_batches(conn: psycopg.Connection, context: RunContext) -> list[
     anchors = grouping.anchors_of(conn, groups)
     if context.store_ids is not None:
         anchors = [a for a in anchors if a in set(context.store_ids)]
-    return scrape_batches(conn, anchors, settings.max_map_instances, settings.map_min_stores)
+    members = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains)
+    if context.store_ids is not None:
+        members = [m for m in members if m in set(context.store_ids)]
+    if members and not context.dry_run:
+        verification.record_plan(conn, context.run_id, context.as_of_datetime, {m: "forced" for m in members})
+    conn.commit()
+    return scrape_batches(conn, sorted(set(anchors) | set(members)), settings.max_map_instances,
+                          settings.map_min_stores)
 
 
 def rescraped_upsert(conn: psycopg.Connection, context: RunContext, batches: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -359,6 +379,7 @@ def summarise(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
             JOIN stores s USING (group_id) GROUP BY 1) x"""
     ).fetchone()
     summary["groups"] = {"groups": groups[0], "with_members": groups[1]}
+    summary["verification"] = verification_summary(conn, context)
     if not context.dry_run:
         conn.execute(
             "UPDATE runs SET finished_at = now(), summary = summary || %s::jsonb WHERE run_id = %s",
@@ -366,7 +387,28 @@ def summarise(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
         )
     conn.commit()
     log.info("run %s summary: %s", context.run_id, json.dumps(summary, default=str))
+    log.info("run %s: served prices %s (random verifications, last %d days)", context.run_id,
+             verification.format_estimate(summary["verification"][f"estimate_{verification.ESTIMATE_DAYS}d"]),
+             verification.ESTIMATE_DAYS)
     return summary
+
+
+def verification_summary(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
+    """This run's prices checked / wrong per group, and the estimated wrong share (random draws, 14 days)."""
+    since = context.as_of_datetime - timedelta(days=verification.ESTIMATE_DAYS)
+    chain_ids = grouping.chain_ids(conn, context.chains) if context.chains else None
+    report = verification.error_report(conn, chain_ids, since=since, run_id=context.run_id)
+    groups = report.get("groups", {})
+    return {
+        "run": {
+            "stores": sum(g["stores"] for g in groups.values()),
+            "checked": sum(g["checked"] for g in groups.values()),
+            "wrong": sum(g["wrong"] for g in groups.values()),
+            "groups": groups,
+        },
+        f"estimate_{verification.ESTIMATE_DAYS}d": report["random"]["overall"],
+        "chains": report["random"]["chains"],
+    }
 
 
 def _add_up(counts: Any) -> Any:

@@ -37,6 +37,7 @@ class PostProcessResult:
     prices_retired: int = 0
     orphans_removed: int = 0
     staging_rows_deleted: int = 0
+    baselines_deleted: int = 0
     analyzed: list[str] = field(default_factory=list)
 
     def as_counts(self) -> dict[str, int]:
@@ -101,6 +102,12 @@ WHERE NOT EXISTS (SELECT 1 FROM listings l WHERE l.product_id = p.product_id)
 
 _OLD_STAGING = "DELETE FROM scraped_items WHERE scraped_at < %(as_of)s - make_interval(days => %(keep)s)"
 
+# verification baselines (served_overrides) are only read within their own run
+_OLD_BASELINES = """
+DELETE FROM served_overrides o USING verifications v
+WHERE v.run_id = o.run_id AND v.store_id = o.store_id AND v.planned_at < %(as_of)s - make_interval(days => %(keep)s)
+"""
+
 _OVERVIEW = """
 SELECT jsonb_build_object(
     'staged', (SELECT count(*) FROM scraped_items WHERE run_id = %(run)s),
@@ -150,6 +157,8 @@ class PostProcessor:
             result.orphans_removed = cur.rowcount
             cur.execute(_OLD_STAGING, params)
             result.staging_rows_deleted = cur.rowcount
+            cur.execute(_OLD_BASELINES, params)
+            result.baselines_deleted = cur.rowcount
             cur.execute("SELECT summary FROM runs WHERE run_id = %s", (run_id,))
             row = cur.fetchone()
             result.analyzed = self._changed_tables(row[0] if row else {}, result)
@@ -192,7 +201,7 @@ def post_process(conn: psycopg.Connection, run_id: str, as_of: datetime,
     """DAG service: retention, orphan products, old staging rows, ANALYZE, run summary; counts out.
 
     Writes listing_absences, prices (retired rows deleted), products (orphans deleted),
-    scraped_items (rows older than staging_keep_days before as_of deleted), runs (row
+    scraped_items and served_overrides (rows older than staging_keep_days before as_of deleted), runs (row
     ensured; summary['post_process'] and summary['catalogue']). Run it after the price
     upsert. Idempotent: a second call changes nothing further.
     """

@@ -44,15 +44,26 @@ def run_reset(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from pricegroups.grouping.admin import show_groups
+    from pricegroups.grouping.admin import error_estimates, show_groups
+    from pricegroups.grouping.verification import ESTIMATE_DAYS, format_estimate
 
     with db.connect(args.database_url) as conn:
         views = show_groups(conn, args.chain)
+        estimates, newest = error_estimates(conn, args.chain)
+    for chain in sorted({v.chain for v in views}):
+        if chain in estimates:
+            print(f"{chain}: served prices {format_estimate(estimates[chain])} "
+                  f"(random verifications, {ESTIMATE_DAYS} days to {_when(newest)})")
+        else:
+            print(f"{chain}: served prices: no random verification measured in the last {ESTIMATE_DAYS} days")
     for v in views:
         print(f"{v.chain} group {v.group_id}: anchor {v.anchor} (scraped {_when(v.anchor_scraped_at)}), "
               f"{len(v.members)} member(s)")
-        for code, verified, scraped in v.members:
-            print(f"    {code}  verified {_when(verified)}  scraped {_when(scraped)}")
+        for m in v.members:
+            overrides = f"  overrides {m.overrides}" if m.overrides is not None else ""
+            check = (f"  last check {m.wrong}/{m.checked} wrong ({_when(m.measured_at)})"
+                     if m.checked is not None else "")
+            print(f"    {m.code}  verified {_when(m.verified_at)}  scraped {_when(m.scraped_at)}{overrides}{check}")
     stores = sum(1 + len(v.members) for v in views)
     print(f"{len(views)} group(s), {stores} store(s)")
     return 0

@@ -3,7 +3,9 @@
 Only the demo runner and tests use this module: the pipeline never sees the
 truth. Per simulated day: stores scraped against all stores, groups found
 against true zones (adjusted Rand index), inferred prices that were wrong,
-the upsert's counts and the group changes.
+the upsert's counts and the group changes; and, next to the truth, what the
+pipeline measured itself (DESIGN.md §9): prices its random verifications
+checked and found wrong, and the estimate with its 95% interval.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import html
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from math import comb
 from typing import Hashable, Mapping, Sequence
 
 import psycopg
 
 from pricegroups.demo.scenario import Scenario
+from pricegroups.grouping.verification import ESTIMATE_DAYS, Estimate, estimate
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class DayMetrics:
     ejections: int
     anchor_changes: int
     wall_s: float
+    checked: int = 0  # prices the run's random verifications checked (self-measured, no truth)
+    wrong_checked: int = 0  # of those, served prices the store did not charge
 
     @property
     def scraped_share(self) -> float:
@@ -49,6 +55,10 @@ class DayMetrics:
     @property
     def wrong_inferred_share(self) -> float:
         return self.wrong_inferred / self.inferred if self.inferred else 0.0
+
+    @property
+    def wrong_checked_share(self) -> float:
+        return self.wrong_checked / self.checked if self.checked else 0.0
 
 
 def adjusted_rand_index(truth: Mapping[Hashable, Hashable], found: Mapping[Hashable, Hashable]) -> float:
@@ -94,6 +104,11 @@ def measure_day(
     events = dict(
         conn.execute("SELECT kind, count(*) FROM group_events WHERE run_id = %s GROUP BY kind", (run_id,)).fetchall()
     )
+    checked, wrong_checked = conn.execute(
+        """SELECT coalesce(sum(checked), 0), coalesce(sum(wrong), 0) FROM verifications
+           WHERE run_id = %s AND reason = 'random' AND checked IS NOT NULL""",
+        (run_id,),
+    ).fetchone()
     return DayMetrics(
         day=day, run_id=run_id, scraped=scraped, stores=stores, groups=groups, true_zones=zones,
         ari=adjusted_rand_index(truth, found), inferred=inferred, wrong_inferred=wrong_inferred,
@@ -102,7 +117,29 @@ def measure_day(
         unchanged=upsert.get("unchanged", 0), ignored_older=upsert.get("ignored_older", 0),
         merges=events.get("merged", 0), ejections=events.get("member_ejected", 0),
         anchor_changes=events.get("anchor_replaced", 0), wall_s=wall_s,
+        checked=int(checked), wrong_checked=int(wrong_checked),
     )
+
+
+def estimated_error(conn: psycopg.Connection, until: datetime | None = None,
+                    days: int | None = ESTIMATE_DAYS) -> Estimate:
+    """The pipeline's own estimate of the wrong share of served prices, from random verifications.
+
+    Over the `days` up to `until` (default: the newest measurement); `days=None`
+    takes every measurement (the whole demo).
+    """
+    if until is None:
+        until = conn.execute("SELECT max(measured_at) FROM verifications").fetchone()[0]
+    since = until - timedelta(days=days) if until is not None and days is not None else None
+    rows = conn.execute(
+        """SELECT checked, wrong FROM verifications
+           WHERE reason = 'random' AND checked > 0
+             AND (%(since)s::timestamptz IS NULL OR measured_at > %(since)s)
+             AND (%(until)s::timestamptz IS NULL OR measured_at <= %(until)s)
+           ORDER BY run_id, store_id""",
+        {"since": since, "until": until},
+    ).fetchall()
+    return estimate([(c, w) for c, w in rows])
 
 
 def _step_counts(summary: Mapping, steps: Sequence[str]) -> dict[str, int]:
@@ -115,8 +152,17 @@ def _step_counts(summary: Mapping, steps: Sequence[str]) -> dict[str, int]:
     return dict(total)
 
 
+SERVED_NOT_OBSERVED = ("inferred", "override", "stale_override")
+
+
 def _price_accuracy(conn: psycopg.Connection, scenario: Scenario, day: int) -> tuple[int, int, int, int]:
-    """(inferred, wrong inferred, observed, wrong observed) effective prices against the truth of `day`."""
+    """(inferred, wrong inferred, observed, wrong observed) effective prices against the truth of `day`.
+
+    "Inferred" is every price served without having been observed at that store
+    since its last verification: the anchor's (inferred), an override kept at the
+    verification, or the anchor's in place of a stale override. That is the share
+    the target wrong_inferred_share is about.
+    """
     skus: dict[tuple[str, int], list[str]] = {}
     for chain, sku, product in conn.execute(
         "SELECT c.code, l.sku, l.product_id FROM listings l JOIN chains c USING (chain_id)"
@@ -138,6 +184,7 @@ def _price_accuracy(conn: psycopg.Connection, scenario: Scenario, day: int) -> t
         candidates = [true[s].price for s in skus.get((chain, product), []) if s in true]
         if not candidates:
             continue  # the store does not carry it today; retention will drop it
+        source = "inferred" if source in SERVED_NOT_OBSERVED else source
         counts[source] += 1
         if price not in candidates:
             counts[f"wrong_{source}"] += 1
@@ -148,7 +195,8 @@ COLUMNS = [
     ("day", "day"), ("scraped", "scraped"), ("stores", "stores"), ("groups", "groups"), ("true_zones", "zones"),
     ("ari", "ARI"), ("wrong_inferred", "wrong inf."), ("inferred", "inferred"), ("created", "created"),
     ("updated", "updated"), ("unchanged", "unchanged"), ("ignored_older", "older"), ("merges", "merges"),
-    ("ejections", "ejected"), ("anchor_changes", "anchors"), ("wall_s", "wall s"),
+    ("ejections", "ejected"), ("anchor_changes", "anchors"), ("checked", "checked"),
+    ("wrong_checked", "wrong chk."), ("wall_s", "wall s"),
 ]
 
 
@@ -179,6 +227,18 @@ def _svg_bars(values: Sequence[float], title: str, top: float, width: int = 560,
     return "".join(parts)
 
 
+def _estimate_line(final: Mapping[str, object]) -> str:
+    if "estimated_wrong_share" not in final:
+        return ""
+    return (
+        "<p>Self-measured (random verifications, no ground truth): "
+        f"{100 * float(final['estimated_wrong_share']):.3f}% of served prices wrong, 95% interval "  # type: ignore[arg-type]
+        f"{100 * float(final.get('estimated_wrong_low', 0.0)):.3f}%&ndash;"  # type: ignore[arg-type]
+        f"{100 * float(final.get('estimated_wrong_high', 1.0)):.3f}%; "  # type: ignore[arg-type]
+        f"measured against the truth: {100 * float(final.get('wrong_inferred_share', 0.0)):.3f}%.</p>"  # type: ignore[arg-type]
+    )
+
+
 def html_report(days: Sequence[DayMetrics], final: Mapping[str, object]) -> str:
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(round(v, 3) if isinstance(v, float) else v))}</td>"
@@ -192,6 +252,9 @@ def html_report(days: Sequence[DayMetrics], final: Mapping[str, object]) -> str:
                   float(max([m.groups for m in days] + [1]))),
         _svg_bars([m.wrong_inferred_share for m in days], "share of inferred prices that were wrong",
                   max([m.wrong_inferred_share for m in days] + [0.01])),
+        _svg_bars([m.wrong_checked_share for m in days],
+                  "self-measured: share of served prices wrong at random verifications",
+                  max([m.wrong_checked_share for m in days] + [0.01])),
     ])
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in COLUMNS)
     return (
@@ -199,6 +262,6 @@ def html_report(days: Sequence[DayMetrics], final: Mapping[str, object]) -> str:
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:right}"
         "table{border-collapse:collapse}tr:nth-child(even){background:#f2f2f2}</style>"
         f"<h1>pricegroups demo: {len(days)} simulated days</h1>"
-        f"<pre>{html.escape(json.dumps(final, indent=2))}</pre>"
+        f"{_estimate_line(final)}<pre>{html.escape(json.dumps(final, indent=2))}</pre>"
         f"<table><tr>{head}</tr>{rows}</table><div>{charts}</div>"
     )

@@ -37,6 +37,7 @@ from pricegroups.grouping.support import GroupSupport
 from pricegroups.settings import Settings
 
 EXAMPLES = 20  # disagreeing products kept as evidence
+SHARED_FLOOR = 2  # shared disagreements any overlap tolerates (see allowed_shared)
 SCAN_BLOCK = 512  # columns scanned per step by best_match before dropping hopeless candidates
 
 
@@ -115,8 +116,13 @@ def allowed_own(overlap: int, settings: Settings) -> int:
 
 
 def allowed_shared(overlap: int, settings: Settings) -> int:
-    """The most shared disagreements a MATCH tolerates (coincidences), excluding timing."""
-    return int(math.floor(settings.shared_deviation_tolerance * overlap + 1e-9))
+    """The most shared disagreements a MATCH tolerates (coincidences), excluding timing.
+
+    At least SHARED_FLOOR: after deduplication a member without a row for a
+    product looks like it charges its anchor's price there even when it does
+    not carry it, so a product or two can look shared by chance.
+    """
+    return max(SHARED_FLOOR, int(math.floor(settings.shared_deviation_tolerance * overlap + 1e-9)))
 
 
 def timing_allowance(overlap: int, gap: timedelta, daily_rate: float) -> int:

@@ -13,7 +13,7 @@ from typing import Hashable, Mapping
 
 import numpy as np
 
-from pricegroups.grouping.comparer import Comparer, Comparison, Outcome, allowed_shared
+from pricegroups.grouping.comparer import Comparer, Comparison, Outcome
 from pricegroups.grouping.model import Decision, Eject, GroupState, ReplaceAnchor, StoreState, Verify
 from pricegroups.settings import Settings
 
@@ -139,7 +139,7 @@ def elect_anchor(
     rows = np.array([comparer.matrix.row_of[s] for s in candidates], dtype=np.int64)
     off = off_majority(comparer.matrix.keys[rows])
     size = int(comparer.matrix.sizes[rows[0]])
-    margin = max(1, allowed_shared(size, comparer.settings))
+    margin = max(1, int(comparer.settings.shared_deviation_tolerance * size))
     best = min(range(1, len(candidates)), key=lambda i: (off[i], -_ts(stores[candidates[i]].scraped_at), i))
     if off[best] + margin > off[0]:
         return None

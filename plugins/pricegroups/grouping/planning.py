@@ -1,19 +1,18 @@
-"""Scrape planning (DESIGN.md §4 step 1): which stores a run scrapes."""
+"""Scrape planning (DESIGN.md §4 step 1, §9): which stores a run scrapes, and why."""
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Sequence
 
 import psycopg
 
 from pricegroups.errors import ConfigError
+from pricegroups.grouping.verification import plan_verification
 from pricegroups.settings import Settings
 
 _STORES = """
-SELECT s.store_id, s.chain_id, c.code, s.store_id = g.anchor_store_id AS is_anchor,
-       s.last_verified_at, s.needs_verification, count(*) OVER (PARTITION BY s.group_id) AS group_size
+SELECT s.store_id, s.chain_id, c.code, s.store_id = g.anchor_store_id AS is_anchor
 FROM stores s
 JOIN chains c USING (chain_id)
 JOIN store_groups g ON g.group_id = s.group_id
@@ -29,20 +28,25 @@ def plan_scrape(
     stores: Sequence[int] | None = None,
     chains: Sequence[str] | None = None,
     full_scrape: bool = False,
+    reasons: dict[int, str] | None = None,
 ) -> list[int]:
     """Store ids to scrape this run, sorted.
 
     * every anchor, so each group's price list is current;
-    * members due for verification (not verified for `verify_interval_days`),
-      oldest first, at most `verify_budget_share` of a chain's members a run;
-    * members that need verification in their present group (placed by a merge
-      of two groups that both had members), whatever the budget;
+    * members to verify (`plan_verification`): those that need verification in
+      their present group (placed by a merge of two groups that both had
+      members) whatever the budget, then a budget of `verify_budget_share` of a
+      chain's members spent every run, part drawn at random (seeded by the
+      logical date) for an unbiased error estimate, the rest by risk;
     * every store of a chain whose stores are all still ungrouped (bootstrap),
       or of every chain with `full_scrape`.
 
     `stores` restricts the run to those stores plus their groups' anchors
     (a member's verification needs its anchor's current pricing);
-    `chains` restricts it to those chain codes.
+    `chains` restricts it to those chain codes. When `reasons` is given it is
+    filled with {store_id: reason} for the members planned (and every store of
+    a bootstrapping chain): "forced", "random", "risk", "named" or "bootstrap",
+    for `verification.record_plan`.
     """
     rows = conn.execute(_STORES, {"chains": list(chains) if chains else None}).fetchall()
     if chains:
@@ -51,31 +55,27 @@ def plan_scrape(
             known = {c for (c,) in conn.execute("SELECT code FROM chains WHERE code = ANY(%s)", (list(unknown),))}
             if unknown - known:
                 raise ConfigError(f"unknown chain code(s): {', '.join(sorted(unknown - known))}")
+    why: dict[int, str] = {}
     if stores is not None:
         wanted = set(stores)
         missing = wanted - {r[0] for r in rows}
         if missing:
             raise ConfigError(f"unknown or inactive store id(s) for this run: {sorted(missing)[:10]}")
-        return _named_with_anchors(conn, sorted(wanted))
-    due_before = as_of - timedelta(days=settings.verify_interval_days)
-    by_chain: dict[int, list[tuple]] = {}
-    for row in rows:
-        by_chain.setdefault(row[1], []).append(row)
-    plan: set[int] = set()
-    for chain_rows in by_chain.values():
-        if full_scrape or all(size == 1 for *_, size in chain_rows):
-            plan.update(r[0] for r in chain_rows)
-            continue
-        members = [r for r in chain_rows if not r[3]]
-        plan.update(r[0] for r in chain_rows if r[3])
-        # never verified in their group (a merge of two groups with members unverifies them):
-        # the integrity chain needs them checked now, whatever the budget
-        plan.update(r[0] for r in members if r[5])
-        budget = math.ceil(settings.verify_budget_share * len(members))
-        due = [r for r in members if not r[5] and (r[4] is None or r[4] <= due_before)]
-        due.sort(key=lambda r: (r[4] is not None, r[4] or as_of, r[0]))
-        plan.update(r[0] for r in due[:budget])
-    return sorted(plan)
+        why = {r[0]: "named" for r in rows if r[0] in wanted and not r[3]}
+        plan = _named_with_anchors(conn, sorted(wanted))
+    else:
+        chain_ids = sorted({r[1] for r in rows})
+        why = plan_verification(conn, as_of, settings, chain_ids, seed=as_of.isoformat()) if chain_ids else {}
+        plan = {r[0] for r in rows if r[3]} | set(why)
+        if full_scrape:
+            # the draw still stands (its measurement stays unbiased); every other member is scraped too
+            why.update({r[0]: "bootstrap" for r in rows if not r[3] and r[0] not in why})
+            plan = {r[0] for r in rows}
+        plan = sorted(plan)
+    if reasons is not None:
+        reasons.clear()
+        reasons.update(why)
+    return plan
 
 
 def _named_with_anchors(conn: psycopg.Connection, store_ids: list[int]) -> list[int]:

@@ -81,6 +81,51 @@ def find_stale_anchors(
     return stale
 
 
+def jumped_anchor_members(
+    conn: psycopg.Connection, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
+    per_group: int = 3,
+) -> list[int]:
+    """Members to scrape now because their anchor's prices just changed far more than its chain's did.
+
+    An anchor that moved to another price list, or whose list changed, shows
+    many prices first observed in this run. Nothing says which: its members'
+    inferred prices are unjustified until some are compared with it (the
+    integrity chain). An anchor jumped when the share of its prices first seen
+    in this run exceeds its chain's median share among anchors by more than
+    3 x max_member_deviation (a chain-wide change such as a week's specials
+    moves the median, not one anchor). Up to `per_group` of its members, the
+    most recently verified first, are returned for the stale-anchor branch to
+    scrape; the health check then verifies them or finds the anchor drifted.
+    """
+    rows = conn.execute(
+        """WITH anchors AS (
+               SELECT g.group_id, g.chain_id, a.store_id,
+                      count(*) FILTER (WHERE p.scraped_at >= a.last_scraped_at) ::float8
+                          / greatest(count(*), 1) AS fresh
+               FROM store_groups g
+               JOIN stores a ON a.store_id = g.anchor_store_id
+               JOIN prices p ON p.store_id = a.store_id
+               WHERE a.last_scraped_at = %(as_of)s AND a.first_scraped_at < a.last_scraped_at
+                 AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))
+               GROUP BY g.group_id, g.chain_id, a.store_id),
+           medians AS (
+               SELECT chain_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY fresh) AS median
+               FROM anchors GROUP BY chain_id),
+           jumped AS (
+               SELECT a.group_id FROM anchors a JOIN medians m USING (chain_id)
+               WHERE a.fresh > m.median + 3 * %(deviation)s),
+           ranked AS (
+               SELECT s.store_id, row_number() OVER (PARTITION BY s.group_id
+                          ORDER BY s.last_verified_at DESC NULLS LAST, s.store_id) AS n
+               FROM stores s JOIN jumped j USING (group_id) JOIN store_groups g USING (group_id)
+               WHERE s.active AND s.store_id <> g.anchor_store_id)
+           SELECT store_id FROM ranked WHERE n <= %(per_group)s ORDER BY store_id""",
+        {"as_of": as_of, "chains": chain_ids(conn, chains), "deviation": settings.max_member_deviation,
+         "per_group": per_group},
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def anchors_of(conn: psycopg.Connection, group_ids: Sequence[int]) -> list[int]:
     """The anchor store ids of some groups (what the stale-anchor branch re-scrapes)."""
     rows = conn.execute(

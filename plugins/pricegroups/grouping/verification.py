@@ -388,14 +388,15 @@ def error_report(
     {"random": {"overall": est, "chains": {code: est}}, "all": {...same...},
      "groups": {group_id: {"stores", "checked", "wrong"}} (this run's, with run_id)}
     where est is `Estimate.as_dict()` (samples = stores, checked, wrong, share, low, high).
-    Only measurements with something checked count; `since` bounds measured_at.
+    Only measurements with something checked count, measured after `since` when given
+    (so `since = as_of - 14 days` is the 14 runs of a daily schedule).
     """
     rows = conn.execute(
         """SELECT c.code, v.reason, v.checked, v.wrong
            FROM verifications v JOIN chains c ON c.chain_id = v.chain_id
            WHERE v.checked > 0
              AND (%(chains)s::int[] IS NULL OR v.chain_id = ANY(%(chains)s))
-             AND (%(since)s::timestamptz IS NULL OR v.measured_at >= %(since)s)
+             AND (%(since)s::timestamptz IS NULL OR v.measured_at > %(since)s)
            ORDER BY c.code, v.run_id, v.store_id""",
         {"chains": list(chain_ids) if chain_ids is not None else None, "since": since},
     ).fetchall()

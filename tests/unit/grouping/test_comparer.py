@@ -58,12 +58,14 @@ def lists(differ: set[int], n: int = 100) -> tuple[dict, dict]:
 
 
 def test_a_difference_other_stores_share_is_a_different_list():
-    # two lists 1 % apart: each store alone would match (1 of 100), but each side has a store backing it
-    one, two = lists({0})
+    # two lists 1 % apart: each store alone would match (3 of 300), but each side has a store backing it
+    one, two = lists({0, 1, 2}, n=300)
     groups = {"a": "A", "a2": "A", "b": "B", "b2": "B"}
     c = PriceComparer(S, T).compare(store("a", one), store("b", two), [store("a2", one), store("b2", two)], groups)
     assert c.outcome is Outcome.MISMATCH and "different price list" in c.reason
-    assert c.counts.shared == 1 and c.evidence()["shared_with"] == [[0, 1, 1]]
+    assert c.counts.shared == 3 and c.evidence()["shared_with"] == [[0, 1, 1], [1, 1, 1], [2, 1, 1]]
+    alone = PriceComparer(S, T).compare(store("a", one), store("b", two))
+    assert alone.outcome is Outcome.MATCH and alone.counts.shared == 0
 
 
 def test_a_difference_nobody_shares_is_a_store_deviation():

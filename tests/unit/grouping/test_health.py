@@ -106,14 +106,15 @@ def test_a_clean_anchor_is_kept_over_a_noisy_member():
 
 
 def test_members_that_back_each_others_difference_are_a_different_list_and_leave():
-    # m2 and m3 differ from the anchor on one product only (1 %: a lone store would be kept with an
-    # override), but they charge the same other price: a second list inside the group
-    twin = {**A, 0: (555, 0, False)}
-    group, stores, comparer = with_support({"a": A, "m1": A, "m2": twin, "m3": twin}, "a")
+    # m2 and m3 differ from the anchor on 3 of 300 products (1 %: a lone store would be kept with
+    # overrides), but they charge the same other prices: a second list inside the group
+    wide = {p: (100 + p, 0, False) for p in range(300)}
+    twin = {**wide, 0: (555, 0, False), 1: (556, 0, False), 2: (557, 0, False)}
+    group, stores, comparer = with_support({"a": wide, "m1": wide, "m2": twin, "m3": twin}, "a")
     decisions = check_group(group, stores, comparer).decisions
     assert {(type(d).__name__, d.store) for d in decisions} == {("Verify", "m1"), ("Eject", "m2"), ("Eject", "m3")}
     ejected = next(d for d in decisions if isinstance(d, Eject))
-    assert ejected.comparison.counts.shared == 1 and "different price list" in ejected.comparison.reason
+    assert ejected.comparison.counts.shared == 3 and "different price list" in ejected.comparison.reason
 
 
 def test_a_lone_member_difference_is_its_own_deviation_and_kept():
