@@ -1,15 +1,29 @@
 """Benchmark: accuracy and cost of the grouping engine, against exhaustive all-pairs comparison.
 
-1. accuracy: synthetic chains with known zones (zones 5-25% apart, a near-twin
-   zone 4% from another that must not merge, independently priced stores, tiny
-   catalogues, stale stores, 0-0.8% same-day price noise per store). One
-   maintenance round from all ungrouped; adjusted Rand index against the true
-   zones and store pairs grouped across zones.
+The rule under test (comparer.py): a disagreement is *shared* when other
+stores stand behind both prices (two lists) or a store's *own* deviation;
+MATCH allows at most `max_member_deviation` (1%) of the overlap as one
+store's own deviations. From all ungrouped nobody backs anybody, so every
+disagreement is both stores' own: MATCH = at most 1% of the overlap differs.
+Merges go to the matching sink with the fewest disagreeing products, and the
+ranking puts the more representative anchor first (merging.py).
+
+1. accuracy: synthetic chains with known zones (make_chain): lists 5-25% apart
+   from the base list; near-twin lists that differ on only 1.2-1.5% of
+   products (a twin of zone 1 and, with 5+ zones, a second twin pair), which
+   must stay apart; independently priced stores, tiny catalogues, stale
+   stores; 10% noisy stores with scattered own deviations on 0.2-0.8% of
+   their products and 5% with persistent own deviations on 0.1-0.4% (each a
+   price nobody else in the chain charges). One maintenance round from all
+   ungrouped; adjusted Rand index against the true zones, store pairs grouped
+   across zones, and the zones split or mixed.
 2. engine at scale: CHAINS chains x STORES/CHAINS stores x PRODUCTS products,
-   85% carried, prices already in memory; one bootstrap round.
-3. baseline: exhaustive all-pairs comparison on a 1,000-store subset (same
-   groups required), extrapolated to the full store count (pairs grow as n^2
-   per chain).
+   85% carried, 24 zones per chain (same generator), prices already in
+   memory; one bootstrap round (its ARI is printed too, not in RESULT).
+3. baseline: exhaustive all-pairs comparison on a 1,000-store subset, then the
+   same merge rule on the matching pairs (match_matrix_merges: same ranking,
+   nearest matching sink); same groups required; extrapolated to the full
+   store count (pairs grow as n^2 per chain).
 4. end to end from PostgreSQL on a database of its own (dropped afterwards):
    load the same data into `prices`, then find_stale_anchors +
    health_check_groups + merge_groups (read current prices with binary COPY,
@@ -64,42 +78,113 @@ class Chain:
     fresh: np.ndarray  # bool per store: scraped within the window
     zone: np.ndarray  # true zone per store (-1 - i for an independently priced store)
     tiny: np.ndarray  # bool per store: catalogue too small to compare
+    own: np.ndarray  # per store: products priced at a price nobody else in the chain charges (own deviations)
+    twins: tuple[tuple[int, int], ...] = ()  # (zone, its near-twin zone)
+
+    def head(self, n: int) -> "Chain":
+        """The first n stores."""
+        return Chain(self.keys[:n], self.fresh[:n], self.zone[:n], self.tiny[:n], self.own[:n], self.twins)
+
+
+TWIN_SHARE = (0.012, 0.015)  # a near-twin list differs from its twin on this share of products
+ZONE_SHARE = (0.05, 0.25)  # any other zone's list differs from the base list on this share
+NOISY_SHARE = (0.002, 0.008)  # scattered own deviations of a noisy store, share of its products
+PERSISTENT_SHARE = (0.001, 0.004)  # a store's persistent own deviations, share of its products
 
 
 def make_chain(seed: int, stores: int, products: int, zones: int, carry: float = 0.85) -> Chain:
+    """A chain with `zones` price lists; deterministic for a seed.
+
+    Lists: zone 0 is the base list; zone 1 and (zones >= 3) the last zone are
+    near twins, differing on exactly 1.2-1.5% of products; with zones >= 5 so
+    are zone 2 and the last zone but one. Every other zone differs from the
+    base list on 5-25% of products. A changed product gets +1..59 cents and a
+    fresh on-special draw (3%); the base list has 3% of products on special,
+    which the other lists inherit where they did not change.
+
+    Stores (a disjoint split, by one uniform draw each): 3% independently
+    priced, 1% with a tiny catalogue (20 products), 1% stale (scraped before
+    the window), 10% noisy (own deviations on 0.2-0.8% of their carried
+    products), 5% with persistent own deviations (0.1-0.4%), the rest priced
+    exactly as their zone. An own deviation is +1..9 cents (wider only if
+    needed) on a random product, at a price no list and no other store of
+    the chain charges for that product. Every store carries each product with
+    probability `carry`.
+    """
     rng = np.random.default_rng(seed)
-    base = rng.integers(100, 2000, products, dtype=np.int64)
+    base = rng.integers(100, 2000, products, dtype=np.int64) * 2 + (rng.random(products) < 0.03)
     lists = np.empty((zones, products), dtype=np.int64)
     lists[0] = base
+    twins = []
+    if zones >= 3:
+        twins.append((1, zones - 1))
+    if zones >= 5:
+        twins.append((2, zones - 2))
+    parent_of = {twin: zone for zone, twin in twins}
     for z in range(1, zones):
-        if z == zones - 1 and zones >= 3:
-            parent, share = lists[1], 0.04  # the near-twin of zone 1
+        if z in parent_of:
+            parent, share = lists[parent_of[z]], rng.uniform(*TWIN_SHARE)
         else:
-            parent, share = base, rng.uniform(0.05, 0.25)
+            parent, share = lists[0], rng.uniform(*ZONE_SHARE)
         lists[z] = parent
-        changed = rng.random(products) < share
-        lists[z, changed] += rng.integers(1, 60, changed.sum())
-    specials = rng.random((zones, products)) < 0.03
-    zone_keys = (lists * 2 + specials).astype(np.int32)
+        changed = rng.choice(products, int(round(share * products)), replace=False)
+        cents = lists[z, changed] // 2 + rng.integers(1, 60, len(changed))
+        lists[z, changed] = cents * 2 + (rng.random(len(changed)) < 0.03)
 
     zone = rng.integers(0, zones, stores)
     kind = rng.random(stores)
     independent = kind < 0.03
     tiny = (kind >= 0.03) & (kind < 0.04)
     stale = (kind >= 0.04) & (kind < 0.05)
-    keys = zone_keys[zone]
-    noise_rate = rng.uniform(0, 0.008, stores)[:, None]
-    noisy = rng.random((stores, products)) < noise_rate
-    keys = np.where(noisy, keys + 2 * rng.integers(1, 20, (stores, products)).astype(np.int32), keys)
+    noisy = (kind >= 0.05) & (kind < 0.15)
+    persistent = (kind >= 0.15) & (kind < 0.20)
+    keys = lists[zone]
     n_ind = int(independent.sum())
-    keys[independent] = (rng.integers(100, 5000, (n_ind, products)) * 2).astype(np.int32)
+    keys[independent] = rng.integers(100, 5000, (n_ind, products)) * 2
     carried = rng.random((stores, products)) < carry
     for i in np.flatnonzero(tiny):
         carried[i] = False
         carried[i, rng.choice(products, 20, replace=False)] = True
     keys = np.where(carried, keys, 0).astype(np.int32)
+
+    share = np.zeros(stores)
+    share[noisy] = rng.uniform(*NOISY_SHARE, int(noisy.sum()))
+    share[persistent] = rng.uniform(*PERSISTENT_SHARE, int(persistent.sum()))
+    rows, cols = [], []
+    for i in np.flatnonzero(share):
+        mine = np.flatnonzero(carried[i])
+        n = int(round(share[i] * len(mine)))
+        rows.append(np.full(n, i))
+        cols.append(np.sort(rng.choice(mine, n, replace=False)))
+    rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    cols = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    _own_deviations(rng, keys, lists, rows, cols)
+    own = np.bincount(rows, minlength=stores)
     truth = np.where(independent, -1 - np.arange(stores), zone)
-    return Chain(keys, ~stale, truth, tiny)
+    return Chain(keys, ~stale, truth, tiny, own, tuple(twins))
+
+
+def _own_deviations(rng: np.random.Generator, keys: np.ndarray, lists: np.ndarray,
+                    rows: np.ndarray, cols: np.ndarray) -> None:
+    """Move keys[rows, cols] by +1..9 cents to prices no list and no other store charges there (in place)."""
+    old = keys[rows, cols]
+    todo = np.arange(len(rows))
+    spread = 10
+    while len(todo):
+        c = cols[todo]
+        new = old[todo] + 2 * rng.integers(1, spread, len(todo))
+        taken = (lists[:, c] == new).any(axis=0)
+        for start in range(0, len(todo), 1024):  # bounded memory: (stores x 1024) at a time
+            part = slice(start, start + 1024)
+            taken[part] |= (keys[:, c[part]] == new[part]).any(axis=0)
+        code = c * (1 << 32) + new
+        _, first, count = np.unique(code, return_index=True, return_counts=True)
+        twice = np.ones(len(todo), dtype=bool)
+        twice[first[count == 1]] = False  # two deviations drawn at one price: redraw both
+        ok = ~taken & ~twice
+        keys[rows[todo[ok]], c[ok]] = new[ok]
+        todo = todo[~ok]
+        spread = min(spread * 2, 1000)
 
 
 def matrix_of(chain: Chain, ids: np.ndarray, products: np.ndarray) -> PriceMatrix:
@@ -142,12 +227,36 @@ def cross_zone_pairs(truth: np.ndarray, found: np.ndarray) -> int:
     return int(pairs)
 
 
+def zone_report(chain: Chain, ids: np.ndarray, found: np.ndarray) -> list[str]:
+    """Zones whose comparable stores ended up in more than one group, and groups that mix zones.
+
+    `ids` are the stores' ids (row order), `found` each store's anchor id.
+    """
+    row_of = {int(s): r for r, s in enumerate(ids.tolist())}
+    lines = []
+    groupable = chain.fresh & ~chain.tiny
+    for z in np.unique(chain.zone[groupable & (chain.zone >= 0)]).tolist():
+        labels, counts = np.unique(found[groupable & (chain.zone == z)], return_counts=True)
+        if len(labels) > 1:
+            own = [int(chain.own[row_of[int(a)]]) for a in labels.tolist()]
+            lines.append(f"zone {z} split {'+'.join(map(str, counts.tolist()))} "
+                         f"(own deviations of those groups' anchors: {own})")
+    twin = {frozenset(pair) for pair in chain.twins}
+    for label in np.unique(found).tolist():
+        zones, counts = np.unique(chain.zone[found == label], return_counts=True)
+        if len(zones) > 1:
+            mix = ", ".join(f"zone {z}: {n}" for z, n in zip(zones.tolist(), counts.tolist()))
+            note = " (near twins)" if frozenset(zones.tolist()) in twin else ""
+            lines.append(f"group of anchor {label} mixes {mix}{note}")
+    return lines
+
+
 def accuracy(chains: int, stores: int, products: int) -> tuple[float, int, int]:
     print(f"\n== accuracy: {chains} chains x {stores} stores x {products} products")
     print(f"{'chain':>5} {'zones':>5} {'groups':>6} {'ARI':>7} {'ARI all':>7} {'cross':>5} {'lonely bad':>10}")
-    aris, cross, lonely_bad = [], 0, 0
+    aris, cross, lonely_bad, notes = [], 0, 0, []
     for c in range(chains):
-        zones = 6 + 4 * c
+        zones = 6 + 4 * (c % 4)
         chain = make_chain(100 + c, stores, products, zones)
         ids = np.arange(1, stores + 1)
         anchor_of = engine_round(matrix_of(chain, ids, np.arange(1, products + 1)))
@@ -162,9 +271,11 @@ def accuracy(chains: int, stores: int, products: int) -> tuple[float, int, int]:
         aris.append(ari)
         cross += pairs
         lonely_bad += bad
+        notes += [f"  chain {c}: {line}" for line in zone_report(chain, ids, found)]
         print(f"{c:>5} {zones:>5} {len(set(found)):>6} {ari:>7.4f} {ari_all:>7.4f} {pairs:>5} {bad:>10}")
     print("ARI is over stores with current pricing and a comparable catalogue; 'ARI all' counts stale and")
     print("tiny stores in their true zone (they cannot be grouped by the rules, so they lower it)")
+    print("\n".join(notes) if notes else "no zone split, no group mixing zones")
     return min(aris), cross, lonely_bad
 
 
@@ -189,13 +300,25 @@ def scale(chains: int, stores: int, products: int, subset: int) -> dict:
     groups = sum(len(set(r.values())) for r in results)
     print(f"engine: {engine_s:.2f} s for {stores:,} stores -> {groups:,} groups "
           f"({prices / engine_s / 1e6:.1f} M prices/s)")
+    aris, cross, notes = [], 0, []
+    for c, (chain, anchor_of) in enumerate(zip(data, results)):
+        ids = np.arange(c * per_chain + 1, (c + 1) * per_chain + 1)
+        found = np.array([anchor_of[int(i)] for i in ids])
+        groupable = chain.fresh & ~chain.tiny
+        aris.append(adjusted_rand_index(chain.zone[groupable], found[groupable]))
+        cross += cross_zone_pairs(chain.zone, found)
+        notes += [f"  chain {c}: {line}" for line in zone_report(chain, ids, found)]
+    print(f"accuracy at scale (not in RESULT): ARI per chain {' '.join(f'{a:.4f}' for a in aris)}, "
+          f"cross-zone pairs {cross}")
+    if notes:
+        print("\n".join(notes))
 
     sub = subset // chains
     print(f"\n== exhaustive all-pairs baseline on {sub * chains} stores ({sub} per chain)")
     t_all = t_block = 0.0
     same = True
     for c, chain in enumerate(data):
-        small = Chain(chain.keys[:sub], chain.fresh[:sub], chain.zone[:sub], chain.tiny[:sub])
+        small = chain.head(sub)
         ids = np.arange(1, sub + 1)
         matrix = matrix_of(small, ids, np.arange(1, products + 1))
         t0 = time.perf_counter()
@@ -214,7 +337,15 @@ def scale(chains: int, stores: int, products: int, subset: int) -> dict:
 
 
 def all_pairs_round(matrix: PriceMatrix) -> dict:
-    """The naive method: compare every pair of stores, then apply the same merge rule."""
+    """The naive method: compare every pair of stores, then apply the same merge rule.
+
+    match_matrix_merges is plan_merges without blocking or early stopping: the
+    same ranking of the current groups, each merging into the matching sink
+    ranked above it with the fewest disagreeing products (ties: the
+    higher-ranked). From all ungrouped the engine's health checks have nothing
+    to check, so both start from the same groups; the result is {store: anchor}
+    for every store, like GroupBook.anchor_of.
+    """
     comparer = Comparer(matrix, SETTINGS, AS_OF)
     stores = list(matrix.stores)
     matches = {}
@@ -355,20 +486,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", type=int, default=1_000, help="stores in the all-pairs baseline")
     parser.add_argument("--db-stores", type=int, default=None,
                         help="stores in the PostgreSQL round (default: --stores; 0 skips it)")
+    parser.add_argument("--accuracy-chains", type=int, default=4,
+                        help="chains in the accuracy part (seeds 100, 101, ...; ari_min and cross_zone_pairs "
+                             "cover them all)")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("-v", "--verbose", action="store_true", help="log the phases of the PostgreSQL round")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="  %(message)s")
     logging.getLogger("pricegroups.grouping.service").setLevel(logging.INFO if args.verbose else logging.WARNING)
 
-    ari_min, cross, lonely_bad = accuracy(4, 400, 1_000)
+    ari_min, cross, lonely_bad = accuracy(args.accuracy_chains, 400, 1_000)
     result = scale(args.chains, args.stores, args.products, args.subset)
     db_stores = args.stores if args.db_stores is None else args.db_stores
     db_s = dedup_s = float("nan")
     if db_stores:
         per_chain = db_stores // args.chains
-        data = [Chain(d.keys[:per_chain], d.fresh[:per_chain], d.zone[:per_chain], d.tiny[:per_chain])
-                for d in result["data"]]
+        data = [d.head(per_chain) for d in result["data"]]
         db_s, db_counts = db_round(data, db_stores, args.products, args.keep_db)
         dedup_s = db_counts["dedup_s"]
         if db_stores != args.stores:

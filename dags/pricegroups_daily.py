@@ -77,7 +77,7 @@ def _not_dry_run(context: Any) -> bool:
         "chains": Param([], type="array", items={"type": "string"}, title="Chains",
                         description="Chain codes to restrict the run to; empty = all."),
         "full_scrape": Param(False, type="boolean", title="Full scrape",
-                             description="Scrape every store, not just anchors and members due."),
+                             description="Scrape every store, not just anchors and members drawn for verification."),
         "window_hours": Param(72, type="integer", minimum=1, maximum=1440, title="Window (hours)",
                               description="Prices scraped this long before the logical date are current."),
         "dry_run": Param(False, type="boolean", title="Dry run",

@@ -82,7 +82,7 @@ def main() -> int:
     import psycopg
 
     from pricegroups.demo.generate import default_scenario
-    from pricegroups.demo.report import html_report, measure_day, text_table
+    from pricegroups.demo.report import estimated_error, html_report, measure_day, text_table
     from pricegroups.demo.server import DemoSite
     from pricegroups.migrate import migrate
     from pricegroups.pipeline import DEFAULT_PARAMS
@@ -129,6 +129,8 @@ def main() -> int:
     finally:
         site.stop()
 
+    with psycopg.connect(conninfo) as conn:
+        measured = estimated_error(conn, days=None)  # the pipeline's own estimate over every demo day
     wall_s = time.perf_counter() - started
     last = days[-1]
     inferred = sum(m.inferred for m in days)
@@ -147,6 +149,11 @@ def main() -> int:
         "inferred_prices_checked": inferred,
         "wrong_inferred": wrong,
         "wrong_inferred_share": round(wrong / inferred, 4) if inferred else 0.0,
+        "verified_stores": measured.stores,
+        "verified_prices_checked": measured.checked,
+        "estimated_wrong_share": round(measured.share, 4),
+        "estimated_wrong_low": round(measured.low, 4),
+        "estimated_wrong_high": round(measured.high, 4),
     }
     reports = ROOT / "reports"
     reports.mkdir(exist_ok=True)
@@ -158,7 +165,8 @@ def main() -> int:
     print(f"wall time {wall_s:.0f} s")
     print(
         f"RESULT days={len(days)} wall_s={wall_s:.0f} scraped_share_last_day={last.scraped_share:.2f} "
-        f"ari_last_day={last.ari:.3f} wrong_inferred_share={final['wrong_inferred_share']:.3f}"
+        f"ari_last_day={last.ari:.3f} wrong_inferred_share={final['wrong_inferred_share']:.3f} "
+        f"estimated_wrong_share={measured.share:.4f}"
     )
     return 0
 

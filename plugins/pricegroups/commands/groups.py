@@ -22,10 +22,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--database-url", help="default: DATABASE_URL, else the embedded PostgreSQL")
     show.set_defaults(func=run_show)
 
-    g = subparsers.add_parser("group", help="one grouping round on a CSV price dump (same engine as the DAG)")
+    g = subparsers.add_parser(
+        "group", help="one grouping round on a CSV price dump (same engine and rules as the DAG)",
+        description="One maintenance round (health checks, then one merge pass) on PRICES.csv. Start from "
+                    "--state-in (what an earlier round knew) or --groups (every store unverified) or nothing "
+                    "(every store ungrouped). A store with current rows in PRICES.csv was scraped this round; "
+                    "with --state-in, a store absent from it was not (as in the DAG). See docs/grouping.md.")
     g.add_argument("--prices", required=True, type=Path, help="PRICES.csv: chain,store,product,price,was_price,on_special,scraped_at")
-    g.add_argument("--out", required=True, type=Path, help="GROUPS.csv to write: chain,store,anchor")
-    g.add_argument("--groups", type=Path, help="a previous GROUPS.csv (default: every store ungrouped)")
+    g.add_argument("--out", type=Path, help="GROUPS.csv to write: chain,store,anchor")
+    start = g.add_mutually_exclusive_group()
+    start.add_argument("--groups", type=Path, help="a previous GROUPS.csv (default: every store ungrouped)")
+    start.add_argument("--state-in", type=Path, metavar="DIR",
+                       help="a state directory written by --state-out: start from it instead of --groups")
+    g.add_argument("--state-out", type=Path, metavar="DIR",
+                   help="write the state after the round: DIR/groups.csv, DIR/stores.csv, DIR/rows.csv")
+    g.add_argument("--effective-out", type=Path, metavar="FILE",
+                   help="EFFECTIVE.csv to write: chain,store,product,price,on_special,source for every store")
     g.add_argument("--as-of", help="ISO 8601 time of the round (default: newest scraped_at in PRICES.csv)")
     g.add_argument("--window-hours", type=int, help="current pricing window (default 72)")
     g.add_argument("--max-member-deviation", type=float,
@@ -70,6 +82,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_group(args: argparse.Namespace) -> int:
+    from pricegroups.errors import ConfigError
     from pricegroups.grouping.offline import parse_as_of, run_round
 
     overrides = {}
@@ -78,8 +91,11 @@ def run_group(args: argparse.Namespace) -> int:
     if args.max_member_deviation is not None:
         overrides["max_member_deviation"] = args.max_member_deviation
     settings = load_settings(overrides)
+    if not (args.out or args.state_out or args.effective_out or args.events):
+        raise ConfigError("nothing to write: give --out, --state-out, --effective-out or --events")
     as_of = parse_as_of(args.as_of) if args.as_of else None
-    summary = run_round(args.prices, args.out, settings, args.groups, as_of, args.events)
+    summary = run_round(args.prices, args.out, settings, args.groups, as_of, args.events,
+                        state_in=args.state_in, state_out=args.state_out, effective_out=args.effective_out)
     print(" ".join(f"{k}={v}" for k, v in summary.as_counts().items()))
     return 0
 

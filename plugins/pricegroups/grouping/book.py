@@ -1,20 +1,36 @@
 """GroupBook: groups held in memory, changed only by decisions. The offline CLI and tests use it.
 
-It is the in-memory twin of the repository: the same decisions, applied to
-dicts instead of tables, each recorded as an event with its evidence.
+It is the in-memory twin of the database and keeps what the database keeps:
+groups (anchor, members, created_at) and per store its own price rows
+(`prices`: product -> PriceRow with when the price was first observed),
+first and last scrape, last verification and `needs_verification`. The same
+decisions are applied to dicts instead of tables, with the same rules:
+
+* Verify and Merge deduplicate the verified store's rows equal to its
+  anchor's (price, was-price, special: repository.deduplicate), keeping the
+  others as overrides;
+* the stores a batch of merges leaves in need of verification come from
+  merging.needing_verification, as in repository.apply_decisions;
+* effective prices come from effective.effective_prices, the rule of the
+  effective_prices view.
+
+Each decision is recorded as an event with its evidence.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Hashable, Iterable, Mapping
 
+import numpy as np
+
 from pricegroups.grouping.comparer import Comparer
+from pricegroups.grouping.effective import HORIZON, Effective, PriceRow, Serving, effective_prices
 from pricegroups.grouping.health import check_group
-from pricegroups.grouping.merging import plan_merges
+from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
-from pricegroups.grouping.pricing import PriceMatrix
+from pricegroups.grouping.pricing import PriceMatrix, encode_key, hours
 from pricegroups.grouping.support import group_supports
 from pricegroups.settings import Settings
 
@@ -30,6 +46,9 @@ class RoundSummary:
     merge_passes: int = 0
     compared: int = 0
     reused: int = 0
+    deduplicated: int = 0
+    scraped: int = 0  # stores whose scrape was recorded this round (offline: stores with current rows)
+    not_newer: int = 0  # scrapes ignored: not newer than the store's last one
 
     def as_counts(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -40,6 +59,9 @@ class GroupBook:
     groups: dict[Hashable, GroupState] = field(default_factory=dict)
     stores: dict[Hashable, StoreState] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    rows: dict[Hashable, dict[Hashable, PriceRow]] = field(default_factory=dict)  # a store's own rows (prices)
+    first_scraped_at: dict[Hashable, datetime | None] = field(default_factory=dict)
+    needs_verification: set = field(default_factory=set)
 
     @classmethod
     def ungrouped(cls, chain_of: Mapping[Hashable, Hashable], created_at: datetime) -> "GroupBook":
@@ -59,10 +81,17 @@ class GroupBook:
             if store != anchor:
                 members.setdefault(anchor, []).append(store)
         for anchor in {a for a in anchor_of.values()}:
-            book.groups[anchor] = GroupState(anchor, chain_of[anchor], anchor, tuple(sorted(members.get(anchor, []))), created_at)
+            book.groups[anchor] = GroupState(anchor, chain_of[anchor], anchor, tuple(sorted(members.get(anchor, []), key=_key)), created_at)
         for store in anchor_of:
             book.stores[store] = StoreState(store, anchor_of[store])
         return book
+
+    def add_store(self, store: Hashable, chain: Hashable, created_at: datetime) -> Hashable:
+        """A new store, alone in a new group of its own (an ungrouped store); returns the group's key."""
+        key = self._fresh_key(store)
+        self.groups[key] = GroupState(key, chain, store, (), created_at)
+        self.stores[store] = StoreState(store, key)
+        return key
 
     def with_freshness(self, scraped_at: Mapping[Hashable, datetime | None]) -> None:
         for store, state in self.stores.items():
@@ -71,30 +100,120 @@ class GroupBook:
     def anchor_of(self) -> dict[Hashable, Hashable]:
         return {store: self.groups[state.group].anchor for store, state in self.stores.items()}
 
+    # -- prices --------------------------------------------------------------
+    def record_scrape(
+        self, store: Hashable, rows: Mapping[Hashable, PriceRow], at: datetime, first_seen: datetime | None = None
+    ) -> bool:
+        """A successful scrape of `store` at `at` (the upsert's rules, for a whole store at once).
+
+        Its rows become `rows`; a product whose price, was-price and special flag
+        are unchanged keeps when it was first observed. last_scraped_at becomes
+        `at`, first_scraped_at is set once (`first_seen`, default `at`). A scrape
+        not newer than the store's last one is ignored (returns False): a re-run
+        or a backfill never makes a store's prices older.
+        """
+        state = self.stores[store]
+        if state.scraped_at is not None and at <= state.scraped_at:
+            return False
+        old = self.rows.get(store, {})
+        kept: dict[Hashable, PriceRow] = {}
+        for product, row in rows.items():
+            before = old.get(product)
+            kept[product] = row._replace(first_observed=before.first_observed) if before and before.same_price(row) else row
+        self.rows[store] = kept
+        self.stores[store] = replace(state, scraped_at=at)
+        if self.first_scraped_at.get(store) is None:
+            self.first_scraped_at[store] = first_seen or at
+        return True
+
+    def price_matrix(self, stores: Iterable[Hashable] | None = None) -> PriceMatrix:
+        """The stores' own rows (anchors', members' observations and overrides) with when each was first observed."""
+        stores = sorted(self.stores if stores is None else set(stores), key=_key)
+        products = sorted({p for s in stores for p in self.rows.get(s, {})}, key=_key)
+        col = {p: j for j, p in enumerate(products)}
+        keys = np.zeros((len(stores), len(products)), dtype=np.int32)
+        was = np.zeros_like(keys)
+        observed = np.zeros_like(keys)
+        for i, store in enumerate(stores):
+            for product, row in self.rows.get(store, {}).items():
+                j = col[product]
+                keys[i, j] = encode_key(row.price, row.on_special)
+                was[i, j] = row.was_price
+                observed[i, j] = hours(row.first_observed)
+        product_array = np.empty(len(products), dtype=object)
+        product_array[:] = products
+        return PriceMatrix(tuple(stores), product_array, keys, was, tuple(self.stores[s].scraped_at for s in stores),
+                           observed)
+
+    def change_rates(self) -> dict[Hashable, float]:
+        """Each chain's observed daily rate of price changes: the in-memory twin of repository.change_rates.
+
+        Over the anchors first scraped more than 20 hours before their last
+        scrape: the share of their prices first observed after their first
+        scrape and within 24 hours before their last; the chain's rate is the
+        median share (interpolated, as percentile_cont), capped at 0.2. Chains
+        without such an anchor are left out (the daily_change_rate prior applies).
+        """
+        shares: dict[Hashable, list[float]] = {}
+        for group in self.groups.values():
+            anchor = group.anchor
+            first, last = self.first_scraped_at.get(anchor), self.stores[anchor].scraped_at
+            rows = self.rows.get(anchor, {})
+            if first is None or last is None or not first < last - timedelta(hours=20) or not rows:
+                continue
+            changed = sum(r.first_observed > first and r.first_observed > last - timedelta(hours=24) for r in rows.values())
+            shares.setdefault(group.chain, []).append(changed / len(rows))
+        return {chain: min(0.2, _median(values)) for chain, values in shares.items()}
+
+    def effective(self, horizon: timedelta = HORIZON) -> dict[Hashable, dict[Hashable, Effective]]:
+        """{store: {product: Effective}}: what the site would serve for every store (effective.py)."""
+        out = {}
+        for store, state in self.stores.items():
+            anchor = self.groups[state.group].anchor
+            serving = Serving(store == anchor, state.scraped_at, state.verified_at, self.first_scraped_at.get(anchor),
+                              state.active)
+            out[store] = effective_prices(serving, self.rows.get(store, {}), self.rows.get(anchor, {}), horizon)
+        return out
+
     # -- one maintenance round ---------------------------------------------
     def maintenance_round(
-        self, matrix: PriceMatrix, as_of: datetime, settings: Settings, exhaustive: bool = False,
+        self, matrix: PriceMatrix | None, as_of: datetime, settings: Settings, exhaustive: bool = False,
         change_rate: float | None = None,
     ) -> RoundSummary:
-        """Health checks of every group, then one merge pass (a fixpoint)."""
-        comparer = Comparer(matrix, settings, as_of, supports=group_supports(matrix, self.groups, self.stores),
-                            change_rate=change_rate)
+        """Health checks of every group, then one merge pass (a fixpoint).
+
+        With `matrix` None the book's own rows are the pricing, as in the
+        database path (service.py): one matrix per chain of its stores' own
+        rows with their first observations (the groups' evidence), rebuilt for
+        the merge pass (verified members were deduplicated), and each chain's
+        measured change rate unless `change_rate` is given. A given `matrix`
+        is used as it is for every chain (callers without rows).
+        """
         summary = RoundSummary()
-        for key in sorted(self.groups, key=_key):
-            report = check_group(self.groups[key], self.stores, comparer)
-            summary.checked += report.checked
-            summary.stale_anchors += report.stale_anchor
-            self.apply(report.decisions, as_of)
+        computed: dict = {}
+        for groups, chain_matrix, rate in self._scopes(matrix, change_rate):
+            comparer = Comparer(chain_matrix, settings, as_of, supports=group_supports(chain_matrix, groups, self.stores),
+                                change_rate=rate)
+            for key in sorted(groups, key=_key):
+                report = check_group(self.groups[key], self.stores, comparer)
+                summary.checked += report.checked
+                summary.stale_anchors += report.stale_anchor
+                self.apply(report.decisions, as_of)
+            summary.compared += len(comparer.computed)
+            summary.reused += comparer.reused
+            computed.update(comparer.signed_results())
         # One merge pass is a fixpoint (merging.py): afterwards no two candidate anchors match.
-        by_chain: dict[Hashable, list[GroupState]] = {}
-        for group in self.groups.values():
-            by_chain.setdefault(group.chain, []).append(group)
-        checks = comparer
-        comparer = Comparer(matrix, settings, as_of, known=checks.signed_results(),
-                            supports=group_supports(matrix, self.groups, self.stores), change_rate=change_rate)
         merges: list[Merge] = []
-        for chain in sorted(by_chain, key=_key):
-            merges.extend(plan_merges(by_chain[chain], comparer, settings, exhaustive).merges)
+        for groups, chain_matrix, rate in self._scopes(matrix, change_rate):
+            comparer = Comparer(chain_matrix, settings, as_of, known=computed,
+                                supports=group_supports(chain_matrix, groups, self.stores), change_rate=rate)
+            by_chain: dict[Hashable, list[GroupState]] = {}
+            for key in sorted(groups, key=_key):
+                by_chain.setdefault(groups[key].chain, []).append(groups[key])
+            for chain in sorted(by_chain, key=_key):
+                merges.extend(plan_merges(by_chain[chain], comparer, settings, exhaustive).merges)
+            summary.compared += len(comparer.computed)
+            summary.reused += comparer.reused
         summary.merge_passes += 1
         self.apply(merges, as_of)
         for decision in (e for e in self.events if e.get("at") == as_of):
@@ -103,16 +222,35 @@ class GroupBook:
             summary.ejected += kind == "member_ejected"
             summary.anchors_replaced += kind == "anchor_replaced"
             summary.merged += kind == "merged"
-        summary.compared = len(checks.computed) + len(comparer.computed)
-        summary.reused = checks.reused + comparer.reused
+            summary.deduplicated += decision["evidence"].get("deduplicated", 0) if kind in ("verified", "merged") else 0
         return summary
+
+    def _scopes(self, matrix: PriceMatrix | None, change_rate: float | None):
+        """(groups, matrix, change rate) to decide together: per chain from the book's rows, or all on `matrix`."""
+        if matrix is not None:
+            yield dict(self.groups), matrix, change_rate
+            return
+        rates = self.change_rates() if change_rate is None else {}
+        by_chain: dict[Hashable, dict[Hashable, GroupState]] = {}
+        for key, group in self.groups.items():
+            by_chain.setdefault(group.chain, {})[key] = group
+        for chain in sorted(by_chain, key=_key):
+            groups = by_chain[chain]
+            stores = [s for g in groups.values() for s in (g.anchor, *g.members)]
+            yield groups, self.price_matrix(stores), rates.get(chain, change_rate)
 
     # -- applying decisions ------------------------------------------------
     def apply(self, decisions: Iterable[Decision], at: datetime) -> None:
+        """Apply decisions in order; a batch's merges are applied together (their needs-verification rule)."""
+        decisions = list(decisions)
+        merges = [d for d in decisions if isinstance(d, Merge)]
+        before = dict(self.groups) if merges else self.groups  # the states the merges were decided on
         for decision in decisions:
             if isinstance(decision, Verify):
                 self.stores[decision.store] = replace(self.stores[decision.store], verified_at=at)
-                self._event(decision, at, decision.comparison.evidence())
+                self.needs_verification.discard(decision.store)
+                dropped = self._deduplicate(decision.store, decision.anchor)
+                self._event(decision, at, {**decision.comparison.evidence(), "deduplicated": dropped})
             elif isinstance(decision, Eject):
                 self._eject(decision, at)
             elif isinstance(decision, ReplaceAnchor):
@@ -121,20 +259,33 @@ class GroupBook:
                 self.groups[decision.group] = replace(group, anchor=decision.new_anchor, members=members)
                 self._event(decision, at, {"reason": decision.reason, **decision.evidence})
             elif isinstance(decision, Merge):
-                self._merge(decision, at)
+                self._merge(decision, at, before)
             else:
                 raise TypeError(f"not a decision: {decision!r}")
+        if merges:
+            self.needs_verification |= needing_verification(merges, before)
+
+    def _deduplicate(self, store: Hashable, anchor: Hashable) -> int:
+        """Drop the store's rows equal to its anchor's; the others stay as its overrides."""
+        rows = self.rows.get(store)
+        if not rows:
+            return 0
+        anchor_rows = self.rows.get(anchor, {})
+        kept = {p: r for p, r in rows.items() if not (p in anchor_rows and anchor_rows[p].same_price(r))}
+        self.rows[store] = kept
+        return len(rows) - len(kept)
 
     def _eject(self, decision: Eject, at: datetime) -> None:
         group = self.groups[decision.group]
         store = decision.store
         self.groups[decision.group] = replace(group, members=tuple(m for m in group.members if m != store))
-        new_key = store if store not in self.groups else f"{store}@{len(self.events)}"
+        new_key = self._fresh_key(store)
         self.groups[new_key] = GroupState(new_key, group.chain, store, (), at)
         self.stores[store] = replace(self.stores[store], group=new_key)
+        self.needs_verification.discard(store)
         self._event(decision, at, decision.comparison.evidence(), other_group=new_key)
 
-    def _merge(self, decision: Merge, at: datetime) -> None:
+    def _merge(self, decision: Merge, at: datetime, before: Mapping[Hashable, GroupState]) -> None:
         absorbed = self.groups.pop(decision.group)
         into = self.groups[decision.into]
         moved = (absorbed.anchor, *absorbed.members)
@@ -142,7 +293,22 @@ class GroupBook:
         for store in moved:
             self.stores[store] = replace(self.stores[store], group=decision.into)
         self.stores[absorbed.anchor] = replace(self.stores[absorbed.anchor], verified_at=at)
-        self._event(decision, at, decision.comparison.evidence(), other_group=decision.group)
+        self.needs_verification.discard(absorbed.anchor)
+        dropped = self._deduplicate(decision.store, decision.anchor)
+        evidence = {**decision.comparison.evidence(), "deduplicated": dropped,
+                    "sizes": [before[decision.group].size, before[decision.into].size]}
+        self._event(decision, at, evidence, other_group=decision.group)
+
+    def _fresh_key(self, store: Hashable) -> Hashable:
+        """A new group's key: the store itself when free; else (chain, code.N) for (chain, code) stores, store@N otherwise."""
+        if store not in self.groups:
+            return store
+        n = 2
+        while True:
+            key = (*store[:-1], f"{store[-1]}.{n}") if isinstance(store, tuple) and store else f"{store}@{n}"
+            if key not in self.groups:
+                return key
+            n += 1
 
     def _event(self, decision: Decision, at: datetime, evidence: dict, other_group: Hashable | None = None) -> None:
         group = self.groups.get(getattr(decision, "into", decision.group)) or self.groups.get(decision.group)
@@ -158,6 +324,13 @@ class GroupBook:
                 "evidence": evidence,
             }
         )
+
+
+def _median(values: list[float]) -> float:
+    """percentile_cont(0.5): the middle value, or the mean of the two middle ones."""
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def _key(value: Hashable) -> tuple:

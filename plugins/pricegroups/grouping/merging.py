@@ -143,3 +143,24 @@ def match_matrix_merges(
         else:
             result.append((group.group, sinks[min(found)[1]].group))
     return result
+
+
+def needing_verification(merges: Sequence[Merge], groups: Mapping) -> frozenset:
+    """The stores these merges leave in need of verification (the integrity chain; docs/grouping.md).
+
+    When a group with members merges into a group with members, two anchors
+    matched but nobody can tell which one moved (a zone that converged looks
+    the same). Every member of such a merged group that was not compared
+    directly in a merge (its anchor and the absorbed anchors were) needs
+    verification: it is scraped next, whatever the budget. `groups` are the
+    states before the merges. The one rule for the database
+    (repository.apply_decisions) and GroupBook.
+    """
+    flagged = {m.into for m in merges if groups[m.group].size > 1 and groups[m.into].size > 1}
+    stores: set = set()
+    for m in merges:
+        if m.into in flagged:
+            stores.update(groups[m.group].members)
+    for into in flagged:
+        stores.update(groups[into].members)
+    return frozenset(stores - {m.store for m in merges})

@@ -16,6 +16,7 @@ import numpy as np
 import psycopg
 
 from pricegroups.grouping.comparer import Counts, judge
+from pricegroups.grouping.merging import needing_verification
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix
 from pricegroups.settings import Settings
@@ -332,19 +333,12 @@ def apply_decisions(
             ([d.group for d in merged], [d.into for d in merged]),
         )
         conn.execute("DELETE FROM store_groups WHERE group_id = ANY(%s)", ([d.group for d in merged],))
-        # Integrity chain: when two groups that both have members merge, one of the two anchors may
-        # be a store that moved zone, and nobody knows which. Every member not compared directly in
-        # this merge needs verification: planning scrapes it next, whatever the budget. Its
-        # last_verified_at stays, so it is not judged on its deduplicated rows before that scrape.
-        both_with_members = [d.into for d in merged if groups[d.group].size > 1 and groups[d.into].size > 1]
-        if both_with_members:
-            conn.execute(
-                """UPDATE stores s SET needs_verification = true
-                   FROM store_groups g
-                   WHERE s.group_id = g.group_id AND g.group_id = ANY(%s)
-                     AND s.store_id <> g.anchor_store_id AND s.store_id <> ALL(%s)""",
-                (both_with_members, [d.store for d in merged]),
-            )
+        # Integrity chain (merging.needing_verification, the rule GroupBook applies too): planning
+        # scrapes these members next, whatever the budget. Their last_verified_at stays, so they are
+        # not judged on their deduplicated rows before that scrape.
+        flagged = needing_verification(merged, groups)
+        if flagged:
+            conn.execute("UPDATE stores SET needs_verification = true WHERE store_id = ANY(%s)", (sorted(flagged),))
         conn.execute(
             "UPDATE stores SET last_verified_at = %s, needs_verification = false WHERE store_id = ANY(%s)",
             (as_of, [d.store for d in merged]),

@@ -76,7 +76,9 @@ def risk_score(
     return score
 
 
-def choose_members(members: Sequence[MemberRisk], budget: int, random_share: float, seed: str) -> dict[int, str]:
+def choose_members(
+    members: Sequence[MemberRisk], budget: int, random_share: float, seed: str
+) -> dict[int, str]:
     """{store_id: reason} for one chain's members: forced, then random, then by risk.
 
     * every forced member ("forced"), whatever the budget;
@@ -233,7 +235,9 @@ SELECT (SELECT count(*) FROM taking), (SELECT count(*) FROM copied)
 """
 
 
-def take_baseline(conn: psycopg.Connection, run_id: str, store_ids: Sequence[int] | None = None) -> dict[str, int]:
+def take_baseline(
+    conn: psycopg.Connection, run_id: str, store_ids: Sequence[int] | None = None
+) -> dict[str, int]:
     """Save the planned members' own price rows before this run's upsert overwrites them.
 
     These rows are what was being served as each member's overrides (or, for a
@@ -259,8 +263,8 @@ def take_baseline(conn: psycopg.Connection, run_id: str, store_ids: Sequence[int
 # prices any more and are not checked.
 _MEASURE = """
 WITH checks AS (
-    SELECT * FROM unnest(%(stores)s::int[], %(groups)s::bigint[], %(anchors)s::int[], %(verified)s::timestamptz[])
-        AS c(store_id, group_id, anchor_id, verified_at)
+    SELECT * FROM unnest(%(stores)s::int[], %(groups)s::bigint[], %(anchors)s::int[],
+                         %(verified)s::timestamptz[]) AS c(store_id, group_id, anchor_id, verified_at)
 ),
 ready AS (
     SELECT c.* FROM checks c
@@ -278,7 +282,8 @@ served AS (
     FROM ready r
     JOIN stores a ON a.store_id = r.anchor_id
     JOIN prices p ON p.store_id = r.store_id
-    LEFT JOIN served_overrides o ON o.run_id = %(run)s AND o.store_id = r.store_id AND o.product_id = p.product_id
+    LEFT JOIN served_overrides o
+           ON o.run_id = %(run)s AND o.store_id = r.store_id AND o.product_id = p.product_id
     LEFT JOIN prices ap ON ap.store_id = r.anchor_id AND ap.product_id = p.product_id
     WHERE NOT EXISTS (SELECT 1 FROM listing_absences la
                       WHERE la.store_id = p.store_id AND la.product_id = p.product_id)
@@ -321,7 +326,8 @@ def measure_served(
     stores, groups, anchors, verified = (list(c) for c in zip(*checks))
     rows = conn.execute(
         _MEASURE,
-        {"run": run_id, "as_of": as_of, "stores": stores, "groups": groups, "anchors": anchors, "verified": verified},
+        {"run": run_id, "as_of": as_of, "stores": stores, "groups": groups, "anchors": anchors,
+         "verified": verified},
     ).fetchall()
     return {store: (checked, wrong) for store, checked, wrong in rows}
 

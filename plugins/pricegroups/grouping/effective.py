@@ -1,0 +1,134 @@
+"""Effective prices: what the site serves for a store (DESIGN.md §3 and §5), as a pure function.
+
+This is the rule of the `effective_prices` view (sql/0040_grouping_rule.sql);
+the offline CLI serves with this function, the site with the view, and
+tests/integration/grouping/test_effective_rule.py holds the two equal row for
+row. The rule, for an active store S of a group whose anchor is A:
+
+* **S is the anchor**: its own rows, source ``observed``.
+* **S is a member.** Its own rows are *observations* while it was never
+  verified or was scraped after its last verification
+  (``last_verified_at`` is NULL or ``last_scraped_at > last_verified_at``);
+  after a verification (and until its next scrape) they are its *overrides*:
+  the deviations that verification kept when it deduplicated the rest.
+  Per product:
+
+  - own row, no reason to doubt it: the own row, source ``observed`` or
+    ``override`` (as just said);
+  - an override is **stale** when the anchor's price for the product was
+    first observed (i) after the anchor's first scrape (a *change*, not a
+    price the anchor had from the start; a NULL first scrape counts as
+    -infinity) and (ii) at most `horizon` (48 hours) before S's verification,
+    or at any time since. Then the difference the verification kept may be
+    timing, or the anchor's price changed since: the anchor's row is served,
+    source ``stale_override``. Observed rows are never stale;
+  - no own row: the anchor's row, source ``inferred``;
+  - neither: nothing.
+
+* Inactive stores get nothing; an inactive anchor's rows still serve its members.
+
+Times compare as in SQL: a member verified but never scraped
+(``last_scraped_at`` NULL, ``last_verified_at`` set, which the pipeline never
+produces) has its own rows as overrides, and a product whose override would be
+stale gets *no* row: the view's three-valued logic keeps neither the override
+nor the anchor's row. It is reproduced here so the two never disagree.
+
+Inputs are plain data: per store its `Serving` facts, its own rows and its
+anchor's rows as {product: PriceRow}; `first_observed` is `prices.scraped_at`
+(the upsert leaves an unchanged price's scraped_at alone, so it is when the
+current price was first observed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Hashable, Mapping, NamedTuple
+
+OBSERVED = "observed"
+OVERRIDE = "override"
+STALE_OVERRIDE = "stale_override"
+INFERRED = "inferred"
+SOURCES = (OBSERVED, OVERRIDE, STALE_OVERRIDE, INFERRED)
+HORIZON = timedelta(hours=48)  # the view's interval '48 hours' (Settings.timing_horizon_hours)
+
+
+class PriceRow(NamedTuple):
+    """One price row of one store: amounts in cents (was_price 0 = none)."""
+
+    price: int
+    was_price: int
+    on_special: bool
+    first_observed: datetime
+
+    def same_price(self, other: "PriceRow") -> bool:
+        """Equal price, was-price and special flag (repository.deduplicate's rule, without unit and promo)."""
+        return (self.price, self.was_price, self.on_special) == (other.price, other.was_price, other.on_special)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What the rule needs to know about one store (stores, store_groups and the anchor's stores row)."""
+
+    is_anchor: bool
+    last_scraped_at: datetime | None
+    last_verified_at: datetime | None
+    anchor_first_scraped_at: datetime | None
+    active: bool = True
+
+
+class Effective(NamedTuple):
+    """One served price: the row served, where it came from, and whether it is the anchor's row."""
+
+    row: PriceRow
+    source: str
+    from_anchor: bool
+
+
+def effective_prices(
+    store: Serving,
+    own: Mapping[Hashable, PriceRow],
+    anchor: Mapping[Hashable, PriceRow],
+    horizon: timedelta = HORIZON,
+) -> dict[Hashable, Effective]:
+    """{product: Effective} served for one store (`anchor` is ignored when the store is its group's anchor)."""
+    if not store.active:
+        return {}
+    if store.is_anchor:
+        return {p: Effective(row, OBSERVED, False) for p, row in own.items()}
+    verified, scraped = store.last_verified_at, store.last_scraped_at
+    # "verified and not scraped since": True, False, or None (SQL NULL: verified, never scraped)
+    if verified is None:
+        override_mode: bool | None = False
+    elif scraped is None:
+        override_mode = None
+    else:
+        override_mode = scraped <= verified
+    own_source = OBSERVED if verified is None or (scraped is not None and scraped > verified) else OVERRIDE
+    out: dict[Hashable, Effective] = {}
+    for product, row in own.items():
+        stale = _and(override_mode, _changed(anchor.get(product), store, horizon))
+        if stale is False:
+            out[product] = Effective(row, own_source, False)
+        elif stale is True:
+            out[product] = Effective(anchor[product], STALE_OVERRIDE, True)
+        # None: the view keeps neither row
+    for product, row in anchor.items():
+        if product not in own:
+            out[product] = Effective(row, INFERRED, True)
+    return out
+
+
+def _changed(row: PriceRow | None, store: Serving, horizon: timedelta) -> bool:
+    """The anchor's price for the product changed after its first scrape, within `horizon` before the verification or since."""
+    if row is None or store.last_verified_at is None:
+        return False
+    after_first = store.anchor_first_scraped_at is None or row.first_observed > store.anchor_first_scraped_at
+    return after_first and row.first_observed >= store.last_verified_at - horizon
+
+
+def _and(a: bool | None, b: bool) -> bool | None:
+    """SQL AND of a possibly NULL value with a known one."""
+    if a is False or not b:
+        return False
+    return None if a is None else True

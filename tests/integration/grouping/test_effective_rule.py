@@ -1,0 +1,166 @@
+"""The effective_prices view (sql/0040) and effective.effective_prices (the offline CLI's rule) serve the same rows."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from pricegroups.grouping.effective import SOURCES, PriceRow, Serving, effective_prices
+from tests.factories import T0, make_chain_with_stores, make_products
+
+H = timedelta(hours=1)
+D = timedelta(days=1)
+
+
+def build(conn, stores: dict[str, dict], groups: dict[str, list[str]], products: int) -> tuple[int, dict, list[int]]:
+    """Stores by name with their times and rows, grouped as `groups` ({anchor: [members]}); returns (chain, ids, products).
+
+    A store's spec: scraped / verified / first (first_scraped_at) / active, and
+    rows {product index: (cents, was cents or 0, special, first observed)}.
+    """
+    names = sorted(stores)
+    chain_id, ids = make_chain_with_stores(conn, "acme", len(names))
+    store_id = dict(zip(names, ids))
+    product_ids = make_products(conn, products)
+    for anchor, members in groups.items():
+        conn.execute(
+            """UPDATE stores SET group_id = (SELECT group_id FROM stores WHERE store_id = %s)
+               WHERE store_id = ANY(%s)""",
+            (store_id[anchor], [store_id[m] for m in members]),
+        )
+    conn.execute("DELETE FROM store_groups g WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.group_id = g.group_id)")
+    for name, spec in stores.items():
+        conn.execute(
+            """UPDATE stores SET last_scraped_at = %s, last_verified_at = %s, first_scraped_at = %s, active = %s
+               WHERE store_id = %s""",
+            (spec.get("scraped"), spec.get("verified"), spec.get("first"), spec.get("active", True), store_id[name]),
+        )
+        for p, (cents, was, special, seen) in spec.get("rows", {}).items():
+            conn.execute(
+                """INSERT INTO prices (product_id, store_id, price, was_price, on_special, scraped_at, run_id)
+                   VALUES (%s, %s, %s / 100.0, %s / 100.0, %s, %s, 'test')""",
+                (product_ids[p], store_id[name], cents, was or None, special, seen),
+            )
+    conn.commit()
+    return chain_id, store_id, product_ids
+
+
+def from_view(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
+    rows = conn.execute(
+        """SELECT store_id, product_id, (price * 100)::int, coalesce((was_price * 100)::int, 0), on_special,
+                  scraped_at, source, source_store_id
+           FROM effective_prices WHERE chain_id = %s""",
+        (chain_id,),
+    ).fetchall()
+    out = {(s, p): rest for s, p, *rest in rows}
+    assert len(out) == len(rows), "the view served two rows for one (store, product)"
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def from_rule(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
+    """The same database state read as plain data and served by effective.effective_prices."""
+    stores = conn.execute(
+        """SELECT s.store_id, s.active, s.last_scraped_at, s.last_verified_at, g.anchor_store_id, a.first_scraped_at
+           FROM stores s JOIN store_groups g ON g.group_id = s.group_id JOIN stores a ON a.store_id = g.anchor_store_id
+           WHERE s.chain_id = %s""",
+        (chain_id,),
+    ).fetchall()
+    rows: dict[int, dict[int, PriceRow]] = {}
+    for store, product, price, was, special, seen in conn.execute(
+        "SELECT store_id, product_id, price, was_price, on_special, scraped_at FROM prices"
+    ):
+        rows.setdefault(store, {})[product] = PriceRow(int(price * 100), int(was * 100) if was else 0, special, seen)
+    out = {}
+    for store, active, scraped, verified, anchor, anchor_first in stores:
+        serving = Serving(store == anchor, scraped, verified, anchor_first, active)
+        for product, e in effective_prices(serving, rows.get(store, {}), rows.get(anchor, {})).items():
+            out[(store, product)] = (e.row.price, e.row.was_price, e.row.on_special, e.row.first_observed, e.source,
+                                     anchor if e.from_anchor else store)
+    return out
+
+
+def test_view_and_rule_agree_on_every_source(conn):
+    verified = T0 - 2 * D
+    anchor_rows = {
+        0: (100, 0, False, T0 - 10 * D),  # the anchor's price since its first scrape
+        1: (110, 0, False, T0 - 5 * D),  # changed 3 days before the members' verification
+        2: (120, 150, True, T0 - D),  # changed after the verification
+        3: (130, 0, False, T0 - 10 * D),
+        4: (140, 0, False, verified - 48 * H),  # changed exactly 48 hours before the verification
+        5: (150, 0, False, verified - 48 * H - H),  # changed 49 hours before
+        6: (160, 0, False, T0 - 10 * D),  # inferred for every member without its own row
+    }
+    stores = {
+        "anchor": {"scraped": T0, "first": T0 - 10 * D, "rows": anchor_rows},
+        "valid": {"scraped": verified, "verified": verified, "first": T0 - 20 * D,
+                  "rows": {1: (111, 0, False, T0 - 9 * D), 3: (131, 0, False, T0 - 9 * D),
+                           5: (151, 0, False, T0 - 9 * D), 9: (990, 0, False, T0 - 9 * D)}},
+        "stale": {"scraped": verified, "verified": verified, "first": T0 - 20 * D,
+                  "rows": {2: (121, 0, False, T0 - 9 * D), 4: (141, 0, False, T0 - 9 * D)}},
+        "unverified": {"scraped": T0 - 3 * D, "first": T0 - 3 * D,
+                       "rows": {0: (101, 0, False, T0 - 3 * D), 2: (122, 0, True, T0 - 3 * D)}},
+        "rescraped": {"scraped": T0 - D, "verified": T0 - 4 * D, "first": T0 - 20 * D,
+                      "rows": {2: (123, 0, False, T0 - D)}},
+        "closed": {"scraped": verified, "verified": verified, "active": False,
+                   "rows": {3: (132, 0, False, T0 - 9 * D)}},
+        "never_scraped": {"verified": verified, "rows": {2: (124, 0, False, T0 - 9 * D), 3: (133, 0, False, T0 - 9 * D)}},
+        "alone": {"scraped": T0, "first": T0, "rows": {0: (99, 0, False, T0)}},
+    }
+    members = ["valid", "stale", "unverified", "rescraped", "closed", "never_scraped"]
+    chain_id, sid, pid = build(conn, stores, {"anchor": members}, 10)
+    view = from_view(conn, chain_id)
+    assert view == from_rule(conn, chain_id)
+
+    def served(store: str, product: int) -> tuple | None:
+        row = view.get((sid[store], pid[product]))
+        return None if row is None else (row[0], row[4])
+
+    assert served("anchor", 2) == (120, "observed")
+    assert served("valid", 1) == (111, "override")  # the anchor's change is older than the 48-hour horizon
+    assert served("valid", 3) == (131, "override")  # the anchor's price is the one of its first scrape
+    assert served("valid", 5) == (151, "override")  # changed 49 hours before the verification
+    assert served("valid", 9) == (990, "override")  # the anchor does not carry it
+    assert served("valid", 6) == (160, "inferred")
+    assert served("stale", 2) == (120, "stale_override")  # the anchor changed after the verification
+    assert served("stale", 4) == (140, "stale_override")  # exactly 48 hours before it
+    assert view[(sid["stale"], pid[2])][5] == sid["anchor"]
+    assert served("unverified", 0) == (101, "observed") and served("unverified", 2) == (122, "observed")
+    assert served("unverified", 6) == (160, "inferred")
+    assert served("rescraped", 2) == (123, "observed")  # scraped after its verification: observations
+    assert not any(s == sid["closed"] for s, _ in view)
+    assert served("never_scraped", 3) == (133, "override")
+    assert served("never_scraped", 2) is None  # SQL NULL logic, reproduced by the rule
+    assert served("alone", 0) == (99, "observed") and served("alone", 6) is None
+    assert {row[4] for row in view.values()} == set(SOURCES)
+
+
+def test_view_and_rule_agree_on_random_states(conn):
+    """Many members with times around every boundary (48 hours, the anchor's first scrape, NULLs)."""
+    rnd = random.Random(11)
+    products = 12
+    base = T0 - 10 * D
+
+    def when() -> datetime | None:
+        return rnd.choice([None, base, base + H, T0 - 3 * D, T0 - 2 * D, T0 - 2 * D - 48 * H,
+                           T0 - 2 * D - 47 * H, T0 - 2 * D - 49 * H, T0 - D, T0])
+
+    def rows(share: float) -> dict:
+        return {p: (rnd.randint(100, 110), rnd.choice([0, 0, 200]), rnd.random() < 0.2, when() or base)
+                for p in range(products) if rnd.random() < share}
+
+    stores: dict[str, dict] = {}
+    groups: dict[str, list[str]] = {}
+    for g in range(4):
+        anchor = f"a{g}"
+        stores[anchor] = {"scraped": T0, "first": rnd.choice([None, base, base + H]), "rows": rows(0.9)}
+        groups[anchor] = []
+        for m in range(12):
+            name = f"m{g}_{m:02d}"
+            stores[name] = {"scraped": when(), "verified": when(), "first": when(), "active": rnd.random() < 0.9,
+                            "rows": rows(0.4)}
+            groups[anchor].append(name)
+    chain_id, _, _ = build(conn, stores, groups, products)
+    view = from_view(conn, chain_id)
+    assert len(view) > 300
+    assert view == from_rule(conn, chain_id)
+    assert {row[4] for row in view.values()} == set(SOURCES)
