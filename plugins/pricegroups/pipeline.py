@@ -360,10 +360,15 @@ def compare(conn: psycopg.Connection, context: RunContext, pairs: Sequence[Seque
 def merge(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
     if context.backfill:
         return {"skipped_backfill": 1}
+    settings = context.load_settings()
     counts = grouping.merge_groups(
-        conn, context.as_of_datetime, context.run_id, context.load_settings(), context.chains, context.dry_run
+        conn, context.as_of_datetime, context.run_id, settings, context.chains, context.dry_run
     )
     conn.commit()
+    if not context.dry_run:  # idempotence: a re-run re-scraped members verified at this date in full
+        counts["rededuplicated"] = grouping.deduplicate_members(
+            conn, context.as_of_datetime, settings, context.chains, since=context.as_of_datetime)["deduplicated"]
+        conn.commit()
     record_step(conn, context, "merge", "all", counts)
     return counts
 

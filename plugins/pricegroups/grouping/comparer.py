@@ -8,11 +8,13 @@
   of two price lists), else the *own deviation* of the side nobody else backs
   (a store's idiosyncratic price, or a scrape caught mid-change);
 * *timing* explains up to a Poisson upper bound of the changes the chain's
-  observed daily change rate predicts between the two scrapes' times;
+  observed daily change rate predicts between the two scrapes' times; such a
+  change is seen by the later scrape only, so nobody backs it yet: timing
+  widens the own-deviation allowance, never the shared one;
 * INCONCLUSIVE when either side is not current, or the overlap is below
   `min_overlap_products` or below `min_overlap_share` of the smaller catalogue;
 * MISMATCH when more products are shared disagreements than
-  `shared_deviation_tolerance` (+ timing) allows: a different list; or when
+  `shared_deviation_tolerance` allows (at least SHARED_FLOOR): a different list; or when
   either store's own deviations exceed `max_member_deviation` (+ timing);
 * else MATCH: the differences are the stores' own, kept as overrides.
 
@@ -143,7 +145,7 @@ def max_disagreements(size: int, settings: Settings, timing: int = 0, supported:
     """
     if not supported:
         return allowed_own(size, settings) + timing
-    return 2 * allowed_own(size, settings) + allowed_shared(size, settings) + 3 * timing
+    return 2 * (allowed_own(size, settings) + timing) + allowed_shared(size, settings)
 
 
 def judge(counts: Counts, settings: Settings) -> tuple[Outcome, str]:
@@ -153,7 +155,7 @@ def judge(counts: Counts, settings: Settings) -> tuple[Outcome, str]:
     needed = min_overlap(counts.size_a, counts.size_b, settings)
     if counts.overlap < needed:
         return Outcome.INCONCLUSIVE, f"overlap {counts.overlap} below {needed}"
-    shared_cap = allowed_shared(counts.overlap, settings) + counts.timing
+    shared_cap = allowed_shared(counts.overlap, settings)  # a change seen by one scrape only is nobody else's yet
     if counts.shared > shared_cap:
         return Outcome.MISMATCH, f"{counts.shared} disagreements shared by other stores (at most {shared_cap}): a different price list"
     own_cap = allowed_own(counts.overlap, settings) + counts.timing

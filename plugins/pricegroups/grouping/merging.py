@@ -1,11 +1,15 @@
 """Inter-group comparison: which groups merge, decided deterministically from comparisons.
 
 The rule (one pass, a fixpoint): groups are taken in rank order (larger first,
-then the more representative anchor - fewer prices off the chain's most
-common ones - then older, then smaller id). Each group is compared with the
-*sinks* ranked above it - groups that did not merge themselves - and merges
-into the sink whose anchor it MATCHes with the fewest disagreeing products
-(ties: the higher-ranked); if none matches, it becomes a sink. So a group only
+then the more representative anchor - fewer prices that no other anchor
+charges, then fewer off the chain's most common ones - then older, then
+smaller id). Each group is compared with the *sinks* ranked above it - groups
+that did not merge themselves - and merges into the sink whose anchor it
+MATCHes with the fewest disagreeing products (ties: the higher-ranked); if
+none matches, it becomes a sink. A single store then goes to the nearest
+matching sink of the final set (the first stores of a near-twin list meet
+only the other twin's sink during the pass); sinks never change, so the pass
+stays a fixpoint. So a group only
 ever merges into an anchor it matched directly, the smaller (or younger) group
 merges into the larger, near-twin lists go each to their own twin, and no two
 sinks left at the end match each other. A noisy store ranks after the clean
@@ -22,7 +26,7 @@ exactly the exhaustive one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 
@@ -54,31 +58,66 @@ def plan_merges(
         blocking = build(comparer.matrix, rows, settings, supported, comparer.change_rate)
     sinks: list[GroupState] = []
     sink_index = np.zeros(len(order), dtype=np.int64)  # position in `order` of each sink
-    merges: list[Merge] = []
+    targets: dict[int, GroupState] = {}  # position in `order` -> the sink it merges into
     for i, group in enumerate(order):
-        if blocking is None:
-            candidates = sinks
-        else:
-            among = sink_index[: len(sinks)]
-            candidates = [sinks[c] for c in np.flatnonzero(blocking.candidates_of(i, among))]
-        target = _best_match(group, candidates, comparer)
+        target = _best_match(group, _candidates(i, sinks, sink_index, blocking), comparer)
         if target is not None:
-            sink, comparison = target
-            comparison = comparer.compare(group.anchor, sink.anchor, examples=True)
-            merges.append(Merge(group.group, sink.group, group.anchor, sink.anchor, comparison))
+            targets[i] = target[0]
             continue
         sink_index[len(sinks)] = i
         sinks.append(group)
+    # A single store goes to the nearest sink of the final set, not only of those ranked above it:
+    # the first stores of a near-twin list meet only the other twin's sink during the pass.
+    for i, sink in list(targets.items()):
+        group = order[i]
+        if group.size == 1:
+            found = _best_match(group, _candidates(i, sinks, sink_index, blocking, len(sinks)), comparer)
+            if found is not None:
+                targets[i] = found[0]
+    merges = []
+    for i, sink in sorted(targets.items()):
+        group = order[i]
+        comparison = comparer.compare(group.anchor, sink.anchor, examples=True)
+        merges.append(Merge(group.group, sink.group, group.anchor, sink.anchor, comparison))
     blocked = blocking is not None
     return MergePlan(tuple(merges), len(order), len(sinks), blocked)
+
+
+def _candidates(i: int, sinks: list[GroupState], sink_index: np.ndarray, blocking, count: int | None = None):
+    """The sinks (the first `count`, default all so far) that blocking lets group i be compared with."""
+    count = len(sinks) if count is None else count
+    if blocking is None:
+        return sinks[:count]
+    among = sink_index[:count]
+    return [sinks[c] for c in np.flatnonzero(blocking.candidates_of(i, among))]
 
 
 def ranked(groups: Sequence[GroupState], matrix: PriceMatrix) -> list[GroupState]:
     """Merge precedence: larger first, then the more representative anchor, then older, then smaller id."""
     rows = np.fromiter((matrix.row_of[g.anchor] for g in groups), dtype=np.int64, count=len(groups))
+    alone = unshared_prices(matrix, rows)
     off = off_consensus(matrix, rows)
-    score = {g.group: int(n) for g, n in zip(groups, off.tolist())}
+    score = {g.group: (int(a), int(n)) for g, a, n in zip(groups, alone.tolist(), off.tolist())}
     return sorted(groups, key=lambda g: (-g.size, score[g.group], g.created_at, _key(g.group)))
+
+
+def unshared_prices(matrix: PriceMatrix, rows: np.ndarray) -> np.ndarray:
+    """Per row, how many of its prices no other of `rows` charges for that product (its own deviations)."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    out = np.zeros(len(rows), dtype=np.int64)
+    width = matrix.keys.shape[1]
+    for start in range(0, width, 1024):  # column blocks bound the memory of the sort
+        keys = matrix.keys[rows, start:start + 1024]
+        order = np.argsort(keys, axis=0, kind="stable")
+        ordered = np.take_along_axis(keys, order, axis=0)
+        same = ordered[1:] == ordered[:-1]
+        shared = np.zeros(ordered.shape, dtype=bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        alone = ~shared & (ordered != 0)
+        out += np.bincount(order[alone], minlength=len(rows))
+    return out
 
 
 def off_consensus(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> np.ndarray:
@@ -132,17 +171,25 @@ def match_matrix_merges(
 ) -> list[tuple]:
     """The same rule applied to precomputed matching anchor pairs {(a, b): disagreeing} (all-pairs baseline)."""
     order = ranked([g for g in groups if comparer.is_current(g.anchor)], comparer.matrix)
-    sinks: list[GroupState] = []
-    result = []
-    for group in order:
-        found = [(d, i) for i, s in enumerate(sinks)
+
+    def nearest(group: GroupState, among: list[GroupState]) -> GroupState | None:
+        found = [(d, i) for i, s in enumerate(among)
                  for d in [matches.get((group.anchor, s.anchor), matches.get((s.anchor, group.anchor)))]
                  if d is not None]
-        if not found:
+        return among[min(found)[1]] if found else None
+
+    sinks: list[GroupState] = []
+    targets: dict[Hashable, GroupState] = {}
+    for group in order:
+        target = nearest(group, sinks)
+        if target is None:
             sinks.append(group)
         else:
-            result.append((group.group, sinks[min(found)[1]].group))
-    return result
+            targets[group.group] = target
+    for group in order:
+        if group.group in targets and group.size == 1:
+            targets[group.group] = nearest(group, sinks) or targets[group.group]
+    return [(g.group, targets[g.group].group) for g in order if g.group in targets]
 
 
 def needing_verification(merges: Sequence[Merge], groups: Mapping) -> frozenset:

@@ -305,6 +305,7 @@ def deduplicate_members(
     settings: Settings,
     chains: Sequence[str] | None = None,
     batch_stores: int = 200,
+    since: datetime | None = None,
 ) -> dict[str, int]:
     """Drop members' price rows equal to their anchor's, in batches of stores (one transaction each).
 
@@ -312,7 +313,9 @@ def deduplicate_members(
     a member re-scraped but not yet checked keeps its full catalogue for the
     health check. Idempotent. Used after health_check_groups / merge_groups ran
     with deduplicate=False, so the decisions commit fast and this bulk delete
-    runs as its own task.
+    runs as its own task. `since` narrows it to members verified at or after
+    that time (the DAG passes its logical date: a re-run of a date that
+    re-scraped a verified member takes its rows back to overrides).
     """
     with conn.transaction():
         rows = conn.execute(
@@ -321,7 +324,7 @@ def deduplicate_members(
              AND (s.last_scraped_at IS NULL OR s.last_verified_at >= s.last_scraped_at)
              AND (%s::int[] IS NULL OR g.chain_id = ANY(%s))
            ORDER BY s.store_id""",
-        (as_of - timedelta(hours=settings.window_hours), *(chain_ids(conn, chains),) * 2),
+        (since or as_of - timedelta(hours=settings.window_hours), *(chain_ids(conn, chains),) * 2),
         ).fetchall()
     deleted = 0
     for start in range(0, len(rows), batch_stores):
