@@ -66,7 +66,7 @@ LEFT JOIN stores a ON a.store_id = g.anchor_store_id
 LEFT JOIN prices ap ON ap.store_id = g.anchor_store_id AND ap.product_id = p.product_id
 WHERE s.active
   AND NOT (s.store_id <> g.anchor_store_id AND s.last_verified_at IS NOT NULL
-           AND s.last_scraped_at <= s.last_verified_at
+           AND coalesce(s.last_scraped_at, '-infinity') <= s.last_verified_at
            AND ap.scraped_at IS NOT NULL
            AND ap.scraped_at > coalesce(a.first_scraped_at, '-infinity')
            AND ap.scraped_at >= s.last_verified_at - interval '48 hours')
@@ -82,6 +82,6 @@ JOIN prices ap ON ap.store_id = g.anchor_store_id
 LEFT JOIN prices own ON own.store_id = s.store_id AND own.product_id = ap.product_id
 WHERE s.active
   AND (own.product_id IS NULL
-       OR (s.last_verified_at IS NOT NULL AND s.last_scraped_at <= s.last_verified_at
+       OR (s.last_verified_at IS NOT NULL AND coalesce(s.last_scraped_at, '-infinity') <= s.last_verified_at
            AND ap.scraped_at > coalesce(a.first_scraped_at, '-infinity')
            AND ap.scraped_at >= s.last_verified_at - interval '48 hours'));

@@ -24,7 +24,6 @@ class Settings:
     max_member_deviation: float = 0.01
     shared_deviation_tolerance: float = 0.002  # shared disagreements a MATCH tolerates (coincidences)
     daily_change_rate: float = 0.01  # prior for timing until a chain's own rate is measured
-    timing_horizon_hours: int = 48  # an override observed this close to an anchor price change is timing
     min_overlap_products: int = 30
     min_overlap_share: float = 0.5
     verify_interval_days: int = 7
@@ -71,8 +70,8 @@ class Settings:
             raise ConfigError(f"max_member_deviation must be in [0, 0.5), got {self.max_member_deviation}")
         if not 0 <= self.shared_deviation_tolerance < 0.5:
             raise ConfigError(f"shared_deviation_tolerance must be in [0, 0.5), got {self.shared_deviation_tolerance}")
-        if not 0 <= self.daily_change_rate <= 1 or self.timing_horizon_hours < 0:
-            raise ConfigError("daily_change_rate must be in [0, 1] and timing_horizon_hours not negative")
+        if not 0 <= self.daily_change_rate <= 1:
+            raise ConfigError(f"daily_change_rate must be in [0, 1], got {self.daily_change_rate}")
         if not 0 <= self.verify_random_share <= 1:
             raise ConfigError(f"verify_random_share must be in [0, 1], got {self.verify_random_share}")
         if not 0 <= self.min_overlap_share <= 1:

@@ -10,8 +10,8 @@ from pricegroups.settings import Settings, load_settings
 
 def test_defaults_follow_the_design():
     s = Settings()
-    assert (s.window_hours, s.match_threshold, s.min_overlap_products, s.verify_interval_days) == (72, 0.98, 30, 7)
-    assert s.verify_budget_share == 0.10
+    assert (s.window_hours, s.max_member_deviation, s.min_overlap_products, s.verify_interval_days) == (72, 0.01, 30, 7)
+    assert (s.verify_budget_share, s.verify_random_share) == (0.10, 0.5)
 
 
 def test_environment_then_overrides_win():
@@ -26,7 +26,9 @@ def test_environment_then_overrides_win():
         ({"window_hours": 0}, "window_hours must be positive"),
         ({"window_hours": "soon"}, "not a valid int"),
         ({"window_hours": 1.5}, "not a valid int"),
-        ({"match_threshold": 1.5}, "match_threshold"),
+        ({"max_member_deviation": 0.7}, "max_member_deviation"),
+        ({"match_threshold": 0.98}, "unknown setting"),
+        ({"verify_random_share": 2}, "verify_random_share"),
         ({"no_such_setting": 1}, "unknown setting"),
         ({"price_ceiling": "-3"}, "price_ceiling must be positive"),
     ],

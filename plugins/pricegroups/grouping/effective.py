@@ -27,11 +27,8 @@ row. The rule, for an active store S of a group whose anchor is A:
 
 * Inactive stores get nothing; an inactive anchor's rows still serve its members.
 
-Times compare as in SQL: a member verified but never scraped
-(``last_scraped_at`` NULL, ``last_verified_at`` set, which the pipeline never
-produces) has its own rows as overrides, and a product whose override would be
-stale gets *no* row: the view's three-valued logic keeps neither the override
-nor the anchor's row. It is reproduced here so the two never disagree.
+A member verified but never scraped (``last_scraped_at`` NULL, which the
+pipeline never produces) counts as scraped at -infinity: its rows are overrides.
 
 Inputs are plain data: per store its `Serving` facts, its own rows and its
 anchor's rows as {product: PriceRow}; `first_observed` is `prices.scraped_at`
@@ -50,7 +47,7 @@ OVERRIDE = "override"
 STALE_OVERRIDE = "stale_override"
 INFERRED = "inferred"
 SOURCES = (OBSERVED, OVERRIDE, STALE_OVERRIDE, INFERRED)
-HORIZON = timedelta(hours=48)  # the view's interval '48 hours' (Settings.timing_horizon_hours)
+HORIZON = timedelta(hours=48)  # the view's interval '48 hours': a difference this close to a change is timing
 
 
 class PriceRow(NamedTuple):
@@ -97,22 +94,14 @@ def effective_prices(
     if store.is_anchor:
         return {p: Effective(row, OBSERVED, False) for p, row in own.items()}
     verified, scraped = store.last_verified_at, store.last_scraped_at
-    # "verified and not scraped since": True, False, or None (SQL NULL: verified, never scraped)
-    if verified is None:
-        override_mode: bool | None = False
-    elif scraped is None:
-        override_mode = None
-    else:
-        override_mode = scraped <= verified
-    own_source = OBSERVED if verified is None or (scraped is not None and scraped > verified) else OVERRIDE
+    override_mode = verified is not None and (scraped is None or scraped <= verified)  # verified, not scraped since
+    own_source = OVERRIDE if override_mode else OBSERVED
     out: dict[Hashable, Effective] = {}
     for product, row in own.items():
-        stale = _and(override_mode, _changed(anchor.get(product), store, horizon))
-        if stale is False:
-            out[product] = Effective(row, own_source, False)
-        elif stale is True:
+        if override_mode and _changed(anchor.get(product), store, horizon):
             out[product] = Effective(anchor[product], STALE_OVERRIDE, True)
-        # None: the view keeps neither row
+        else:
+            out[product] = Effective(row, own_source, False)
     for product, row in anchor.items():
         if product not in own:
             out[product] = Effective(row, INFERRED, True)
@@ -126,9 +115,3 @@ def _changed(row: PriceRow | None, store: Serving, horizon: timedelta) -> bool:
     after_first = store.anchor_first_scraped_at is None or row.first_observed > store.anchor_first_scraped_at
     return after_first and row.first_observed >= store.last_verified_at - horizon
 
-
-def _and(a: bool | None, b: bool) -> bool | None:
-    """SQL AND of a possibly NULL value with a known one."""
-    if a is False or not b:
-        return False
-    return None if a is None else True

@@ -25,7 +25,7 @@ from typing import Hashable
 
 from pricegroups.errors import DataError
 from pricegroups.grouping.book import GroupBook, RoundSummary
-from pricegroups.grouping.effective import PriceRow
+from pricegroups.grouping.effective import HORIZON, PriceRow
 from pricegroups.grouping.model import GroupState, StoreState
 from pricegroups.settings import Settings
 
@@ -194,7 +194,7 @@ def state_outputs(book: GroupBook, directory: Path) -> list[tuple[Path, tuple, l
 
 
 def effective_output(book: GroupBook, path: Path, settings: Settings) -> tuple[Path, tuple, list[tuple]]:
-    served = book.effective(timedelta(hours=settings.timing_horizon_hours))
+    served = book.effective(HORIZON)
     rows = [(store[0], store[1], product, _amount(e.row.price), _bool(e.row.on_special), e.source)
             for store in sorted(served) for product, e in sorted(served[store].items())]
     return path, EFFECTIVE_COLUMNS, rows

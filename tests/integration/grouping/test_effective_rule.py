@@ -129,7 +129,7 @@ def test_view_and_rule_agree_on_every_source(conn):
     assert served("rescraped", 2) == (123, "observed")  # scraped after its verification: observations
     assert not any(s == sid["closed"] for s, _ in view)
     assert served("never_scraped", 3) == (133, "override")
-    assert served("never_scraped", 2) is None  # SQL NULL logic, reproduced by the rule
+    assert served("never_scraped", 2) == (120, "stale_override")  # never scraped counts as scraped at -infinity
     assert served("alone", 0) == (99, "observed") and served("alone", 6) is None
     assert {row[4] for row in view.values()} == set(SOURCES)
 
