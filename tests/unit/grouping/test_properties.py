@@ -6,6 +6,7 @@ import os
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from pricegroups.grouping import comparer as comparer_module, merging
@@ -146,3 +147,56 @@ def test_one_merge_pass_is_a_fixpoint(world):
     book.maintenance_round(matrix, T, BLOCKING)
     again = merging.plan_merges(list(book.groups.values()), Comparer(matrix, BLOCKING, T), BLOCKING, exhaustive=True)
     assert again.merges == ()
+
+
+@hsettings(max_examples=int(os.environ.get("PRICEGROUPS_HYPOTHESIS_EXAMPLES", 60)), deadline=None)
+@given(worlds, st.integers(1, 4), st.lists(st.integers(0, 30), min_size=40, max_size=40), st.integers(4, 64))
+def test_blocking_never_misses_a_match_under_the_new_rule(world, per_group, hours_ago, basket):
+    """Anchors with members backing their prices (shared vs own), scraped hours apart (timing)."""
+    from datetime import timedelta
+
+    from pricegroups.grouping.model import StoreState
+    from pricegroups.grouping.support import group_supports
+
+    prices, zone_of = make_stores(world["seed"], world["stores"], world["zones"], world["products"],
+                                  world["carry"], world["noise"], world["differ"])
+    order = sorted(prices)
+    anchors = order[:: per_group + 1]
+    members = {a: tuple(s for s in order if s not in anchors and zone_of[s] == zone_of[a]
+                        and order.index(s) // (per_group + 1) == order.index(a) // (per_group + 1)) for a in anchors}
+    at = {s: T - timedelta(hours=hours_ago[i % len(hours_ago)]) for i, s in enumerate(order)}
+    matrix = PriceMatrix.from_prices(prices, at)
+    groups = {a: GroupState(a, "c", a, members[a]) for a in anchors}
+    states = {s: StoreState(s, next((a for a in anchors if s == a or s in members[a]), s), at[s], T - timedelta(days=1))
+              for s in order}
+    supports = group_supports(matrix, groups, states)
+    tight = Settings(blocking_basket=basket)  # a small basket makes the pigeonhole argument the only guard
+    comparer = Comparer(matrix, tight, T, supports=supports, change_rate=0.05)
+    matching = {
+        (a, b) for i, a in enumerate(anchors) for b in anchors[i + 1:]
+        if comparer.compare(a, b, examples=False).outcome is Outcome.MATCH
+    }
+    assert matching <= candidate_pairs(matrix, anchors, tight, supported=True, change_rate=0.05)
+
+
+@pytest.mark.parametrize("supported", [False, True])
+def test_blocking_compares_a_matching_pair_that_disagrees_on_every_basket_product(supported):
+    """The pigeonhole bound at its edge: a MATCH whose every disagreement sits in the basket."""
+    from pricegroups.grouping.model import StoreState
+    from pricegroups.grouping.support import group_supports
+
+    n, basket = 1000, 16
+    base = {p: (100 + p, 0, False) for p in range(n)}
+    a = {**base, **{p: (5000 + p, 0, False) for p in range(8)}} if supported else base
+    b = {**base, **{p: (6000 + p, 0, False) for p in range(8 if supported else 0, basket if supported else 8)}}
+    prices = {"a": a, "b": b, "a2": base, "b2": base}
+    matrix = PriceMatrix.from_prices(prices, {s: T for s in prices})
+    settings = Settings(blocking_basket=basket if supported else 8)
+    supports = {}
+    if supported:
+        groups = {"A": GroupState("A", "c", "a", ("a2",)), "B": GroupState("B", "c", "b", ("b2",))}
+        states = {s: StoreState(s, s.upper()[0], T, T) for s in prices}
+        supports = group_supports(matrix, groups, states)
+    comparer = Comparer(matrix, settings, T, supports=supports)
+    assert comparer.compare("a", "b").outcome is Outcome.MATCH
+    assert ("a", "b") in candidate_pairs(matrix, ["a", "b"], settings, supported=supported)
