@@ -140,7 +140,8 @@ def elect_anchor(
     off = off_majority(comparer.matrix.keys[rows])
     size = int(comparer.matrix.sizes[rows[0]])
     margin = max(1, int(comparer.settings.shared_deviation_tolerance * size))
-    best = min(range(1, len(candidates)), key=lambda i: (off[i], -_ts(stores[candidates[i]].scraped_at), i))
+    sizes = comparer.matrix.sizes[rows]
+    best = min(range(1, len(candidates)), key=lambda i: (off[i], -int(sizes[i]), -_ts(stores[candidates[i]].scraped_at), i))
     if off[best] + margin > off[0]:
         return None
     new = candidates[best]

@@ -93,11 +93,18 @@ def _candidates(i: int, sinks: list[GroupState], sink_index: np.ndarray, blockin
 
 
 def ranked(groups: Sequence[GroupState], matrix: PriceMatrix) -> list[GroupState]:
-    """Merge precedence: larger first, then the more representative anchor, then older, then smaller id."""
+    """Merge precedence: larger group first, then the more representative anchor, then older, then smaller id.
+
+    Representative: fewest prices nobody else charges (its own noise would be
+    inherited by every member), then the largest catalogue (a product the
+    anchor does not carry is served from a member's last observation), then
+    fewest prices off the chain's most common ones.
+    """
     rows = np.fromiter((matrix.row_of[g.anchor] for g in groups), dtype=np.int64, count=len(groups))
     alone = unshared_prices(matrix, rows)
     off = off_consensus(matrix, rows)
-    score = {g.group: (int(a), int(n)) for g, a, n in zip(groups, alone.tolist(), off.tolist())}
+    size = matrix.sizes[rows]
+    score = {g.group: (int(a), -int(c), int(n)) for g, a, c, n in zip(groups, alone.tolist(), size.tolist(), off.tolist())}
     return sorted(groups, key=lambda g: (-g.size, score[g.group], g.created_at, _key(g.group)))
 
 
