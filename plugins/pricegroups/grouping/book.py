@@ -26,7 +26,7 @@ from typing import Any, Hashable, Iterable, Mapping
 import numpy as np
 
 from pricegroups.grouping.comparer import Comparer
-from pricegroups.grouping.effective import HORIZON, Effective, PriceRow, Serving, effective_prices
+from pricegroups.grouping.effective import HORIZON, Effective, PriceRow, Serving, effective_prices, freshest_rows
 from pricegroups.grouping.health import check_group
 from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
@@ -168,11 +168,17 @@ class GroupBook:
     def effective(self, horizon: timedelta = HORIZON) -> dict[Hashable, dict[Hashable, Effective]]:
         """{store: {product: Effective}}: what the site would serve for every store (effective.py)."""
         out = {}
+        freshest = {}
+        for key, group in self.groups.items():
+            active = [m for m in (group.anchor, *group.members) if self.stores[m].active]
+            freshest[key] = freshest_rows({m: self.rows.get(m, {}) for m in active},
+                                          {m: self.stores[m].scraped_at for m in active})
         for store, state in self.stores.items():
             anchor = self.groups[state.group].anchor
             serving = Serving(store == anchor, state.scraped_at, state.verified_at, self.first_scraped_at.get(anchor),
                               state.active)
-            out[store] = effective_prices(serving, self.rows.get(store, {}), self.rows.get(anchor, {}), horizon)
+            out[store] = effective_prices(serving, self.rows.get(store, {}), self.rows.get(anchor, {}), horizon,
+                                          freshest[state.group])
         return out
 
     # -- one maintenance round ---------------------------------------------

@@ -22,6 +22,11 @@ row. The rule, for an active store S of a group whose anchor is A:
     or at any time since. Then the difference the verification kept may be
     timing, or the anchor's price changed since: the anchor's row is served,
     source ``stale_override``. Observed rows are never stale;
+  - an override for a product the anchor does not carry: when another store
+    of the group (active) was scraped more recently and has a row for it, that
+    store's row is served instead, source ``inferred`` (the group shares one
+    price list, and the freshest observation of it wins; ties: the store's
+    own row, then the smallest store id);
   - no own row: the anchor's row, source ``inferred``;
   - neither: nothing.
 
@@ -80,6 +85,15 @@ class Effective(NamedTuple):
     row: PriceRow
     source: str
     from_anchor: bool
+    from_store: Hashable | None = None  # a group-mate whose fresher row is served (not the anchor)
+
+
+class MateRow(NamedTuple):
+    """The freshest row of a product among a group's active stores: its store and that store's last scrape."""
+
+    row: PriceRow
+    store: Hashable
+    last_scraped_at: datetime | None
 
 
 def effective_prices(
@@ -87,8 +101,13 @@ def effective_prices(
     own: Mapping[Hashable, PriceRow],
     anchor: Mapping[Hashable, PriceRow],
     horizon: timedelta = HORIZON,
+    freshest: Mapping[Hashable, MateRow] | None = None,
 ) -> dict[Hashable, Effective]:
-    """{product: Effective} served for one store (`anchor` is ignored when the store is its group's anchor)."""
+    """{product: Effective} served for one store (`anchor` is ignored when the store is its group's anchor).
+
+    `freshest`: per product the anchor lacks, the freshest row among the group's
+    active stores (`freshest_rows`).
+    """
     if not store.active:
         return {}
     if store.is_anchor:
@@ -100,12 +119,38 @@ def effective_prices(
     for product, row in own.items():
         if override_mode and _changed(anchor.get(product), store, horizon):
             out[product] = Effective(anchor[product], STALE_OVERRIDE, True)
+            continue
+        mate = (freshest or {}).get(product) if override_mode and product not in anchor else None
+        if mate is not None and _fresher(mate.last_scraped_at, store.last_scraped_at):
+            out[product] = Effective(mate.row, INFERRED, False, mate.store)
         else:
             out[product] = Effective(row, own_source, False)
     for product, row in anchor.items():
         if product not in own:
             out[product] = Effective(row, INFERRED, True)
     return out
+
+
+def freshest_rows(
+    rows: Mapping[Hashable, Mapping[Hashable, PriceRow]], last_scraped: Mapping[Hashable, datetime | None],
+) -> dict[Hashable, MateRow]:
+    """Per product, the row of the group store scraped most recently (ties: the smallest store key).
+
+    `rows` are the group's active stores' own rows. The view orders the same way.
+    """
+    out: dict[Hashable, MateRow] = {}
+    for store in sorted(rows, key=lambda s: (-_stamp(last_scraped.get(s)), s)):
+        for product, row in rows[store].items():
+            out.setdefault(product, MateRow(row, store, last_scraped.get(store)))
+    return out
+
+
+def _stamp(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else float("-inf")
+
+
+def _fresher(mate: datetime | None, own: datetime | None) -> bool:
+    return _stamp(mate) > _stamp(own)
 
 
 def _changed(row: PriceRow | None, store: Serving, horizon: timedelta) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from pricegroups.grouping.effective import SOURCES, PriceRow, Serving, effective_prices
+from pricegroups.grouping.effective import freshest_rows, SOURCES, PriceRow, Serving, effective_prices
 from tests.factories import T0, make_chain_with_stores, make_products
 
 H = timedelta(hours=1)
@@ -70,12 +70,20 @@ def from_rule(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
         "SELECT store_id, product_id, price, was_price, on_special, scraped_at FROM prices"
     ):
         rows.setdefault(store, {})[product] = PriceRow(int(price * 100), int(was * 100) if was else 0, special, seen)
+    groups: dict[int, list] = {}
+    for store, active, scraped, verified, anchor, anchor_first in stores:
+        if active:
+            groups.setdefault(anchor, []).append((store, scraped))
+    freshest = {anchor: freshest_rows({s: rows.get(s, {}) for s, _ in mates}, dict(mates))
+                for anchor, mates in groups.items()}
     out = {}
     for store, active, scraped, verified, anchor, anchor_first in stores:
         serving = Serving(store == anchor, scraped, verified, anchor_first, active)
-        for product, e in effective_prices(serving, rows.get(store, {}), rows.get(anchor, {})).items():
+        served = effective_prices(serving, rows.get(store, {}), rows.get(anchor, {}), freshest=freshest.get(anchor))
+        for product, e in served.items():
+            source_store = anchor if e.from_anchor else e.from_store if e.from_store is not None else store
             out[(store, product)] = (e.row.price, e.row.was_price, e.row.on_special, e.row.first_observed, e.source,
-                                     anchor if e.from_anchor else store)
+                                     source_store)
     return out
 
 
@@ -100,7 +108,7 @@ def test_view_and_rule_agree_on_every_source(conn):
         "unverified": {"scraped": T0 - 3 * D, "first": T0 - 3 * D,
                        "rows": {0: (101, 0, False, T0 - 3 * D), 2: (122, 0, True, T0 - 3 * D)}},
         "rescraped": {"scraped": T0 - D, "verified": T0 - 4 * D, "first": T0 - 20 * D,
-                      "rows": {2: (123, 0, False, T0 - D)}},
+                      "rows": {2: (123, 0, False, T0 - D), 9: (995, 0, False, T0 - D)}},
         "closed": {"scraped": verified, "verified": verified, "active": False,
                    "rows": {3: (132, 0, False, T0 - 9 * D)}},
         "never_scraped": {"verified": verified, "rows": {2: (124, 0, False, T0 - 9 * D), 3: (133, 0, False, T0 - 9 * D)}},
@@ -119,7 +127,10 @@ def test_view_and_rule_agree_on_every_source(conn):
     assert served("valid", 1) == (111, "override")  # the anchor's change is older than the 48-hour horizon
     assert served("valid", 3) == (131, "override")  # the anchor's price is the one of its first scrape
     assert served("valid", 5) == (151, "override")  # changed 49 hours before the verification
-    assert served("valid", 9) == (990, "override")  # the anchor does not carry it
+    # the anchor does not carry it: a group-mate scraped since has a fresher observation of the group's price
+    assert served("valid", 9) == (995, "inferred")
+    assert view[(sid["valid"], pid[9])][5] == sid["rescraped"]
+    assert served("rescraped", 9) == (995, "observed")
     assert served("valid", 6) == (160, "inferred")
     assert served("stale", 2) == (120, "stale_override")  # the anchor changed after the verification
     assert served("stale", 4) == (140, "stale_override")  # exactly 48 hours before it
