@@ -183,6 +183,25 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def jumped_anchors(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: Settings) -> list[Hashable]:
+    """Groups whose anchor's prices just changed far more than its chain's did: {group: (chain, share)}.
+
+    `share` is the share of the anchor's prices first seen in this run. An
+    anchor that moved to another list, or whose list changed, has a share above
+    its chain's median share (a chain-wide change such as a new week's specials
+    moves the median, not one anchor) by more than 3 x max_member_deviation.
+    Nothing says which it was, so its members' inferred prices are unjustified
+    until some are compared with it (the integrity chain): the stale-anchor
+    branch scrapes a few of them in the same run.
+    """
+    by_chain: dict[Hashable, list[float]] = {}
+    for chain, share in fresh.values():
+        by_chain.setdefault(chain, []).append(share)
+    median = {chain: float(np.median(shares)) for chain, shares in by_chain.items()}
+    margin = 3 * settings.max_member_deviation
+    return sorted((g for g, (chain, share) in fresh.items() if share > median[chain] + margin), key=_key)
+
+
 def plan_succession(
     group: GroupState, stores: Mapping[Hashable, StoreState], as_of: datetime, settings: Settings
 ) -> ReplaceAnchor | None:

@@ -21,7 +21,7 @@ from pricegroups.grouping import repository as repo
 from pricegroups.grouping import verification
 from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer, Outcome
-from pricegroups.grouping.health import anchor_ready, check_group, due_for_check, plan_succession
+from pricegroups.grouping.health import anchor_ready, check_group, due_for_check, jumped_anchors, plan_succession
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState
 from pricegroups.grouping.planning import plan_scrape  # noqa: F401  (re-exported for the DAG)
@@ -87,43 +87,25 @@ def jumped_anchor_members(
 ) -> list[int]:
     """Members to scrape now because their anchor's prices just changed far more than its chain's did.
 
-    An anchor that moved to another price list, or whose list changed, shows
-    many prices first observed in this run. Nothing says which: its members'
-    inferred prices are unjustified until some are compared with it (the
-    integrity chain). An anchor jumped when the share of its prices first seen
-    in this run exceeds its chain's median share among anchors by more than
-    3 x max_member_deviation (a chain-wide change such as a week's specials
-    moves the median, not one anchor). Up to `per_group` of its members, the
-    most recently verified first, are returned for the stale-anchor branch to
-    scrape; the health check then verifies them or finds the anchor drifted.
+    Reads, for every anchor scraped at `as_of` (and scraped before), the share
+    of its prices first seen in this run, and its members most recently
+    verified first; health.jumped_anchors decides (docs/grouping.md).
     """
     rows = conn.execute(
-        """WITH anchors AS (
-               SELECT g.group_id, g.chain_id, a.store_id,
-                      count(*) FILTER (WHERE p.scraped_at >= a.last_scraped_at) ::float8
-                          / greatest(count(*), 1) AS fresh
-               FROM store_groups g
-               JOIN stores a ON a.store_id = g.anchor_store_id
-               JOIN prices p ON p.store_id = a.store_id
-               WHERE a.last_scraped_at = %(as_of)s AND a.first_scraped_at < a.last_scraped_at
-                 AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))
-               GROUP BY g.group_id, g.chain_id, a.store_id),
-           medians AS (
-               SELECT chain_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY fresh) AS median
-               FROM anchors GROUP BY chain_id),
-           jumped AS (
-               SELECT a.group_id FROM anchors a JOIN medians m USING (chain_id)
-               WHERE a.fresh > m.median + 3 * %(deviation)s),
-           ranked AS (
-               SELECT s.store_id, row_number() OVER (PARTITION BY s.group_id
-                          ORDER BY s.last_verified_at DESC NULLS LAST, s.store_id) AS n
-               FROM stores s JOIN jumped j USING (group_id) JOIN store_groups g USING (group_id)
-               WHERE s.active AND s.store_id <> g.anchor_store_id)
-           SELECT store_id FROM ranked WHERE n <= %(per_group)s ORDER BY store_id""",
-        {"as_of": as_of, "chains": chain_ids(conn, chains), "deviation": settings.max_member_deviation,
-         "per_group": per_group},
+        """SELECT g.group_id, g.chain_id,
+                  (SELECT count(*) FILTER (WHERE p.scraped_at >= a.last_scraped_at)::float8 / greatest(count(*), 1)
+                   FROM prices p WHERE p.store_id = a.store_id) AS fresh,
+                  ARRAY(SELECT s.store_id FROM stores s
+                        WHERE s.group_id = g.group_id AND s.active AND s.store_id <> g.anchor_store_id
+                        ORDER BY s.last_verified_at DESC NULLS LAST, s.store_id) AS members
+           FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
+           WHERE a.last_scraped_at = %(as_of)s AND a.first_scraped_at < a.last_scraped_at
+             AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))""",
+        {"as_of": as_of, "chains": chain_ids(conn, chains)},
     ).fetchall()
-    return [r[0] for r in rows]
+    jumped = jumped_anchors({g: (chain, fresh) for g, chain, fresh, _ in rows}, settings)
+    members = {g: m for g, _, _, m in rows}
+    return sorted(s for g in jumped for s in members[g][:per_group])
 
 
 def anchors_of(conn: psycopg.Connection, group_ids: Sequence[int]) -> list[int]:

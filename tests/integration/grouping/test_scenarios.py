@@ -304,3 +304,25 @@ def test_anchor_moving_on_a_normal_day_gets_its_old_members_reverified_and_regro
     assert conn.execute("SELECT count(*) FROM stores WHERE needs_verification").fetchone()[0] == 0
     assert_group_invariants(conn)
     assert_effective_prices_true(w)
+
+
+def test_an_anchor_that_jumps_to_another_list_gets_members_scraped_in_the_same_run(conn):
+    from pricegroups.grouping.service import jumped_anchor_members
+
+    w = World.build(conn, ["A", "A", "A", "A", "B", "B", "B"])
+    w.derive_zone("B", "A", 0.25)
+    w.scrape(w.stores, day(0))
+    maintain(conn, 0)
+    anchors = groups_of(conn)
+    a_anchor = next(a for a in anchors if w.zone_of[a] == "A")
+    assert jumped_anchor_members(conn, day(1), SETTINGS) == []  # nobody scraped at day 1 yet
+    w.scrape(list(anchors), day(1))
+    assert jumped_anchor_members(conn, day(1), SETTINGS) == []  # an ordinary day
+    w.zone_of[a_anchor] = "B"
+    w.scrape(list(anchors), day(2))
+    members = [s for s in w.stores if w.zone_of[s] == "A"]
+    assert jumped_anchor_members(conn, day(2), SETTINGS) == sorted(members)  # its 3 members, verified first
+    w.scrape(members, day(2))
+    maintain(conn, 2)
+    assert partition(conn) == truth(w)  # the anchor drifted away; its old members keep their list
+    assert_group_invariants(conn)

@@ -122,3 +122,12 @@ def test_a_lone_member_difference_is_its_own_deviation_and_kept():
     group, stores, comparer = with_support({"a": A, "m1": A, "m2": own}, "a")
     decisions = check_group(group, stores, comparer).decisions
     assert {(type(d).__name__, d.store) for d in decisions} == {("Verify", "m1"), ("Verify", "m2")}
+
+
+def test_an_anchor_whose_prices_jumped_past_its_chains_median_is_flagged():
+    from pricegroups.grouping.health import jumped_anchors
+
+    # a new week's specials move every anchor of chain c (the median), g3 moved list on top of that
+    fresh = {"g1": ("c", 0.16), "g2": ("c", 0.17), "g3": ("c", 0.40), "g4": ("d", 0.01), "g5": ("d", 0.035)}
+    assert jumped_anchors(fresh, S) == ["g3"]  # g5: 0.035 is within 3 x 1 % of d's median (0.0225)
+    assert jumped_anchors(fresh, Settings(max_member_deviation=0.1)) == []
