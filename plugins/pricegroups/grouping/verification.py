@@ -59,21 +59,23 @@ def risk_score(
     """How likely a member's served prices are wrong; higher is riskier.
 
     * never verified (`days_since_verified` None): infinite, always first;
-    * else days since its last verification / `verify_interval_days` (error
-      grows with time since anyone looked),
-    * + 1 when its group had a `merged`, `member_ejected` or `anchor_replaced`
-      event within the interval (a group that just changed may be wrong),
-    * + its overrides (own rows kept after its verification) / max(1,
-      `max_member_deviation` x its anchor's rows): a member near the allowed
-      share of deviations is close to leaving its group.
+    * else its staleness, days since its last verification /
+      `verify_interval_days` (error grows with time since anyone looked; a
+      member just verified is at the back of the queue, so the budget goes
+      round all members), times
+    * 1 + its overrides (own rows kept after its verification) / max(1,
+      `max_member_deviation` x its anchor's rows), at most 1 (a member near the
+      allowed share of deviations is close to leaving its group), + 1 when its
+      group had a `merged`, `member_ejected` or `anchor_replaced` event within
+      the interval (a group that just changed may be wrong).
     """
     if days_since_verified is None:
         return math.inf
-    score = max(0.0, days_since_verified) / max(interval_days, 1e-9)
+    staleness = max(0.0, days_since_verified) / max(interval_days, 1e-9)
+    weight = 1.0 + min(1.0, overrides / max(1.0, max_member_deviation * anchor_rows))
     if recent_group_change:
-        score += 1.0
-    score += overrides / max(1.0, max_member_deviation * anchor_rows)
-    return score
+        weight += 1.0
+    return staleness * weight
 
 
 def choose_members(

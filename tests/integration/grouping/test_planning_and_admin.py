@@ -93,7 +93,7 @@ def test_plan_risk_counts_recent_group_changes_and_overrides(conn, grouped):
     event(low[0], as_of - timedelta(days=SETTINGS.verify_interval_days, hours=1), "merged")
     plan_scrape(conn, as_of, by_risk, reasons=reasons)
     assert reasons == {high[0]: "risk", high[1]: "risk"}  # a change before the interval does not count
-    # a member of `low` keeps 3 overrides (3 of at most 1% of 120 anchor prices): riskier than a change
+    # a member of `low` keeps 3 overrides (3 of at most 1% of 120 anchor prices): as risky as a group change
     anchor = conn.execute(
         "SELECT anchor_store_id FROM store_groups WHERE group_id = %s", (group_of[low[-1]],)
     ).fetchone()[0]
@@ -104,8 +104,9 @@ def test_plan_risk_counts_recent_group_changes_and_overrides(conn, grouped):
         (low[-1], anchor),
     )
     conn.commit()
-    plan_scrape(conn, as_of, by_risk, reasons=reasons)
-    assert reasons == {low[-1]: "risk", high[0]: "risk"}
+    enough = by_risk.with_overrides({"verify_budget_share": (len(high) + 1) / (len(low) + len(high))})
+    plan_scrape(conn, as_of, enough, reasons=reasons)
+    assert reasons == {**dict.fromkeys(high, "risk"), low[-1]: "risk"}  # ahead of low's other members
 
 
 def test_plan_forced_members_come_on_top_of_the_budget(conn, grouped):

@@ -65,7 +65,7 @@ def test_budget_of_one_still_samples_at_random_and_a_zero_budget_plans_only_forc
     assert len(choose_members(members(3), 10, 0.5, "s")) == 3  # never more than there are members
 
 
-def test_risk_score_orders_never_verified_then_time_then_group_change_then_deviations():
+def test_risk_score_is_staleness_weighted_by_group_change_and_deviations():
     never = risk_score(None, 7, False, 0, 0, 0.01)
     old = risk_score(14, 7, False, 0, 1000, 0.01)
     fresh = risk_score(1, 7, False, 0, 1000, 0.01)
@@ -73,8 +73,11 @@ def test_risk_score_orders_never_verified_then_time_then_group_change_then_devia
     deviating = risk_score(1, 7, False, 5, 1000, 0.01)
     assert never == math.inf
     assert old == pytest.approx(2.0) and fresh == pytest.approx(1 / 7)
-    assert changed == pytest.approx(1 / 7 + 1)
-    assert deviating == pytest.approx(1 / 7 + 0.5)  # 5 overrides of at most 1% of 1,000
+    assert changed == pytest.approx(2 / 7)
+    assert deviating == pytest.approx(1.5 / 7)  # 5 overrides of at most 1% of 1,000
+    assert risk_score(1, 7, False, 500, 1000, 0.01) == pytest.approx(2 / 7)  # the deviation weight is capped
+    # a member just verified goes to the back whatever its overrides: the budget goes round all members
+    assert risk_score(0, 7, True, 500, 1000, 0.01) == 0.0 < risk_score(2, 7, False, 0, 1000, 0.01)
     assert risk_score(-3, 7, False, 0, 0, 0.01) == 0.0  # a backfill: verified after as_of
 
 
