@@ -276,17 +276,25 @@ ready AS (
 ),
 served AS (
     SELECT r.store_id, p.price AS charged,
-           CASE WHEN o.product_id IS NOT NULL
-                     AND NOT (r.verified_at IS NOT NULL AND ap.product_id IS NOT NULL
-                              AND ap.scraped_at > coalesce(a.first_scraped_at, '-infinity')
-                              AND ap.scraped_at >= r.verified_at - interval '48 hours')
-                THEN o.price ELSE ap.price END AS served
+           CASE WHEN o.product_id IS NULL THEN ap.price
+                WHEN r.verified_at IS NOT NULL AND ap.product_id IS NOT NULL
+                     AND ap.scraped_at > coalesce(a.first_scraped_at, '-infinity')
+                     AND ap.scraped_at >= r.verified_at - interval '48 hours' THEN ap.price
+                WHEN r.verified_at IS NOT NULL AND ap.product_id IS NULL AND mate.price IS NOT NULL THEN mate.price
+                ELSE o.price END AS served
     FROM ready r
     JOIN stores a ON a.store_id = r.anchor_id
     JOIN prices p ON p.store_id = r.store_id
     LEFT JOIN served_overrides o
            ON o.run_id = %(run)s AND o.store_id = r.store_id AND o.product_id = p.product_id
     LEFT JOIN prices ap ON ap.store_id = r.anchor_id AND ap.product_id = p.product_id
+    -- an override for a product the anchor lacks gives way to a group-mate's fresher row (the view's rule;
+    -- the member's previous scrape is taken as its last verification)
+    LEFT JOIN LATERAL (
+        SELECT q.price FROM stores m JOIN prices q ON q.store_id = m.store_id
+        WHERE m.group_id = r.group_id AND m.active AND m.store_id <> r.store_id AND q.product_id = p.product_id
+          AND m.last_scraped_at > r.verified_at
+        ORDER BY m.last_scraped_at DESC, m.store_id LIMIT 1) mate ON o.product_id IS NOT NULL AND ap.product_id IS NULL
     WHERE NOT EXISTS (SELECT 1 FROM listing_absences la
                       WHERE la.store_id = p.store_id AND la.product_id = p.product_id)
 ),
