@@ -165,7 +165,7 @@ def main() -> int:
     print(f"wall time {wall_s:.0f} s")
     print(
         f"RESULT days={len(days)} wall_s={wall_s:.0f} scraped_share_last_day={last.scraped_share:.2f} "
-        f"ari_last_day={last.ari:.3f} wrong_inferred_share={final['wrong_inferred_share']:.3f} "
+        f"ari_last_day={last.ari:.3f} wrong_inferred_share={final['wrong_inferred_share']:.4f} "
         f"estimated_wrong_share={measured.share:.4f}"
     )
     return 0

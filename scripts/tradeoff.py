@@ -28,6 +28,8 @@ def run_demo(days: int, env: dict[str, str]) -> dict[str, str]:
         [sys.executable, str(ROOT / "scripts" / "demo.py"), "--days", str(days)],
         env={**os.environ, **env}, capture_output=True, text=True, check=False,
     )
+    (ROOT / "reports").mkdir(exist_ok=True)
+    (ROOT / "reports" / f"tradeoff-{'-'.join(f'{k}={v}' for k, v in env.items())}.log").write_text(out.stdout)
     if out.returncode != 0:
         raise SystemExit(f"demo failed with {env}:\n{out.stderr[-2000:]}")
     figures: dict[str, str] = {}

@@ -513,7 +513,6 @@ class PriceComparer:
             for s in everyone:
                 members.setdefault(groups.get(s.store, s.store), []).append(s.store)
             states = {s.store: StoreState(s.store, groups.get(s.store, s.store), s.scraped_at) for s in everyone}
-            states = {k: StoreState(k, v.group, v.scraped_at, None) for k, v in states.items()}
             group_states = {}
             for g, stores in members.items():
                 head = a.store if a.store in stores else b.store if b.store in stores else stores[0]
