@@ -326,3 +326,28 @@ def test_an_anchor_that_jumps_to_another_list_gets_members_scraped_in_the_same_r
     maintain(conn, 2)
     assert partition(conn) == truth(w)  # the anchor drifted away; its old members keep their list
     assert_group_invariants(conn)
+
+
+def test_risk_ordered_verification_catches_a_moved_member_within_a_round_of_the_budget(conn):
+    """The budget goes round every member (staleness first), so a silent move is found in members/budget days."""
+    from pricegroups.grouping.planning import plan_scrape
+
+    w = World.build(conn, ["A"] * 9 + ["B"] * 3)
+    w.derive_zone("B", "A", 0.25)
+    w.scrape(w.stores, day(0))
+    maintain(conn, 0)
+    assert partition(conn) == truth(w)
+    by_risk = SETTINGS.with_overrides({"verify_budget_share": 0.2, "verify_random_share": 0.0})  # 2 of 10 a day
+    anchors = groups_of(conn)
+    mover = max(s for s in w.stores if s not in anchors and w.zone_of[s] == "A")  # the last in id order
+    w.zone_of[mover] = "B"
+    caught = None
+    for n in range(1, 8):
+        planned = plan_scrape(conn, day(n), by_risk)
+        w.scrape(planned, day(n))
+        maintain(conn, n, by_risk)
+        if partition(conn) == truth(w):
+            caught = n
+            break
+    assert caught is not None and caught <= 5  # 10 members, 2 a day
+    assert_group_invariants(conn)
