@@ -401,7 +401,7 @@ def _deviating_stores(zones: list[Zone], stores: list[Store], r: random.Random) 
     return stores
 
 
-def _events(chains: dict[str, Chain]) -> list[Event]:
+def _events(chains: dict[str, Chain], catalogue_size=lambda chain, store: 0) -> list[Event]:
     """Scripted events on days 2-13; days 0 and 1 are clean so a bootstrap works."""
 
     def regular_stores(chain: str) -> list[Store]:
@@ -423,12 +423,15 @@ def _events(chains: dict[str, Chain]) -> list[Event]:
     plain = [s for s in in_z1 if s.code not in busy and not s.own_share and not s.lag_share]
     mover_fm = (plain or in_z1)[0]
     fm_target = twin_of("freshmart", fm_zones[0]) or next(z for z in fm_zones if z != mover_fm.zone)
-    # valueway, day 6: the likely anchor (largest range_share) of the biggest zone that does not converge
-    # later moves to another zone with a list of its own (never its near-twin)
+    # valueway, day 6: the likely anchor of the biggest zone that does not converge (the engine prefers
+    # stores with no prices of their own, then the largest catalogue) moves to another zone with a list
+    # of its own (never its near-twin)
     converging = (vw_zones[-1], vw_zones[0])
     sizes = Counter(s.zone for s in vw)
     source = max((z for z in vw_zones if z not in converging), key=lambda z: sizes[z], default=vw_zones[0])
-    mover_vw = max((s for s in vw if s.zone == source), key=lambda s: s.range_share)
+    mover_vw = max((s for s in vw if s.zone == source),
+                   key=lambda s: (not s.own_share and not s.lag_share, catalogue_size("valueway", s.code),
+                                  s.range_share))
     vw_target = next((z for z in vw_zones if z not in converging and z != source),
                      next(z for z in vw_zones if z != source))
     mover_gg = gg[4]
@@ -455,7 +458,7 @@ def default_scenario(seed: int = 20260302) -> Scenario:
     """The built-in scenario (about 150 stores, three chains); the same seed gives the same scenario."""
     catalogue = _catalogue(random.Random(seed))
     chains = {plan.code: _chain(plan, i, catalogue, seed) for i, plan in enumerate(PLANS)}
-    return Scenario(seed=seed, chains=chains.values(), events=_events(chains), days=14)
+    return _with_events(seed, chains)
 
 
 def compact_scenario(seed: int = 20260302) -> Scenario:
@@ -473,4 +476,10 @@ def compact_scenario(seed: int = 20260302) -> Scenario:
     ]
     catalogue = _catalogue(random.Random(seed))
     chains = {plan.code: _chain(plan, i, catalogue, seed) for i, plan in enumerate(plans)}
-    return Scenario(seed=seed, chains=chains.values(), events=_events(chains), days=14)
+    return _with_events(seed, chains)
+
+
+def _with_events(seed: int, chains: dict[str, Chain]) -> Scenario:
+    """The scenario with its scripted events (movers chosen by the stores' actual catalogues)."""
+    bare = Scenario(seed=seed, chains=chains.values(), events=(), days=14)
+    return bare.with_events(_events(chains, lambda chain, store: len(bare.assortment(chain, store))))
