@@ -30,7 +30,7 @@ from pricegroups.grouping.effective import HORIZON, Effective, PriceRow, Serving
 from pricegroups.grouping.health import check_group
 from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
-from pricegroups.grouping.pricing import PriceMatrix, encode_key, hours
+from pricegroups.grouping.pricing import PriceMatrix, encode_key, hours, sort_key
 from pricegroups.grouping.support import group_supports
 from pricegroups.settings import Settings
 
@@ -81,7 +81,7 @@ class GroupBook:
             if store != anchor:
                 members.setdefault(anchor, []).append(store)
         for anchor in {a for a in anchor_of.values()}:
-            book.groups[anchor] = GroupState(anchor, chain_of[anchor], anchor, tuple(sorted(members.get(anchor, []), key=_key)), created_at)
+            book.groups[anchor] = GroupState(anchor, chain_of[anchor], anchor, tuple(sorted(members.get(anchor, []), key=sort_key)), created_at)
         for store in anchor_of:
             book.stores[store] = StoreState(store, anchor_of[store])
         return book
@@ -128,8 +128,8 @@ class GroupBook:
 
     def price_matrix(self, stores: Iterable[Hashable] | None = None) -> PriceMatrix:
         """The stores' own rows (anchors', members' observations and overrides) with when each was first observed."""
-        stores = sorted(self.stores if stores is None else set(stores), key=_key)
-        products = sorted({p for s in stores for p in self.rows.get(s, {})}, key=_key)
+        stores = sorted(self.stores if stores is None else set(stores), key=sort_key)
+        products = sorted({p for s in stores for p in self.rows.get(s, {})}, key=sort_key)
         col = {p: j for j, p in enumerate(products)}
         keys = np.zeros((len(stores), len(products)), dtype=np.int32)
         was = np.zeros_like(keys)
@@ -200,7 +200,7 @@ class GroupBook:
         for groups, chain_matrix, rate in self._scopes(matrix, change_rate):
             comparer = Comparer(chain_matrix, settings, as_of, supports=group_supports(chain_matrix, groups, self.stores),
                                 change_rate=rate)
-            for key in sorted(groups, key=_key):
+            for key in sorted(groups, key=sort_key):
                 report = check_group(self.groups[key], self.stores, comparer)
                 summary.checked += report.checked
                 summary.stale_anchors += report.stale_anchor
@@ -214,9 +214,9 @@ class GroupBook:
             comparer = Comparer(chain_matrix, settings, as_of, known=computed,
                                 supports=group_supports(chain_matrix, groups, self.stores), change_rate=rate)
             by_chain: dict[Hashable, list[GroupState]] = {}
-            for key in sorted(groups, key=_key):
+            for key in sorted(groups, key=sort_key):
                 by_chain.setdefault(groups[key].chain, []).append(groups[key])
-            for chain in sorted(by_chain, key=_key):
+            for chain in sorted(by_chain, key=sort_key):
                 merges.extend(plan_merges(by_chain[chain], comparer, settings, exhaustive).merges)
             summary.compared += len(comparer.computed)
             summary.reused += comparer.reused
@@ -240,7 +240,7 @@ class GroupBook:
         by_chain: dict[Hashable, dict[Hashable, GroupState]] = {}
         for key, group in self.groups.items():
             by_chain.setdefault(group.chain, {})[key] = group
-        for chain in sorted(by_chain, key=_key):
+        for chain in sorted(by_chain, key=sort_key):
             groups = by_chain[chain]
             stores = [s for g in groups.values() for s in (g.anchor, *g.members)]
             yield groups, self.price_matrix(stores), rates.get(chain, change_rate)
@@ -261,7 +261,7 @@ class GroupBook:
                 self._eject(decision, at)
             elif isinstance(decision, ReplaceAnchor):
                 group = self.groups[decision.group]
-                members = tuple(sorted((set(group.members) - {decision.new_anchor}) | {decision.old_anchor}, key=_key))
+                members = tuple(sorted((set(group.members) - {decision.new_anchor}) | {decision.old_anchor}, key=sort_key))
                 self.groups[decision.group] = replace(group, anchor=decision.new_anchor, members=members)
                 self._event(decision, at, {"reason": decision.reason, **decision.evidence})
             elif isinstance(decision, Merge):
@@ -295,7 +295,7 @@ class GroupBook:
         absorbed = self.groups.pop(decision.group)
         into = self.groups[decision.into]
         moved = (absorbed.anchor, *absorbed.members)
-        self.groups[decision.into] = replace(into, members=tuple(sorted((*into.members, *moved), key=_key)))
+        self.groups[decision.into] = replace(into, members=tuple(sorted((*into.members, *moved), key=sort_key)))
         for store in moved:
             self.stores[store] = replace(self.stores[store], group=decision.into)
         self.stores[absorbed.anchor] = replace(self.stores[absorbed.anchor], verified_at=at)
@@ -338,6 +338,3 @@ def _median(values: list[float]) -> float:
     half = len(ordered) // 2
     return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
-
-def _key(value: Hashable) -> tuple:
-    return (type(value).__name__, value)

@@ -92,7 +92,7 @@ class Comparison:
     def evidence(self) -> dict[str, Any]:
         c = self.counts
         return {
-            "stores": [_plain(self.store_a), _plain(self.store_b)],
+            "stores": [plain(self.store_a), plain(self.store_b)],
             "outcome": self.outcome.value,
             "overlap": c.overlap,
             "agreeing": c.agreeing,
@@ -102,8 +102,8 @@ class Comparison:
             "own": [c.own_a, c.own_b],
             "timing": c.timing,
             "reason": self.reason,
-            "disagreeing": [_plain(p) for p in self.disagreeing],
-            "shared_with": [[_plain(p), int(na), int(nb)] for p, na, nb in self.shared_with],
+            "disagreeing": [plain(p) for p in self.disagreeing],
+            "shared_with": [[plain(p), int(na), int(nb)] for p, na, nb in self.shared_with],
             "reused": self.reused,
         }
 
@@ -361,7 +361,7 @@ class Comparer:
 
     def disagreeing(self, a: Hashable, b: Hashable, limit: int = EXAMPLES) -> tuple:
         cols, _ = self._disagreeing_columns(a, b)
-        return tuple(_plain(self.matrix.products[c]) for c in cols[:limit])
+        return tuple(plain(self.matrix.products[c]) for c in cols[:limit])
 
     def _measure(self, a: Hashable, b: Hashable) -> tuple[Counts, tuple, tuple]:
         """Full counts of a against b, every disagreement classified (shared / own) by the groups' evidence."""
@@ -384,9 +384,9 @@ class Comparer:
             timing=timing_allowance(overlap, gap, self.change_rate),
         )
         products = m.products
-        examples = tuple(_plain(products[c]) for c in cols[:EXAMPLES])
+        examples = tuple(plain(products[c]) for c in cols[:EXAMPLES])
         shared_cols = np.flatnonzero(is_shared)[:EXAMPLES]
-        shared_with = tuple((_plain(products[cols[i]]), int(back_a[i]), int(back_b[i])) for i in shared_cols)
+        shared_with = tuple((plain(products[cols[i]]), int(back_a[i]), int(back_b[i])) for i in shared_cols)
         return counts, examples, shared_with
 
     def _measure_alone(self, a: Hashable, others: Sequence[Hashable]) -> list[Counts]:
@@ -468,7 +468,7 @@ def _discriminating_order(keys: np.ndarray, sample: int = 64) -> np.ndarray:
     return np.lexsort((np.arange(keys.shape[1]), -distinct))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 

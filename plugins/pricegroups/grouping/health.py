@@ -13,8 +13,9 @@ from typing import Hashable, Mapping
 
 import numpy as np
 
-from pricegroups.grouping.comparer import Comparer, Comparison, Outcome
+from pricegroups.grouping.comparer import Comparer, Comparison, Outcome, plain
 from pricegroups.grouping.model import Decision, Eject, GroupState, ReplaceAnchor, StoreState, Verify
+from pricegroups.grouping.pricing import column_mode, sort_key
 from pricegroups.settings import Settings
 
 
@@ -135,7 +136,7 @@ def elect_anchor(
     """
     if len(matched) < 2:
         return None
-    candidates = [group.anchor, *sorted(matched, key=_key)]
+    candidates = [group.anchor, *sorted(matched, key=sort_key)]
     rows = np.array([comparer.matrix.row_of[s] for s in candidates], dtype=np.int64)
     off = off_majority(comparer.matrix.keys[rows])
     size = int(comparer.matrix.sizes[rows[0]])
@@ -146,8 +147,8 @@ def elect_anchor(
         return None
     new = candidates[best]
     evidence = {
-        "consensus_of": [_plain(s) for s in candidates],
-        "off_consensus": {str(_plain(s)): int(n) for s, n in zip(candidates, off)},
+        "consensus_of": [plain(s) for s in candidates],
+        "off_consensus": {str(plain(s)): int(n) for s, n in zip(candidates, off)},
         "margin": margin,
     }
     decisions: list[Decision] = [ReplaceAnchor(group.group, group.anchor, new, "representative", evidence)]
@@ -161,26 +162,11 @@ def elect_anchor(
 
 def off_majority(keys: np.ndarray) -> np.ndarray:
     """Per row, how many of its prices differ from a price a strict majority of the carrying rows charge."""
-    part = np.sort(keys, axis=0)
-    mode = np.zeros(keys.shape[1], dtype=keys.dtype)
-    best = np.zeros(keys.shape[1], dtype=np.int64)
-    run = np.zeros(keys.shape[1], dtype=np.int64)
-    for i in range(part.shape[0]):
-        run = np.where(part[i] == part[i - 1], run + 1, 1) if i else np.ones(keys.shape[1], dtype=np.int64)
-        better = (part[i] != 0) & (run > best)
-        mode = np.where(better, part[i], mode)
-        best = np.where(better, run, best)
+    mode, best = column_mode(keys)
     carried = np.count_nonzero(keys, axis=0)
     decided = best * 2 > carried
     return np.count_nonzero((keys != mode) & (keys != 0) & decided, axis=1)
 
-
-def _key(value: Hashable) -> tuple:
-    return (type(value).__name__, value)
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def jumped_anchors(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: Settings) -> list[Hashable]:
@@ -199,7 +185,7 @@ def jumped_anchors(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: S
         by_chain.setdefault(chain, []).append(share)
     median = {chain: float(np.median(shares)) for chain, shares in by_chain.items()}
     margin = 3 * settings.max_member_deviation
-    return sorted((g for g, (chain, share) in fresh.items() if share > median[chain] + margin), key=_key)
+    return sorted((g for g, (chain, share) in fresh.items() if share > median[chain] + margin), key=sort_key)
 
 
 def plan_succession(

@@ -33,7 +33,7 @@ import numpy as np
 from pricegroups.grouping.blocking import build
 from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.model import GroupState, Merge
-from pricegroups.grouping.pricing import PriceMatrix
+from pricegroups.grouping.pricing import PriceMatrix, column_mode, sort_key
 from pricegroups.settings import Settings
 
 
@@ -105,7 +105,7 @@ def ranked(groups: Sequence[GroupState], matrix: PriceMatrix) -> list[GroupState
     off = off_consensus(matrix, rows)
     size = matrix.sizes[rows]
     score = {g.group: (int(a), -int(c), int(n)) for g, a, c, n in zip(groups, alone.tolist(), size.tolist(), off.tolist())}
-    return sorted(groups, key=lambda g: (-g.size, score[g.group], g.created_at, _key(g.group)))
+    return sorted(groups, key=lambda g: (-g.size, score[g.group], g.created_at, sort_key(g.group)))
 
 
 def unshared_prices(matrix: PriceMatrix, rows: np.ndarray) -> np.ndarray:
@@ -138,31 +138,13 @@ def off_consensus(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> np
         return np.zeros(0, dtype=np.int64)
     ordered = np.sort(rows)
     picks = ordered[np.unique(np.linspace(0, len(ordered) - 1, min(sample, len(ordered))).astype(np.int64))]
-    part = np.sort(matrix.keys[picks], axis=0)
-    mode = _column_mode(part)
+    mode, _ = column_mode(matrix.keys[picks])
     out = np.empty(len(rows), dtype=np.int64)
     for start in range(0, len(rows), 512):
         block = matrix.keys[rows[start:start + 512]]
         out[start:start + 512] = np.count_nonzero((block != mode) & (block != 0) & (mode != 0), axis=1)
     return out
 
-
-def _column_mode(part: np.ndarray) -> np.ndarray:
-    """Most common non-zero value per column of a column-sorted array (ties: the smallest)."""
-    mode = np.zeros(part.shape[1], dtype=part.dtype)
-    best = np.zeros(part.shape[1], dtype=np.int64)
-    run = np.zeros(part.shape[1], dtype=np.int64)
-    for i in range(part.shape[0]):
-        same = (part[i] == part[i - 1]) if i else np.zeros(part.shape[1], dtype=bool)
-        run = np.where(same, run + 1, 1)
-        better = (part[i] != 0) & (run > best)
-        mode = np.where(better, part[i], mode)
-        best = np.where(better, run, best)
-    return mode
-
-
-def _key(value) -> tuple:
-    return (type(value).__name__, value)
 
 
 def _best_match(group: GroupState, sinks: list[GroupState], comparer: Comparer):

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Hashable, Union
 
 from pricegroups.grouping.comparer import Comparison
+from pricegroups.grouping.pricing import sort_key
 
 EPOCH = datetime(1970, 1, 1).astimezone()
 
@@ -39,11 +40,8 @@ class GroupState:
 
     def rank(self) -> tuple:
         """Merge precedence: larger first, then older, then smaller id (total, data-derived)."""
-        return (-self.size, self.created_at, _key(self.group))
+        return (-self.size, self.created_at, sort_key(self.group))
 
-
-def _key(value: Hashable) -> tuple:
-    return (type(value).__name__, value)
 
 
 @dataclass(frozen=True)

@@ -266,11 +266,11 @@ def _event_row(event: dict) -> tuple:
         evidence.get("overlap", ""),
         evidence.get("agreeing", ""),
         evidence.get("rate", ""),
-        json.dumps(evidence, default=_plain, sort_keys=True),
+        json.dumps(evidence, default=_json_plain, sort_keys=True),
     )
 
 
-def _plain(value: object) -> object:
+def _json_plain(value: object) -> object:
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, datetime):

@@ -108,8 +108,8 @@ class PriceMatrix:
         scraped_at: Mapping[Hashable, datetime | None],
     ) -> "PriceMatrix":
         """Build from {store: {product: (price_cents, was_cents or 0, on_special)}} (small inputs)."""
-        stores = sorted(set(prices) | set(scraped_at), key=_sort_key)
-        products = sorted({p for rows in prices.values() for p in rows}, key=_sort_key)
+        stores = sorted(set(prices) | set(scraped_at), key=sort_key)
+        products = sorted({p for rows in prices.values() for p in rows}, key=sort_key)
         col = {p: j for j, p in enumerate(products)}
         keys = np.zeros((len(stores), len(products)), dtype=np.int32)
         was = np.zeros_like(keys)
@@ -155,7 +155,23 @@ def hours(value: datetime | None) -> int:
     return 0 if value is None else int(value.timestamp() // 3600)
 
 
-def _sort_key(value: Hashable) -> tuple:
+def column_mode(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the most common non-zero key and how many rows have it (ties: the smallest key)."""
+    part = np.sort(keys, axis=0)
+    mode = np.zeros(keys.shape[1], dtype=keys.dtype)
+    best = np.zeros(keys.shape[1], dtype=np.int64)
+    run = np.ones(keys.shape[1], dtype=np.int64)
+    for i in range(part.shape[0]):
+        if i:
+            run = np.where(part[i] == part[i - 1], run + 1, 1)
+        better = (part[i] != 0) & (run > best)
+        mode = np.where(better, part[i], mode)
+        best = np.where(better, run, best)
+    return mode, best
+
+
+def sort_key(value: Hashable) -> tuple:
+    """A total order over mixed store / product / group keys (by type name, then value)."""
     return (type(value).__name__, value)
 
 
