@@ -25,7 +25,7 @@ from typing import Any, Hashable, Iterable, Mapping
 
 import numpy as np
 
-from pricegroups.grouping.comparer import Comparer
+from pricegroups.grouping.comparer import Comparer, chain_change_rate
 from pricegroups.grouping.effective import HORIZON, Effective, PriceRow, Serving, effective_prices, freshest_rows
 from pricegroups.grouping.health import check_group
 from pricegroups.grouping.merging import needing_verification, plan_merges
@@ -151,8 +151,8 @@ class GroupBook:
         Over the anchors first scraped more than 20 hours before their last
         scrape: the share of their prices first observed after their first
         scrape and within 24 hours before their last; the chain's rate is the
-        median share (interpolated, as percentile_cont), capped at 0.2. Chains
-        without such an anchor are left out (the daily_change_rate prior applies).
+        median share, capped (comparer.chain_change_rate). Chains without such an
+        anchor are left out (the daily_change_rate prior applies).
         """
         shares: dict[Hashable, list[float]] = {}
         for group in self.groups.values():
@@ -163,7 +163,7 @@ class GroupBook:
                 continue
             changed = sum(r.first_observed > first and r.first_observed > last - timedelta(hours=24) for r in rows.values())
             shares.setdefault(group.chain, []).append(changed / len(rows))
-        return {chain: min(0.2, _median(values)) for chain, values in shares.items()}
+        return {chain: chain_change_rate(values) for chain, values in shares.items()}
 
     def effective(self, horizon: timedelta = HORIZON) -> dict[Hashable, dict[Hashable, Effective]]:
         """{store: {product: Effective}}: what the site would serve for every store (effective.py)."""
@@ -330,11 +330,3 @@ class GroupBook:
                 "evidence": evidence,
             }
         )
-
-
-def _median(values: list[float]) -> float:
-    """percentile_cont(0.5): the middle value, or the mean of the two middle ones."""
-    ordered = sorted(values)
-    half = len(ordered) // 2
-    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
-

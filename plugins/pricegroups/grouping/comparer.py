@@ -136,6 +136,18 @@ def timing_allowance(overlap: int, gap: timedelta, daily_rate: float) -> int:
     return int(math.ceil(expected + 3 * math.sqrt(expected) + 1))
 
 
+MAX_CHANGE_RATE = 0.2  # a store that moved list must not make timing explain a whole list
+
+
+def chain_change_rate(shares: Sequence[float]) -> float:
+    """A chain's daily rate of price changes from its anchors' shares of prices changed in their last day.
+
+    The median (interpolated), so one anchor that moved list does not set it,
+    capped at MAX_CHANGE_RATE. The database path and GroupBook both use it.
+    """
+    return min(MAX_CHANGE_RATE, float(np.median(shares)))
+
+
 def max_disagreements(size: int, settings: Settings, timing: int = 0, supported: bool = True) -> int:
     """The most disagreeing products any MATCH of a store with `size` products can have.
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import psycopg
 
-from pricegroups.grouping.comparer import Counts, judge
+from pricegroups.grouping.comparer import Counts, chain_change_rate, judge
 from pricegroups.grouping.merging import needing_verification
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix
@@ -164,12 +164,10 @@ def change_rates(conn: psycopg.Connection, chain_ids: Sequence[int] | None, sett
     A price first observed within a day before its anchor's last scrape, and after
     that anchor's first scrape, is a change; the chain's rate is the median share
     over its anchors scraped at least twice. Chains without such anchors get the
-    `daily_change_rate` prior. Capped at 0.2 so a store that moved zone cannot
-    make timing explain a whole list.
+    `daily_change_rate` prior (comparer.chain_change_rate decides).
     """
     rows = conn.execute(
-        """SELECT g.chain_id,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY x.changed::float8 / nullif(x.total, 0))
+        """SELECT g.chain_id, array_agg(x.changed::float8 / x.total)
            FROM store_groups g
            JOIN stores a ON a.store_id = g.anchor_store_id
            JOIN LATERAL (
@@ -177,12 +175,12 @@ def change_rates(conn: psycopg.Connection, chain_ids: Sequence[int] | None, sett
                                          AND p.scraped_at > a.last_scraped_at - interval '24 hours') AS changed,
                       count(*) AS total
                FROM prices p WHERE p.store_id = a.store_id) x ON true
-           WHERE a.first_scraped_at < a.last_scraped_at - interval '20 hours'
+           WHERE a.first_scraped_at < a.last_scraped_at - interval '20 hours' AND x.total > 0
              AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))
            GROUP BY g.chain_id""",
         {"chains": list(chain_ids) if chain_ids is not None else None},
     ).fetchall()
-    return {chain: min(0.2, float(rate)) for chain, rate in rows if rate is not None}
+    return {chain: chain_change_rate(shares) for chain, shares in rows}
 
 
 # -- writing ---------------------------------------------------------------
