@@ -306,13 +306,13 @@ class Comparer:
                                                         complete=False))
             for j in measured[complete[measured]].tolist():
                 b = candidates[j]
-                counts, _, _ = self._measure(a, b)
+                counts, examples, shared_with = self._measure(a, b)
                 self._remember(a, b, counts)
                 outcome, reason = judge(counts, self.settings)
                 if outcome is Outcome.MATCH:
                     key = (counts.disagreeing, pending[j])
                     if best is None or key < best[:2]:
-                        best = (*key, Comparison(a, b, outcome, counts, reason))
+                        best = (*key, Comparison(a, b, outcome, counts, reason, examples, shared_with))
         if best is None:
             return None
         return best[1], best[2]

@@ -58,26 +58,27 @@ def plan_merges(
         blocking = build(comparer.matrix, rows, settings, supported, comparer.change_rate)
     sinks: list[GroupState] = []
     sink_index = np.zeros(len(order), dtype=np.int64)  # position in `order` of each sink
-    targets: dict[int, GroupState] = {}  # position in `order` -> the sink it merges into
+    targets: dict[int, tuple] = {}  # position in `order` -> (the sink it merges into, that comparison)
     for i, group in enumerate(order):
         target = _best_match(group, _candidates(i, sinks, sink_index, blocking), comparer)
         if target is not None:
-            targets[i] = target[0]
+            targets[i] = target
             continue
         sink_index[len(sinks)] = i
         sinks.append(group)
     # A single store goes to the nearest sink of the final set, not only of those ranked above it:
     # the first stores of a near-twin list meet only the other twin's sink during the pass.
-    for i, sink in list(targets.items()):
+    for i in list(targets):
         group = order[i]
         if group.size == 1:
             found = _best_match(group, _candidates(i, sinks, sink_index, blocking, len(sinks)), comparer)
             if found is not None:
-                targets[i] = found[0]
+                targets[i] = found
     merges = []
-    for i, sink in sorted(targets.items()):
+    for i, (sink, comparison) in sorted(targets.items()):
         group = order[i]
-        comparison = comparer.compare(group.anchor, sink.anchor, examples=True)
+        if comparison.counts.disagreeing and not comparison.disagreeing:  # a remembered result: no examples kept
+            comparison = comparer.compare(group.anchor, sink.anchor, examples=True)
         merges.append(Merge(group.group, sink.group, group.anchor, sink.anchor, comparison))
     blocked = blocking is not None
     return MergePlan(tuple(merges), len(order), len(sinks), blocked)
