@@ -226,7 +226,7 @@ def compare_pairs(
         wanted = {s for g in involved.values() for s in (g.anchor, *g.members)}
         matrix = repo.load_matrix(conn, stores, wanted)
         comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted), settings),
-                            supports=group_supports(matrix, _whole(all_groups, involved), stores),
+                            supports=group_supports(matrix, involved, stores),
                             change_rate=rates.get(chain))
         for a, b in chain_pairs:
             outcomes[comparer.compare(a, b, examples=False).outcome] += 1
@@ -236,10 +236,6 @@ def compare_pairs(
         recorded = repo.record_comparisons(conn, computed, run_id, as_of, settings)
     return {"pairs": len(pairs), "compared": recorded, "reused": reused,
             **{o.value: n for o, n in outcomes.items()}}
-
-
-def _whole(all_groups: dict[int, GroupState], involved: dict[int, GroupState]) -> dict[int, GroupState]:
-    return {k: all_groups[k] for k in involved}
 
 
 def merge_groups(
