@@ -82,7 +82,7 @@ def main() -> int:
     import psycopg
 
     from pricegroups.demo.generate import default_scenario
-    from pricegroups.demo.report import estimated_error, html_report, measure_day, text_table
+    from pricegroups.demo.report import causes_text, estimated_error, html_report, measure_day, text_table, wrong_by_cause
     from pricegroups.demo.server import DemoSite
     from pricegroups.migrate import migrate
     from pricegroups.pipeline import DEFAULT_PARAMS
@@ -149,6 +149,7 @@ def main() -> int:
         "inferred_prices_checked": inferred,
         "wrong_inferred": wrong,
         "wrong_inferred_share": round(wrong / inferred, 4) if inferred else 0.0,
+        "wrong_inferred_by_cause": wrong_by_cause(days),
         "verified_stores": measured.stores,
         "verified_prices_checked": measured.checked,
         "estimated_wrong_share": round(measured.share, 4),
@@ -161,6 +162,9 @@ def main() -> int:
     report_path.write_text(html_report(days, final), encoding="utf-8")
     print()
     print("summary: " + ", ".join(f"{k}={v}" for k, v in final.items()))
+    if wrong:
+        print("wrong inferred prices by cause (the scenario's truth says why):")
+        print(causes_text(days))
     print(f"HTML report: {report_path}")
     print(f"wall time {wall_s:.0f} s")
     print(

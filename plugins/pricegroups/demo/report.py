@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from math import comb
 from typing import Hashable, Mapping, Sequence
@@ -47,6 +47,7 @@ class DayMetrics:
     wall_s: float
     checked: int = 0  # prices the run's random verifications checked (self-measured, no truth)
     wrong_checked: int = 0  # of those, served prices the store did not charge
+    wrong_causes: dict[str, int] = field(default_factory=dict)  # wrong_inferred by WRONG_CAUSES key
 
     @property
     def scraped_share(self) -> float:
@@ -98,7 +99,7 @@ def measure_day(
                 truth[(chain, code)] = f"{chain}:{zone}"
     found = {(c, s): g for c, s, g in placement if (c, s) in truth}
     groups = len(set(found.values()))
-    inferred, wrong_inferred, observed, wrong_observed = _price_accuracy(conn, scenario, day)
+    accuracy = _price_accuracy(conn, scenario, day)
     summary = conn.execute("SELECT summary FROM runs WHERE run_id = %s", (run_id,)).fetchone()
     upsert = _step_counts(summary[0] if summary else {}, ("upsert", "rescrape_upsert"))
     events = dict(
@@ -111,13 +112,13 @@ def measure_day(
     ).fetchone()
     return DayMetrics(
         day=day, run_id=run_id, scraped=scraped, stores=stores, groups=groups, true_zones=zones,
-        ari=adjusted_rand_index(truth, found), inferred=inferred, wrong_inferred=wrong_inferred,
-        observed=observed, wrong_observed=wrong_observed,
+        ari=adjusted_rand_index(truth, found), inferred=accuracy.inferred,
+        wrong_inferred=accuracy.wrong_inferred, observed=accuracy.observed, wrong_observed=accuracy.wrong_observed,
         created=upsert.get("created", 0), updated=upsert.get("updated", 0),
         unchanged=upsert.get("unchanged", 0), ignored_older=upsert.get("ignored_older", 0),
         merges=events.get("merged", 0), ejections=events.get("member_ejected", 0),
         anchor_changes=events.get("anchor_replaced", 0), wall_s=wall_s,
-        checked=int(checked), wrong_checked=int(wrong_checked),
+        checked=int(checked), wrong_checked=int(wrong_checked), wrong_causes=accuracy.causes,
     )
 
 
@@ -154,9 +155,31 @@ def _step_counts(summary: Mapping, steps: Sequence[str]) -> dict[str, int]:
 
 SERVED_NOT_OBSERVED = ("inferred", "override", "stale_override")
 
+# why a served, not observed price was wrong, from the scenario's truth (the pipeline cannot know)
+WRONG_CAUSES = {
+    "moved": "the store shows another zone's list and has not been verified since",
+    "member_late": "the store was late with a price change the anchor already shows",
+    "member_own": "the store's own price, not (yet) kept as an override",
+    "anchor_late": "the anchor was late with a price change its members already show",
+    "anchor_own": "the anchor's own price, served to its members",
+    "not_at_anchor": "a product the anchor does not carry, served from an older row (the store's or a group-mate's)",
+    "other": "none of the above",
+}
 
-def _price_accuracy(conn: psycopg.Connection, scenario: Scenario, day: int) -> tuple[int, int, int, int]:
-    """(inferred, wrong inferred, observed, wrong observed) effective prices against the truth of `day`.
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Effective prices of one day against the truth; `causes` splits `wrong_inferred` (WRONG_CAUSES)."""
+
+    inferred: int
+    wrong_inferred: int
+    observed: int
+    wrong_observed: int
+    causes: dict[str, int]
+
+
+def _price_accuracy(conn: psycopg.Connection, scenario: Scenario, day: int) -> Accuracy:
+    """Served prices of `day` checked against the truth: inferred and observed, right and wrong.
 
     "Inferred" is every price served without having been observed at that store
     since its last verification: the anchor's (inferred), an override kept at the
@@ -168,27 +191,52 @@ def _price_accuracy(conn: psycopg.Connection, scenario: Scenario, day: int) -> t
         "SELECT c.code, l.sku, l.product_id FROM listings l JOIN chains c USING (chain_id)"
     ):
         skus.setdefault((chain, product), []).append(sku)
-    counts = Counter()
+    counts: Counter[str] = Counter()
+    causes: Counter[str] = Counter()
     truth_cache: dict[tuple[str, str], dict] = {}
     rows = conn.execute(
-        """SELECT c.code, s.code, e.product_id, e.price, e.source
-           FROM effective_prices e JOIN stores s USING (store_id) JOIN chains c ON c.chain_id = s.chain_id"""
+        """SELECT c.code, s.code, e.product_id, e.price, e.source, a.code, e.source_store_id = a.store_id
+           FROM effective_prices e JOIN stores s USING (store_id) JOIN chains c ON c.chain_id = s.chain_id
+           JOIN store_groups g ON g.group_id = s.group_id JOIN stores a ON a.store_id = g.anchor_store_id"""
     )
-    for chain, store, product, price, source in rows:
+    for chain, store, product, price, source, anchor, from_anchor in rows:
         key = (chain, store)
         if key not in truth_cache:
             truth_cache[key] = scenario.true_prices(chain, store, day) if scenario.is_open(chain, store, day) else {}
         true = truth_cache[key]
         if not true:
             continue
-        candidates = [true[s].price for s in skus.get((chain, product), []) if s in true]
-        if not candidates:
+        carried = [s for s in skus.get((chain, product), []) if s in true]
+        if not carried:
             continue  # the store does not carry it today; retention will drop it
         source = "inferred" if source in SERVED_NOT_OBSERVED else source
         counts[source] += 1
-        if price not in candidates:
+        if price not in [true[s].price for s in carried]:
             counts[f"wrong_{source}"] += 1
-    return counts["inferred"], counts["wrong_inferred"], counts["observed"], counts["wrong_observed"]
+            if source == "inferred":
+                causes[_wrong_cause(scenario, chain, store, anchor, from_anchor, carried, day)] += 1
+    return Accuracy(counts["inferred"], counts["wrong_inferred"], counts["observed"], counts["wrong_observed"],
+                    dict(causes))
+
+
+def _wrong_cause(scenario: Scenario, chain: str, store: str, anchor: str, from_anchor: bool,
+                 skus: Sequence[str], day: int) -> str:
+    """One of WRONG_CAUSES for a wrong price served to `store` (the first that applies)."""
+    if scenario.zone_of(chain, store, day) != scenario.zone_of(chain, anchor, day):
+        return "moved"
+    own = scenario.deviations(chain, store, day)
+    if any(own.get(s) == "lag" for s in skus):
+        return "member_late"
+    if any(own.get(s) == "own" for s in skus):
+        return "member_own"
+    if not from_anchor:
+        return "not_at_anchor"
+    theirs = scenario.deviations(chain, anchor, day)
+    if any(theirs.get(s) == "lag" for s in skus):
+        return "anchor_late"
+    if any(theirs.get(s) == "own" for s in skus):
+        return "anchor_own"
+    return "other"
 
 
 COLUMNS = [
@@ -239,6 +287,29 @@ def _estimate_line(final: Mapping[str, object]) -> str:
     )
 
 
+def wrong_by_cause(days: Sequence[DayMetrics]) -> dict[str, int]:
+    """Wrong inferred prices over `days` by cause, largest first."""
+    total: Counter[str] = Counter()
+    for m in days:
+        total.update(m.wrong_causes)
+    return dict(total.most_common())
+
+
+def causes_text(days: Sequence[DayMetrics]) -> str:
+    causes = wrong_by_cause(days)
+    wrong = sum(causes.values())
+    return "\n".join(f"{n:>8} {n / wrong:6.1%}  {cause}: {WRONG_CAUSES[cause]}" for cause, n in causes.items())
+
+
+def _causes_html(days: Sequence[DayMetrics]) -> str:
+    causes = wrong_by_cause(days)
+    if not causes:
+        return ""
+    rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{n}</td><td style='text-align:left'>"
+                   f"{html.escape(WRONG_CAUSES[c])}</td></tr>" for c, n in causes.items())
+    return f"<h2>Wrong inferred prices by cause (from the truth)</h2><table>{rows}</table>"
+
+
 def html_report(days: Sequence[DayMetrics], final: Mapping[str, object]) -> str:
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(round(v, 3) if isinstance(v, float) else v))}</td>"
@@ -263,5 +334,5 @@ def html_report(days: Sequence[DayMetrics], final: Mapping[str, object]) -> str:
         "table{border-collapse:collapse}tr:nth-child(even){background:#f2f2f2}</style>"
         f"<h1>pricegroups demo: {len(days)} simulated days</h1>"
         f"{_estimate_line(final)}<pre>{html.escape(json.dumps(final, indent=2))}</pre>"
-        f"<table><tr>{head}</tr>{rows}</table><div>{charts}</div>"
+        f"<table><tr>{head}</tr>{rows}</table>{_causes_html(days)}<div>{charts}</div>"
     )

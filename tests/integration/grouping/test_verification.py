@@ -214,6 +214,12 @@ class _TruthOf:
     def is_open(self, chain: str, store: str, day: int) -> bool:
         return True
 
+    def zone_of(self, chain: str, store: str, day: int) -> str:
+        return "one zone"
+
+    def deviations(self, chain: str, store: str, day: int) -> dict:
+        return {}
+
     def true_prices(self, chain: str, store: str, day: int) -> dict:
         sid = self.codes[store]
         return {str(p): SimpleNamespace(price=self.world.true_price(sid, p)) for p in self.world.carried(sid)}
@@ -229,9 +235,12 @@ def test_demo_report_counts_every_served_not_observed_price_as_inferred(conn, se
         (s.world.chain_id, day(0), day(0)),
     )
     codes = dict(conn.execute("SELECT code, store_id FROM stores").fetchall())
-    inferred, wrong_inferred, observed, wrong_observed = _price_accuracy(conn, _TruthOf(s.world, codes), 3)
+    accuracy = _price_accuracy(conn, _TruthOf(s.world, codes), 3)
+    inferred, wrong_inferred, observed, wrong_observed = (
+        accuracy.inferred, accuracy.wrong_inferred, accuracy.observed, accuracy.wrong_observed)
     # members verified on day 0 serve 40 prices each not observed since (anchor's, override, stale override)
     assert (inferred, wrong_inferred) == (3 * 40, 1)
+    assert sum(accuracy.causes.values()) == wrong_inferred
     # the anchor's own and the never-verified member's rows were observed; two of the latter are outdated
     assert (observed, wrong_observed) == (2 * 40, len(s.changed))
 
