@@ -30,6 +30,9 @@ from airflow.sdk.definitions.decorators.condition import run_if
 
 CONN_ID = "pricegroups_db"
 SCRAPE_POOL = "pricegroups_scrape"
+# checked by the trigger form and the REST API before a run is queued
+STORE_PATTERN = r"^[^/\s]+(/[^/\s]+)?$"  # CODE or chain/CODE, no blanks
+CHAIN_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"  # as the chains table allows
 
 
 @contextmanager
@@ -72,10 +75,10 @@ def _not_dry_run(context: Any) -> bool:
     tags=["pricegroups"],
     default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
     params={
-        "stores": Param([], type="array", items={"type": "string"}, title="Stores",
-                        description="Store codes (or chain/code) to restrict the run to; empty = all."),
-        "chains": Param([], type="array", items={"type": "string"}, title="Chains",
-                        description="Chain codes to restrict the run to; empty = all."),
+        "stores": Param([], type="array", items={"type": "string", "pattern": STORE_PATTERN}, uniqueItems=True,
+                        title="Stores", description="Store codes (or chain/code) to restrict the run to; empty = all."),
+        "chains": Param([], type="array", items={"type": "string", "pattern": CHAIN_PATTERN}, uniqueItems=True,
+                        title="Chains", description="Chain codes to restrict the run to; empty = all."),
         "full_scrape": Param(False, type="boolean", title="Full scrape",
                              description="Scrape every store, not just anchors and members drawn for verification."),
         "window_hours": Param(72, type="integer", minimum=1, maximum=1440, title="Window (hours)",
@@ -85,14 +88,22 @@ def _not_dry_run(context: Any) -> bool:
     },
 )
 def pricegroups_daily():
-    @task
+    @task(retries=0)
     def start() -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from pricegroups import pipeline
+        from pricegroups.errors import ConfigError
 
         ctx = get_current_context()
-        logical_date = ctx.get("logical_date") or ctx["dag_run"].run_after
-        with _database() as conn:
-            return pipeline.start_run(conn, ctx["run_id"], logical_date, dict(ctx["params"])).to_xcom()
+        dag_run = ctx["dag_run"]
+        logical_date = ctx.get("logical_date") or dag_run.run_after
+        run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
+        try:
+            with _database() as conn:
+                return pipeline.start_run(conn, ctx["run_id"], logical_date, dict(ctx["params"]), run_type).to_xcom()
+        except ConfigError as exc:  # a bad param or setting: retrying cannot help
+            raise AirflowFailException(f"configuration error: {exc}") from exc
 
     @task
     def plan(run: dict) -> list[dict]:

@@ -48,7 +48,7 @@ class RunContext:
     full_scrape: bool = False
     dry_run: bool = False
     settings: dict[str, Any] = field(default_factory=dict)
-    backfill: bool = False  # an earlier logical date than a run already recorded: no group maintenance
+    backfill: bool = False  # Airflow's backfill, or a manual run for an old date: no group maintenance
 
     @property
     def as_of_datetime(self) -> datetime:
@@ -129,41 +129,59 @@ def store_ids_for_codes(conn: psycopg.Connection, codes: Sequence[str]) -> list[
     return sorted({found[code][0] for code in codes})
 
 
+RUN_TYPES = ("scheduled", "manual", "backfill", "asset_triggered", "asset_materialization")
+
+
 def start_run(
-    conn: psycopg.Connection, run_id: str, logical_date: datetime, params: Mapping[str, Any]
+    conn: psycopg.Connection, run_id: str, logical_date: datetime, params: Mapping[str, Any],
+    run_type: str = "manual",
 ) -> RunContext:
-    """Migrate, validate the params, and record the run (not in a dry run)."""
+    """Migrate, validate the params, and record the run (not in a dry run).
+
+    A run is a backfill when Airflow says so (`run_type` "backfill"), and also when it
+    is a manual run for a date older than a daily run already recorded: group
+    decisions belong to the newest data, so such runs re-process their date's prices
+    (which never makes a stored price older) and leave the groups alone. Scheduled
+    runs always maintain the groups.
+    """
     if logical_date.tzinfo is None:
         raise ConfigError("the logical date must be timezone-aware")
+    if run_type not in RUN_TYPES:
+        raise ConfigError(f"unknown run type {run_type!r}; known: {', '.join(RUN_TYPES)}")
     checked = validate_params(params)
     migrate(conn)
     settings = load_settings({"window_hours": checked["window_hours"]})
     known_chains = {c for (c,) in conn.execute("SELECT code FROM chains")}
     missing = set(checked["chains"]) - known_chains
     if missing:
-        raise ConfigError(f"unknown chain code(s): {', '.join(sorted(missing))}")
-    later = conn.execute(
-        "SELECT max(logical_date) FROM runs WHERE logical_date > %s AND run_id <> %s", (logical_date, run_id)
-    ).fetchone()[0]
-    if later is not None:
-        # Group decisions belong to the newest data: a backfill re-processes its date's prices
-        # (which can never make a stored price older) and leaves the groups alone.
-        log.info("run %s is a backfill (a run for %s exists): group maintenance is skipped", run_id, later)
+        raise ConfigError(f"unknown chain code(s): {', '.join(sorted(missing))}; known: {', '.join(sorted(known_chains))}")
+    store_ids = store_ids_for_codes(conn, checked["stores"]) if checked["stores"] else None
+    backfill = run_type == "backfill"
+    if run_type == "manual":
+        later = conn.execute(
+            """SELECT max(logical_date) FROM runs
+               WHERE logical_date > %s AND run_id <> %s AND NOT backfill""", (logical_date, run_id)
+        ).fetchone()[0]
+        if later is not None:
+            log.info("manual run %s is for a date older than the daily run of %s: it runs as a backfill", run_id, later)
+            backfill = True
+    if backfill:
+        log.info("run %s is a backfill: prices of its date only (never older), group maintenance skipped", run_id)
     context = RunContext(
         run_id=run_id,
         as_of=logical_date.isoformat(),
         chains=checked["chains"] or sorted(known_chains),
-        store_ids=store_ids_for_codes(conn, checked["stores"]) if checked["stores"] else None,
+        store_ids=store_ids,
         full_scrape=checked["full_scrape"],
         dry_run=checked["dry_run"],
         settings={"window_hours": settings.window_hours},
-        backfill=later is not None,
+        backfill=backfill,
     )
     if not context.dry_run:
         conn.execute(
-            """INSERT INTO runs (run_id, logical_date, params) VALUES (%s, %s, %s)
+            """INSERT INTO runs (run_id, logical_date, params, run_type, backfill) VALUES (%s, %s, %s, %s, %s)
                ON CONFLICT (run_id) DO UPDATE SET params = EXCLUDED.params""",
-            (run_id, logical_date, json.dumps(checked)),
+            (run_id, logical_date, json.dumps(checked), run_type, backfill),
         )
     conn.commit()
     return context

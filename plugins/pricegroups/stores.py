@@ -24,17 +24,19 @@ def ensure_chain(
     name: str,
     base_url: str | None = None,
     site_profile: Mapping[str, Any] | None = None,
+    requests_per_second: float | None = None,
 ) -> int:
-    """Insert or update a chain by code; return its chain_id."""
+    """Insert or update a chain by code; return its chain_id. None keeps what is stored."""
     row = conn.execute(
-        """INSERT INTO chains (code, name, base_url, site_profile) VALUES (%s, %s, %s, %s)
+        """INSERT INTO chains (code, name, base_url, site_profile, requests_per_second) VALUES (%s, %s, %s, %s, %s)
            ON CONFLICT (code) DO UPDATE
                SET name = EXCLUDED.name,
                    base_url = coalesce(EXCLUDED.base_url, chains.base_url),
+                   requests_per_second = coalesce(EXCLUDED.requests_per_second, chains.requests_per_second),
                    site_profile = CASE WHEN EXCLUDED.site_profile = '{}'::jsonb
                                        THEN chains.site_profile ELSE EXCLUDED.site_profile END
            RETURNING chain_id""",
-        (code, name, base_url, Jsonb(dict(site_profile or {}))),
+        (code, name, base_url, Jsonb(dict(site_profile or {})), requests_per_second),
     ).fetchone()
     return row[0]
 

@@ -13,7 +13,8 @@ import math
 import re
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,6 +25,7 @@ from pricegroups.demo.scenario import Scenario
 from pricegroups.errors import ConfigError
 
 HTML = "text/html; charset=utf-8"
+_DATED = re.compile(r"^/on/(?P<date>[^/]+)(?P<rest>/.*)?$")
 _PAGE_CACHE_LIMIT = 2500  # a whole day of the built-in scenario is ~1,930 pages (~54 MB)
 
 
@@ -122,12 +124,37 @@ class SiteApp:
     def handle(self, method: str, path: str, query: str = "", body: bytes = b"") -> Response:
         if path.startswith("/_admin/"):
             return self._admin(method, path, query, body)
-        response = self._serve(method, path, {k: v[0] for k, v in parse_qs(query).items()})
+        dated = _DATED.match(path)
+        if dated:
+            response = self._serve_dated(method, dated["date"], dated["rest"], query)
+        else:
+            response = self._serve(method, path, {k: v[0] for k, v in parse_qs(query).items()}, self._day)
         with self._lock:
             self._stats[(path, response.status)] += 1
         return response
 
-    def _serve(self, method: str, path: str, query: dict[str, str]) -> Response:
+    def day_of(self, on: date) -> int:
+        """The simulated day a calendar date is: days since the scenario's start date (the demo epoch)."""
+        return (on - self.scenario.start_date).days
+
+    def _serve_dated(self, method: str, on: str, rest: str, query: str) -> Response:
+        """`/on/YYYY-MM-DD/...`: the site as it was on that date, links kept under the prefix.
+
+        A scheduler's runs (any logical date, backfills too) see their own day this way,
+        while the settable day serves undated paths (the in-process demo and tests).
+        """
+        try:
+            day = self.day_of(date.fromisoformat(on))
+        except ValueError:
+            return _not_found(f"date {on}")
+        if day < 0:
+            return _not_found(f"day before the demo epoch {self.scenario.start_date}")
+        response = self._serve(method, rest or "/", {k: v[0] for k, v in parse_qs(query).items()}, day)
+        if response.content_type == HTML:
+            response = replace(response, body=response.body.replace(b'href="/', f'href="/on/{on}/'.encode()))
+        return response
+
+    def _serve(self, method: str, path: str, query: dict[str, str], day: int) -> Response:
         if method not in ("GET", "HEAD"):
             return _html(405, "<html><body>Method not allowed</body></html>", Allow="GET, HEAD")
         if path == "/robots.txt":
@@ -141,7 +168,6 @@ class SiteApp:
             return _not_found()
         rest = "/" + parts[2] if len(parts) > 2 else "/"
         layout, locator, catalogue, trap = self._routes[chain.code]
-        day = self._day
         for kind in ("rate_limit", "server_error"):  # chain-wide bursts (events without a store)
             failed = self._burst(chain, None, kind, day)
             if failed:

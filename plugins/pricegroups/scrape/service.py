@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Mapping
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import psycopg
 import requests
@@ -31,12 +31,27 @@ from pricegroups.stores import StoreInfo, ensure_chain, ensure_stores
 log = logging.getLogger(__name__)
 
 
+DATE_FIELD = "{ds}"  # in a base URL: the run's logical date, YYYY-MM-DD (sites serving dated price lists)
+
+
 @dataclass(frozen=True)
 class ChainConfig:
     chain_id: int
     code: str
     base_url: str
     profile: SiteProfile
+    requests_per_second: float | None = None  # None: the settings' default
+
+    def on(self, logical_date: datetime) -> "ChainConfig":
+        """This chain as a run of `logical_date` sees it: `{ds}` in the base URL filled in."""
+        day = logical_date.astimezone(timezone.utc).date().isoformat()
+        return replace(self, base_url=self.base_url.replace(DATE_FIELD, day))
+
+    def polite(self, settings: Settings) -> Settings:
+        """The settings with the chain's own rate limit, when it has one."""
+        if self.requests_per_second is None:
+            return settings
+        return replace(settings, requests_per_second=self.requests_per_second)
 
 
 @dataclass
@@ -72,26 +87,31 @@ class ScrapeReport:
 
 def load_chain(conn: psycopg.Connection, chain_code: str) -> ChainConfig:
     row = conn.execute(
-        "SELECT chain_id, base_url, site_profile FROM chains WHERE code = %s", (chain_code,)
+        "SELECT chain_id, base_url, site_profile, requests_per_second FROM chains WHERE code = %s", (chain_code,)
     ).fetchone()
     if row is None:
         raise ConfigError(f"unknown chain {chain_code!r}")
-    chain_id, base_url, profile = row
+    chain_id, base_url, profile, rps = row
     if not base_url:
         raise ConfigError(f"chain {chain_code!r} has no base_url")
     if not profile:
         raise ConfigError(f"chain {chain_code!r} has no site profile")
-    return ChainConfig(chain_id, chain_code, base_url, compile_profile(profile))
+    return ChainConfig(chain_id, chain_code, base_url, compile_profile(profile), rps)
 
 
 def register_chain(
-    conn: psycopg.Connection, code: str, name: str, base_url: str, profile: Mapping[str, Any]
+    conn: psycopg.Connection, code: str, name: str, base_url: str, profile: Mapping[str, Any],
+    requests_per_second: float | None = None,
 ) -> int:
     """Validate a site profile and store the chain with it (insert or update); returns chain_id."""
     compile_profile(profile)
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
-    return ensure_chain(conn, code, name, base_url.rstrip("/"), profile)
+    if "{" in base_url.replace(DATE_FIELD, "") or "}" in base_url.replace(DATE_FIELD, ""):
+        raise ConfigError(f"base_url may hold only the field {DATE_FIELD} (the logical date), got {base_url!r}")
+    if requests_per_second is not None and not 0 <= requests_per_second < 1_000:
+        raise ConfigError(f"requests_per_second must be from 0 (no limit) to 1000, got {requests_per_second!r}")
+    return ensure_chain(conn, code, name, base_url.rstrip("/"), profile, requests_per_second)
 
 
 def _read_locator(
@@ -126,8 +146,8 @@ def sync_stores(
     Stores the locator no longer lists are reported (`unlisted`), not
     deactivated: closing a store is a decision for group maintenance.
     """
-    chain = load_chain(conn, chain_code)
-    live = LiveFetcher(chain.base_url, settings, session)
+    chain = load_chain(conn, chain_code).on(at)
+    live = LiveFetcher(chain.base_url, chain.polite(settings), session)
     try:
         listed = _read_locator(chain, at, live, SnapshotStore(settings.snapshot_root), force)
     finally:
@@ -249,13 +269,13 @@ def scrape_chain(
         raise ConfigError("logical_date must be timezone-aware")
     if not conn.autocommit and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise ConfigError("scrape_chain commits per store: call it with no transaction open")
-    chain = load_chain(conn, chain_code)
+    chain = load_chain(conn, chain_code).on(logical_date)
     stores = _stores_to_scrape(conn, chain, store_ids)
     baselines = last_ok_item_counts(conn, [s for s, _ in stores], logical_date, run_id)
     conn.commit()
     report = ScrapeReport(chain_code, run_id)
     snapshots = SnapshotStore(settings.snapshot_root)
-    live = LiveFetcher(chain.base_url, settings, session)  # one Session per chain per run
+    live = LiveFetcher(chain.base_url, chain.polite(settings), session)  # one Session per chain per run
     try:
         try:
             listed = _read_locator(chain, logical_date, live, snapshots, force)
@@ -315,6 +335,18 @@ def demo_profiles(base_url: str) -> list[tuple[str, str, str, dict[str, Any]]]:
     return [(code, name, base, load_profile_file(layout)) for code, name, layout in DEMO_CHAINS]
 
 
-def register_demo_chains(conn: psycopg.Connection, base_url: str) -> dict[str, int]:
-    """Register the demo site's chains with their shipped profiles; chain_id by code."""
-    return {code: register_chain(conn, code, name, base, profile) for code, name, base, profile in demo_profiles(base_url)}
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def register_demo_chains(conn: psycopg.Connection, base_url: str, dated: bool = False) -> dict[str, int]:
+    """Register the demo site's chains with their shipped profiles; chain_id by code.
+
+    `dated`: the site's day follows each run's logical date (its `/on/YYYY-MM-DD/` paths),
+    as under a scheduler; otherwise the site's settable day is served. On loopback the
+    demo chains have no politeness limit (the site is ours); elsewhere the default applies.
+    """
+    rate = 0.0 if urlsplit(base_url).hostname in LOOPBACK_HOSTS else None
+    if dated:
+        base_url = base_url.rstrip("/") + "/on/" + DATE_FIELD
+    return {code: register_chain(conn, code, name, base, profile, rate)
+            for code, name, base, profile in demo_profiles(base_url)}
