@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from pricegroups.cli import build_parser
+from pricegroups.scrape.snapshots import parse_snapshot_root
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,3 +62,17 @@ def test_the_demo_site_command_is_a_valid_cli_invocation():
     assert command[:3] == ["python", "-m", "pricegroups"]
     args = build_parser().parse_args(command[3:])
     assert args.command == "demo-site" and args.port == 8000
+
+
+def test_every_airflow_service_shares_one_snapshot_root_on_one_volume():
+    compose = _compose()
+    airflow = {name: s for name, s in compose["services"].items()
+               if name.startswith("airflow-") and name != "airflow-metadata-db"}
+    roots = {name: s["environment"]["PRICEGROUPS_SNAPSHOT_ROOT"] for name, s in airflow.items()}
+    assert len(set(roots.values())) == 1, roots
+    root = parse_snapshot_root(next(iter(roots.values())))
+    assert root.is_directory  # the compose file shares a volume; an s3:// root would need no mount
+    for name, service in airflow.items():
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+        assert mounts.get(root.path) == "snapshots", (name, mounts)
+    assert "snapshots" in compose["volumes"]
