@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo airflow bench migrate
+.PHONY: test demo airflow bench migrate e2e
 
 $(STAMP): requirements.txt requirements-dev.txt Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,17 @@ demo: $(STAMP)
 
 airflow: $(STAMP)
 	$(BIN)/python scripts/airflow_local.py
+
+E2E_STAMP := $(VENV)/.installed-e2e
+
+$(E2E_STAMP): $(STAMP) requirements-e2e.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-e2e.txt
+	touch $(E2E_STAMP)
+
+# real Airflow components (LocalExecutor, then CeleryExecutor) and a headless Chromium; docs/e2e.md
+e2e: $(E2E_STAMP)
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { echo "make e2e needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"; exit 2; }
+	$(BIN)/python scripts/e2e.py
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import date
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -12,6 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", help="scenario JSON file (docs/scenario.md); default: the built-in scenario")
     p.add_argument("--seed", type=int, help="seed of the built-in scenario (ignored with --scenario)")
     p.add_argument("--day", type=int, default=0, help="simulated day to start on (POST /_admin/day changes it)")
+    p.add_argument("--epoch", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                   help="the date of day 0 for dated paths /on/YYYY-MM-DD/ (default: the scenario's start date)")
     p.add_argument("--write-scenario", metavar="FILE", help="write the scenario as JSON to FILE and exit")
     p.set_defaults(func=run_demo_site)
 
@@ -25,6 +28,8 @@ def run_demo_site(args: argparse.Namespace) -> int:
         scenario = Scenario.load(args.scenario)
     else:
         scenario = default_scenario() if args.seed is None else default_scenario(args.seed)
+    if args.epoch:
+        scenario = scenario.starting(args.epoch)
     if args.write_scenario:
         scenario.save(args.write_scenario)
         print(f"wrote {args.write_scenario}")
@@ -32,7 +37,8 @@ def run_demo_site(args: argparse.Namespace) -> int:
     site = DemoSite(scenario, day=args.day)
     url = site.start(args.port, args.host)
     stores = sum(len(c.stores) for c in scenario.chains.values())
-    print(f"demo site on {url} (day {args.day}, {len(scenario.chains)} chains, {stores} stores); Ctrl-C stops it")
+    print(f"demo site on {url} (day {args.day}, {len(scenario.chains)} chains, {stores} stores; "
+          f"/on/YYYY-MM-DD/ serves the day since {scenario.start_date}); Ctrl-C stops it")
     for chain in scenario.chains.values():
         print(f"  {chain.code:12} {chain.layout:7} {url}/{chain.code}/")
     site.serve_forever(args.port, args.host)

@@ -313,14 +313,16 @@ class Scenario:
 
     def with_events(self, events: Iterable[Event]) -> "Scenario":
         """A copy of this scenario with other events (tests script their own)."""
-        return Scenario(
-            seed=self.seed,
-            chains=self.chains.values(),
-            events=events,
-            pricing=self.pricing,
-            days=self.days,
-            start_date=self.start_date,
-        )
+        return self._copy(events=events)
+
+    def starting(self, start_date: date) -> "Scenario":
+        """The same scenario with another demo epoch (the date of day 0); prices follow day numbers."""
+        return self._copy(start_date=start_date)
+
+    def _copy(self, **changes: Any) -> "Scenario":
+        current = {"seed": self.seed, "chains": self.chains.values(), "events": self.events,
+                  "pricing": self.pricing, "days": self.days, "start_date": self.start_date}
+        return Scenario(**{**current, **changes})
 
     # ---- checks -----------------------------------------------------------------------------------
 
