@@ -104,7 +104,7 @@ class Deployment:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__EXECUTOR": {"local": "LocalExecutor", "celery": "CeleryExecutor"}[self.executor],
-            "AIRFLOW__CORE__PARALLELISM": str(max(2, os.cpu_count() or 2)),
+            "AIRFLOW__CORE__PARALLELISM": str(max(4, 2 * (os.cpu_count() or 2))),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api}/execution/",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),

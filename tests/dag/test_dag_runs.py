@@ -179,10 +179,21 @@ def _play(h: History) -> None:
     h.run("day4", 4)
     h.run("dry", 5, {"full_scrape": True, "dry_run": True})
     h.run("backfill", 2, {"stores": [h.mover]})
+    h.run("bad_store", 6, {"stores": ["NOPE999"]})
 
 
 def test_every_run_succeeds(history):
-    assert {name: r["state"] for name, r in history.runs.items()} == dict.fromkeys(history.runs, "success")
+    good = {name: r["state"] for name, r in history.runs.items() if name != "bad_store"}
+    assert good == dict.fromkeys(good, "success")
+
+
+def test_a_bad_param_fails_the_run_at_start_and_nothing_else_runs(history):
+    bad = history.runs["bad_store"]
+    assert bad["state"] == "failed"
+    assert bad["states"]["start"] == {"failed"}
+    assert all(states <= {"upstream_failed", "skipped", "removed"}
+               for task, states in bad["states"].items() if task != "start"), bad["states"]
+    assert bad["after"] == bad["before"], "a refused run writes nothing"
 
 
 def test_bootstrap_scrapes_every_store_and_finds_the_true_zones(history):
