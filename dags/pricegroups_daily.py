@@ -88,7 +88,7 @@ def _not_dry_run(context: Any) -> bool:
     },
 )
 def pricegroups_daily():
-    @task(retries=0)
+    @task  # a bad param raises AirflowFailException: never retried; an infrastructure hiccup is
     def start() -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 

@@ -59,6 +59,7 @@ def airflow_env(home: Path, conninfo: str, snapshots: Path) -> dict[str, str]:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__API__PORT": str(API_PORT),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{API_PORT}/execution/",  # tasks call it
         "PRICEGROUPS_SNAPSHOT_ROOT": str(snapshots),
         # standalone starts its components with the `airflow` command: use this venv's
         "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),

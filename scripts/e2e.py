@@ -220,9 +220,17 @@ class Deployment:
     def runs(self, **filters: Any) -> list[dict]:
         return self.get(f"/api/v2/dags/{DAG_ID}/dagRuns", limit=100, order_by="run_after", **filters)["dag_runs"]
 
+    def check_alive(self) -> None:
+        """A component that died (a bad executor setting, a crash) fails the check at once, with its log."""
+        for name, process in self.processes:
+            if process.poll() is not None:
+                tail = (self.home / f"{name}.log").read_text(errors="replace")[-1500:]
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{tail}")
+
     def wait_runs(self, run_ids: list[str], timeout_s: float) -> dict[str, dict]:
         deadline = time.time() + timeout_s
         while True:
+            self.check_alive()
             runs = {r["dag_run_id"]: r for r in self.runs() if r["dag_run_id"] in run_ids}
             if len(runs) == len(run_ids) and all(r["state"] in ("success", "failed") for r in runs.values()):
                 return runs
