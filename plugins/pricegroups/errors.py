@@ -25,3 +25,11 @@ class ScrapeError(PricegroupsError):
 
 class ParseError(PricegroupsError):
     """A fetched page could not be parsed with the chain's site profile."""
+
+
+class ChainDown(ScrapeError):
+    """Too many of a batch's stores failed (the chain's site is down?): the task fails, so Airflow retries it.
+
+    Raised after every store's outcome is recorded, so nothing is lost and the
+    other chains' tasks go on.
+    """

@@ -20,7 +20,7 @@ from pricegroups.catalogue.enrich import enrich
 from pricegroups.catalogue.postprocess import post_process
 from pricegroups.catalogue.reconcile import reconcile
 from pricegroups.catalogue.resolve import resolve_run
-from pricegroups.errors import ConfigError
+from pricegroups.errors import ChainDown, ConfigError, PricegroupsError
 from pricegroups.grouping import service as grouping
 from pricegroups.grouping import verification
 from pricegroups.grouping import verification
@@ -188,17 +188,17 @@ def start_run(
 
 
 def plan(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
-    """Sync each chain's store list, choose the stores to scrape, and cut them into scrape batches.
+    """Choose the stores to scrape and cut them into scrape batches, one chain's stores each.
 
-    A batch is one chain's stores; a big chain is split so that the number of
-    batches stays within `max_map_instances` whatever the number of stores.
+    The store locators are read by the scrape tasks (each chain's first batch
+    syncs its chain, inside the scrape pool), so one chain's outage fails only
+    that chain's task. A chain with nothing planned still gets a batch to sync
+    its locator: that is how a new chain's stores are found on its first day.
+    A big chain is split so that the number of batches stays within
+    `max_map_instances` whatever the number of stores.
     """
     settings = context.load_settings()
     as_of = context.as_of_datetime
-    if not context.dry_run and context.store_ids is None:
-        for chain in context.chains:
-            sync_stores(conn, chain, settings, as_of, context.run_id)
-            conn.commit()
     reasons: dict[int, str] = {}
     store_ids = plan_scrape(
         conn, as_of, settings, stores=context.store_ids, chains=context.chains, full_scrape=context.full_scrape,
@@ -208,7 +208,20 @@ def plan(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
         # why each member is scraped; a re-run of the plan keeps the first draw
         verification.record_plan(conn, context.run_id, as_of, reasons)
     conn.commit()
-    return scrape_batches(conn, store_ids, settings.max_map_instances, settings.map_min_stores)
+    batches = scrape_batches(conn, store_ids, settings.max_map_instances, settings.map_min_stores)
+    if context.store_ids is None and not context.dry_run:
+        batches = with_locator_syncs(batches, context.chains)
+    return batches
+
+
+def with_locator_syncs(batches: list[dict[str, Any]], chains: Sequence[str]) -> list[dict[str, Any]]:
+    """Mark each chain's first batch to sync the chain's store locator; add a batch for a chain without one."""
+    first: dict[str, dict[str, Any]] = {}
+    for batch in batches:
+        first.setdefault(batch["chain"], batch)
+    result = [dict(b, sync=b is first.get(b["chain"])) for b in batches]
+    result += [{"chain": c, "store_ids": [], "sync": True} for c in chains if c not in first]
+    return result
 
 
 def scrape_batches(
@@ -256,12 +269,48 @@ def batch_label(batch: Mapping[str, Any]) -> str:
 def scrape(
     conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any], step: str = "scrape"
 ) -> dict[str, Any]:
-    """Scrape one batch of stores of one chain into scraped_items (one transaction per store)."""
-    counts = scrape_stores(
-        conn, context.run_id, context.as_of_datetime, batch["chain"], list(batch["store_ids"]), context.load_settings()
-    )
-    record_step(conn, context, step, f"{batch['chain']}:{min(batch['store_ids'])}", counts)
+    """Scrape one batch of stores of one chain into scraped_items (one transaction per store).
+
+    A batch marked `sync` reads the chain's store locator first and scrapes the
+    stores it finds new as well. When more than `max_failed_share` of the stores
+    failed (closed stores aside), ChainDown is raised after every outcome is
+    recorded: the task fails, Airflow retries it (snapshots make the retry
+    replay what was fetched), and the other chains go on.
+    """
+    settings = context.load_settings()
+    store_ids = list(batch["store_ids"])
+    synced: dict[str, Any] = {}
+    if batch.get("sync"):
+        try:
+            synced = sync_stores(conn, batch["chain"], settings, context.as_of_datetime, context.run_id)
+        except PricegroupsError as exc:  # known stores are still scraped from their URL template
+            conn.rollback()
+            if not store_ids:
+                raise ChainDown(f"{batch['chain']}: store locator unavailable: {exc}") from exc
+            log.warning("%s: store locator unavailable, no new stores today: %s", batch["chain"], exc)
+        new = [f"{batch['chain']}/{code}" for code in synced.get("new", [])]
+        store_ids += [i for i in (store_ids_for_codes(conn, new) if new else []) if i not in store_ids]
+        conn.commit()  # scrape_stores commits per store and wants no transaction open
+    counts = scrape_stores(conn, context.run_id, context.as_of_datetime, batch["chain"], store_ids, settings)
+    counts["new_stores"] = len(synced.get("new", []))
+    key = f"{batch['chain']}:{min(store_ids)}" if store_ids else f"{batch['chain']}:sync"
+    down = batch_down(counts, settings.max_failed_share)
+    counts["down"] = down is not None  # a retry that succeeds records over it
+    record_step(conn, context, step, key, counts)
+    if down:
+        raise ChainDown(down)
     return {k: v for k, v in counts.items() if not isinstance(v, list)}
+
+
+def batch_down(counts: Mapping[str, Any], max_failed_share: float) -> str | None:
+    """Why the batch fails, when failed stores (not counting stores found gone) exceed the share; else None."""
+    gone = set(counts.get("gone_store_ids") or [])
+    failed = [s for s in counts.get("failed_store_ids") or [] if s not in gone]
+    judged = counts.get("stores", 0) - len(gone)
+    if not failed or len(failed) <= max_failed_share * judged:
+        return None  # partial failures are logged and skipped (DESIGN 6.3)
+    locator = f"; store locator: {counts['locator_error']}" if counts.get("locator_error") else ""
+    return f"{counts.get('chain')}: {len(failed)} of {judged} stores failed{locator}"
 
 
 def resolve(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
@@ -402,6 +451,8 @@ def summarise(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
             JOIN stores s USING (group_id) GROUP BY 1) x"""
     ).fetchone()
     summary["groups"] = {"groups": groups[0], "with_members": groups[1]}
+    summary["chains_down"] = sorted({part.get("chain") for step in ("scrape", "rescrape")
+                                     for part in (recorded.get(step) or {}).values() if part.get("down")})
     summary["verification"] = verification_summary(conn, context)
     if not context.dry_run:
         conn.execute(

@@ -35,6 +35,7 @@ class Settings:
     unit_price_tolerance: float = 0.25  # catalogue: site vs computed unit price, relative gap flagged
     staging_keep_days: int = 14  # catalogue: scraped_items older than this are deleted in post-process
     suspect_share: float = 0.70
+    max_failed_share: float = 0.5  # a scrape batch with more failed stores than this fails its task (retried)
     max_map_instances: int = 32  # cap on any mapped task's instances (Airflow's max_map_length is 1,024)
     map_min_stores: int = 40  # fewer stores than this a scrape batch is not worth a task instance
     map_min_groups: int = 50
@@ -72,6 +73,8 @@ class Settings:
             raise ConfigError(f"shared_deviation_tolerance must be in [0, 0.5), got {self.shared_deviation_tolerance}")
         if not 0 <= self.daily_change_rate <= 1:
             raise ConfigError(f"daily_change_rate must be in [0, 1], got {self.daily_change_rate}")
+        if not 0 <= self.max_failed_share < 1:
+            raise ConfigError(f"max_failed_share must be in [0, 1), got {self.max_failed_share}")
         if not 0 <= self.verify_random_share <= 1:
             raise ConfigError(f"verify_random_share must be in [0, 1], got {self.verify_random_share}")
         if not 0 <= self.min_overlap_share <= 1:

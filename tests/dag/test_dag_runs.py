@@ -128,6 +128,7 @@ def history(airflow_db, server_url, template_database, tmp_path_factory):
     saved = dict(os.environ)
     os.environ["AIRFLOW_CONN_PRICEGROUPS_DB"] = db.airflow_connection_json(conninfo)
     os.environ["PRICEGROUPS_REQUESTS_PER_SECOND"] = "0"
+    os.environ["PRICEGROUPS_SCRAPE_RETRIES"] = "0"  # a chain that is down fails at once (no 140 s of backoff)
     os.environ["PRICEGROUPS_SNAPSHOT_ROOT"] = str(tmp_path_factory.mktemp("snapshots"))
     subprocess.run([sys.executable, "-m", "airflow", "pools", "set", "pricegroups_scrape", "4", "scrapes"],
                    check=True, capture_output=True)
@@ -180,11 +181,38 @@ def _play(h: History) -> None:
     h.run("dry", 5, {"full_scrape": True, "dry_run": True})
     h.run("backfill", 2, {"stores": [h.mover]})
     h.run("bad_store", 6, {"stores": ["NOPE999"]})
+    h.site.clear_events()
+    h.site.add_event(Event("server_error", "greengrocer", count=None))  # the whole site, locator included
+    h.run("chain_down", 7)
+    h.site.clear_events()
 
 
 def test_every_run_succeeds(history):
-    good = {name: r["state"] for name, r in history.runs.items() if name != "bad_store"}
+    good = {name: r["state"] for name, r in history.runs.items() if name not in ("bad_store", "chain_down")}
     assert good == dict.fromkeys(good, "success")
+
+
+def test_one_chain_down_fails_its_own_task_and_the_run_while_the_others_are_grouped(history):
+    down = history.runs["chain_down"]
+    assert down["state"] == "failed"
+    assert down["states"]["scrape"] == {"failed", "success"}
+    assert down["states"]["summary"] == {"failed"}, "the summary is written, then the run turns red"
+    for task in ("resolve", "upsert", "health_check_batches", "merge_groups"):
+        assert down["states"][task] == {"success"}, task
+    assert "success" in down["states"]["health_check"]
+    assert down["summary"]["totals"]["chains_down"] == ["greengrocer"]
+    chains = {code.split("/")[0] for code in _qualified(history, down["scraped"])}
+    assert {"freshmart", "valueway"} <= chains
+    def greengrocer(record):
+        return {g: sorted(m) for g, m in _groups_by_code(history, record).items() if m[0][0] == "greengrocer"}
+
+    assert greengrocer(down) == greengrocer(history.runs["bad_store"]), "a chain not scraped keeps its groups"
+
+
+def _qualified(history, codes) -> set[str]:
+    with psycopg.connect(history.conninfo) as conn:
+        chain_of = dict(conn.execute("SELECT s.code, c.code FROM stores s JOIN chains c USING (chain_id)").fetchall())
+    return {f"{chain_of[c]}/{c}" for c in codes}
 
 
 def test_a_bad_param_fails_the_run_at_start_and_nothing_else_runs(history):

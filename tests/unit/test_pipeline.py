@@ -46,3 +46,25 @@ def test_run_context_round_trips_through_xcom():
                          backfill=True)
     assert RunContext.from_xcom(context.to_xcom()) == context
     assert context.load_settings().window_hours == 48
+
+
+def test_each_chain_syncs_its_locator_once_even_with_nothing_planned():
+    from pricegroups.pipeline import with_locator_syncs
+
+    batches = [{"chain": "a", "store_ids": [1, 2]}, {"chain": "a", "store_ids": [3]}, {"chain": "b", "store_ids": [9]}]
+    result = with_locator_syncs(batches, ["a", "b", "c"])
+    assert [(b["chain"], b["store_ids"], b["sync"]) for b in result] == [
+        ("a", [1, 2], True), ("a", [3], False), ("b", [9], True), ("c", [], True)]
+
+
+@pytest.mark.parametrize("counts, down", [
+    ({"chain": "a", "stores": 4, "failed_store_ids": [1, 2, 3], "gone_store_ids": []}, True),
+    ({"chain": "a", "stores": 4, "failed_store_ids": [1, 2], "gone_store_ids": []}, False),  # half: partial
+    ({"chain": "a", "stores": 2, "failed_store_ids": [1, 2], "gone_store_ids": [1, 2]}, False),  # closed stores
+    ({"chain": "a", "stores": 1, "failed_store_ids": [1], "gone_store_ids": []}, True),
+    ({"chain": "a", "stores": 0, "failed_store_ids": [], "gone_store_ids": []}, False),
+])
+def test_a_batch_is_down_when_more_than_the_share_of_its_stores_failed(counts, down):
+    from pricegroups.pipeline import batch_down
+
+    assert (batch_down(counts, 0.5) is not None) == down
