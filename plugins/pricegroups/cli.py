@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "pricegroups.commands.demo_chains",
     "pricegroups.commands.scrape",
     "pricegroups.commands.groups",
+    "pricegroups.commands.check",
 ]
 
 
