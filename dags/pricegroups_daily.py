@@ -164,11 +164,11 @@ def pricegroups_daily():
         _label("anchors of " + pipeline.batch_label(batch))
         return _step("scrape", run, batch, step="rescrape")
 
-    @task(trigger_rule="all_done_min_one_success")  # a chain whose re-scrape failed does not block the rest
+    @task
     def upsert_rescraped(run: dict, stale: list[dict], scraped: list[dict]) -> dict:
         return _step("rescraped_upsert", run, stale)
 
-    @task(trigger_rule="all_done")  # group maintenance goes on for the chains that were scraped
+    @task(trigger_rule="none_failed_min_one_success")
     def health_check_batches(run: dict) -> list[list[int]]:
         return _step("health_check_batches", run)
 
@@ -190,7 +190,7 @@ def pricegroups_daily():
     def merge_groups(run: dict) -> dict:
         return _step("merge", run)
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="none_failed")
     def summary(run: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 

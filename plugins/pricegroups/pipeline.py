@@ -275,7 +275,8 @@ def scrape(
     stores it finds new as well. When more than `max_failed_share` of the stores
     failed (closed stores aside), ChainDown is raised after every outcome is
     recorded: the task fails, Airflow retries it (snapshots make the retry
-    replay what was fetched), and the other chains go on.
+    replay what was fetched), and the other chains go on. A stale anchor
+    re-scrape (`step` "rescrape") only records it: the summary fails the run.
     """
     settings = context.load_settings()
     store_ids = list(batch["store_ids"])
@@ -297,8 +298,10 @@ def scrape(
     down = batch_down(counts, settings.max_failed_share)
     counts["down"] = down is not None  # a retry that succeeds records over it
     record_step(conn, context, step, key, counts)
-    if down:
+    if down and step == "scrape":
         raise ChainDown(down)
+    if down:  # a stale anchor re-scrape: maintenance goes on; the summary fails the run for it
+        log.warning("%s", down)
     return {k: v for k, v in counts.items() if not isinstance(v, list)}
 
 
