@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     with db.connect(args.database_url) as conn:
         migrate(conn)
         for code, chain_id in register_demo_chains(conn, args.base_url, args.dated).items():
-            print(f"chain {code} (id {chain_id}) at {args.base_url}")
+            where = args.base_url.rstrip("/") + ("/on/{ds}" if args.dated else "")
+            print(f"chain {code} (id {chain_id}) at {where}")
         conn.commit()
     return 0
