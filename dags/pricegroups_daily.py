@@ -60,6 +60,20 @@ def _step(name: str, run: dict, *args: Any, **kwargs: Any) -> Any:
         return getattr(pipeline, name)(conn, pipeline.RunContext.from_xcom(run), *args, **kwargs)
 
 
+def _snapshot_options() -> dict | None:
+    """Storage options (credentials) for an object-store snapshot root, from the Airflow connection
+    named by PRICEGROUPS_SNAPSHOT_CONN_ID; None for a shared directory."""
+    conn_id = os.environ.get("PRICEGROUPS_SNAPSHOT_CONN_ID")
+    if not conn_id:
+        return None
+    from airflow.sdk import BaseHook
+
+    from pricegroups.scrape.snapshots import storage_options_from_connection
+
+    c = BaseHook.get_connection(conn_id)
+    return storage_options_from_connection(c.login, c.password, c.extra_dejson)
+
+
 def _label(text: str) -> None:
     get_current_context()["label"] = text
 
@@ -119,7 +133,7 @@ def pricegroups_daily():
         from pricegroups import pipeline
 
         _label(pipeline.batch_label(batch))
-        return _step("scrape", run, batch)
+        return _step("scrape", run, batch, storage_options=_snapshot_options())
 
     @run_if(_not_dry_run)
     @task(trigger_rule="all_done_min_one_success")  # one chain's failed scrape does not stop the others
@@ -162,7 +176,7 @@ def pricegroups_daily():
         from pricegroups import pipeline
 
         _label("anchors of " + pipeline.batch_label(batch))
-        return _step("scrape", run, batch, step="rescrape")
+        return _step("scrape", run, batch, step="rescrape", storage_options=_snapshot_options())
 
     @task
     def upsert_rescraped(run: dict, stale: list[dict], scraped: list[dict]) -> dict:

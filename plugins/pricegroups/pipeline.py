@@ -267,7 +267,8 @@ def batch_label(batch: Mapping[str, Any]) -> str:
 
 
 def scrape(
-    conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any], step: str = "scrape"
+    conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any], step: str = "scrape",
+    storage_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Scrape one batch of stores of one chain into scraped_items (one transaction per store).
 
@@ -283,7 +284,8 @@ def scrape(
     synced: dict[str, Any] = {}
     if batch.get("sync"):
         try:
-            synced = sync_stores(conn, batch["chain"], settings, context.as_of_datetime, context.run_id)
+            synced = sync_stores(conn, batch["chain"], settings, context.as_of_datetime, context.run_id,
+                                 storage_options=storage_options)
         except PricegroupsError as exc:  # known stores are still scraped from their URL template
             conn.rollback()
             if not store_ids:
@@ -292,7 +294,8 @@ def scrape(
         new = [f"{batch['chain']}/{code}" for code in synced.get("new", [])]
         store_ids += [i for i in (store_ids_for_codes(conn, new) if new else []) if i not in store_ids]
         conn.commit()  # scrape_stores commits per store and wants no transaction open
-    counts = scrape_stores(conn, context.run_id, context.as_of_datetime, batch["chain"], store_ids, settings)
+    counts = scrape_stores(conn, context.run_id, context.as_of_datetime, batch["chain"], store_ids, settings,
+                           storage_options=storage_options)
     counts["new_stores"] = len(synced.get("new", []))
     key = f"{batch['chain']}:{min(store_ids)}" if store_ids else f"{batch['chain']}:sync"
     down = batch_down(counts, settings.max_failed_share)

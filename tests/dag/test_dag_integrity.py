@@ -91,3 +91,19 @@ def test_invalid_params_are_refused(dag, name, value):
     with pytest.raises(Exception, match="(?i)invalid|valid|not of type|less than|minimum"):
         params[name] = value
         params.validate()
+
+
+def test_snapshot_credentials_come_from_the_connection_named_in_the_environment(monkeypatch):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("pricegroups_daily_file", ROOT / "dags" / "pricegroups_daily.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.delenv("PRICEGROUPS_SNAPSHOT_CONN_ID", raising=False)
+    assert module._snapshot_options() is None, "a shared directory needs no credentials"
+    monkeypatch.setenv("PRICEGROUPS_SNAPSHOT_CONN_ID", "snapshots_s3")
+    monkeypatch.setenv("AIRFLOW_CONN_SNAPSHOTS_S3", json.dumps(
+        {"conn_type": "aws", "login": "AKIAEXAMPLE", "password": "s3cret", "extra": {"region_name": "eu-west-1"}}))
+    options = module._snapshot_options()
+    assert options["key"] == "AKIAEXAMPLE" and options["secret"] == "s3cret"

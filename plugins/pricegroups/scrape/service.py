@@ -24,7 +24,7 @@ from pricegroups.scrape.fetch import Fetcher, FetchStats, HttpStatusError, LiveF
 from pricegroups.scrape.parse import LocatedStore, parse_locator
 from pricegroups.scrape.profile import SiteProfile, compile_profile, load_profile_file
 from pricegroups.scrape.record import FAILED, OK, SUSPECT, StoreOutcome, last_ok_item_counts, record_outcome
-from pricegroups.scrape.snapshots import LOCATOR_KEY, RecordingFetcher, SnapshotKey, SnapshotStore
+from pricegroups.scrape.snapshots import LOCATOR_KEY, RecordingFetcher, SnapshotKey, SnapshotStore, snapshot_store
 from pricegroups.settings import Settings
 from pricegroups.stores import StoreInfo, ensure_chain, ensure_stores
 
@@ -140,6 +140,7 @@ def sync_stores(
     run_id: str | None = None,
     session: requests.Session | None = None,
     force: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Read the chain's store locator and add the stores the database does not know yet.
 
@@ -149,7 +150,7 @@ def sync_stores(
     chain = load_chain(conn, chain_code).on(at)
     live = LiveFetcher(chain.base_url, chain.polite(settings), session)
     try:
-        listed = _read_locator(chain, at, live, SnapshotStore(settings.snapshot_root), force)
+        listed = _read_locator(chain, at, live, snapshot_store(settings, storage_options), force)
     finally:
         if session is None:
             live.close()
@@ -263,6 +264,7 @@ def scrape_chain(
     settings: Settings,
     force: bool = False,
     session: requests.Session | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> ScrapeReport:
     """Scrape some (None: all active) stores of one chain; commits once per store."""
     if logical_date.tzinfo is None:
@@ -274,7 +276,7 @@ def scrape_chain(
     baselines = last_ok_item_counts(conn, [s for s, _ in stores], logical_date, run_id)
     conn.commit()
     report = ScrapeReport(chain_code, run_id)
-    snapshots = SnapshotStore(settings.snapshot_root)
+    snapshots = snapshot_store(settings, storage_options)  # credentials come from the caller, never XCom
     live = LiveFetcher(chain.base_url, chain.polite(settings), session)  # one Session per chain per run
     try:
         try:
@@ -316,9 +318,11 @@ def scrape_stores(
     store_ids: list[int] | None,
     settings: Settings,
     force: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The DAG's scrape task for one chain: counts only (items stay in scraped_items)."""
-    return scrape_chain(conn, run_id, logical_date, chain_code, store_ids, settings, force).counts()
+    return scrape_chain(conn, run_id, logical_date, chain_code, store_ids, settings, force,
+                        storage_options=storage_options).counts()
 
 
 # The demo site's chains (docs/demo-site.md) and the shipped profile of each layout.
