@@ -26,6 +26,7 @@ from pricegroups.demo.generate import compact_scenario
 from pricegroups.demo.model import Event
 from pricegroups.demo.report import adjusted_rand_index
 from pricegroups.demo.server import DemoSite
+from pricegroups.invariants import check_invariants, price_times, regressions
 from pricegroups.migrate import migrate
 from pricegroups.pipeline import DEFAULT_PARAMS
 from pricegroups.scrape.service import register_demo_chains
@@ -51,20 +52,12 @@ def _snapshot(conn: psycopg.Connection) -> dict[str, Any]:
     }
 
 
-def _invariants(conn: psycopg.Connection) -> None:
-    """DESIGN.md §6 invariant 1, checked on the data (the schema enforces most of it too)."""
-    bad = conn.execute(
-        """SELECT g.group_id FROM store_groups g
-           LEFT JOIN stores a ON a.store_id = g.anchor_store_id
-           WHERE a.group_id IS DISTINCT FROM g.group_id OR a.chain_id <> g.chain_id
-              OR NOT EXISTS (SELECT 1 FROM stores s WHERE s.group_id = g.group_id)
-              OR EXISTS (SELECT 1 FROM stores s WHERE s.group_id = g.group_id AND s.chain_id <> g.chain_id)"""
-    ).fetchall()
-    assert bad == []
-    # every group change has an event with evidence
-    assert conn.execute(
-        "SELECT count(*) FROM group_events WHERE kind IN ('merged', 'member_ejected') AND evidence = '{}'::jsonb"
-    ).fetchone()[0] == 0
+def _invariants(conn: psycopg.Connection, before_prices: dict) -> None:
+    """DESIGN.md §6, checked after every run by the one invariant checker (`python -m pricegroups check`)."""
+    failed = {r.name: r.violations for r in check_invariants(conn) if not r.ok}
+    assert failed == {}
+    assert regressions(before_prices, price_times(conn)) == [], "a stored price got older"
+    conn.rollback()
 
 
 def _ari(conn: psycopg.Connection, scenario, day: int) -> float:
@@ -88,6 +81,7 @@ class History:
         logical_date = datetime.combine(self.scenario.date_of(day), dtime(6), tzinfo=timezone.utc)
         with psycopg.connect(self.conninfo) as conn:
             before = _snapshot(conn)
+            before_prices = price_times(conn)
         # every param given each time: in-process dag.test() keeps params from the previous call
         full_conf = {**DEFAULT_PARAMS, **(conf or {})}
         dag_run = self.dag.test(logical_date=logical_date, run_conf=full_conf)
@@ -96,7 +90,7 @@ class History:
             states.setdefault(ti.task_id, set()).add(str(getattr(ti.state, "value", ti.state)))
         with psycopg.connect(self.conninfo) as conn:
             after = _snapshot(conn)
-            _invariants(conn)
+            _invariants(conn, before_prices)
             summary = conn.execute("SELECT summary FROM runs WHERE run_id = %s", (dag_run.run_id,)).fetchone()
             scraped = {r[0] for r in conn.execute(
                 "SELECT s.code FROM scrape_log l JOIN stores s USING (store_id) WHERE l.run_id = %s", (dag_run.run_id,)
