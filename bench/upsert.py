@@ -5,7 +5,8 @@ unchanged) four ways, each starting from the same preloaded table:
 
   (a) row-by-row executemany INSERT ... ON CONFLICT (a sample, extrapolated)
   (b) VALUES-list batches of 1,000 rows ... ON CONFLICT, as ORMs' bulk_create do
-  (c) pricegroups.upsert.upsert_prices (COPY -> staging -> one classified statement)
+  (c) pricegroups.upsert.upsert_prices (COPY -> staging -> one classified statement
+      per chunk of whole stores, default Settings: 250,000 rows, each chunk committed)
   (d) raw binary COPY of the same rows into an empty copy of the table with its
       primary key: the practical ceiling
 
@@ -201,7 +202,7 @@ def main() -> None:
 
     results["c"] = len(batch) / timed("(c) pricegroups upsert_prices", project_upsert)
     counts = outcome["result"].as_counts()
-    print(f"      counts: {counts}")
+    print(f"      counts: {counts}, {outcome['result'].chunks} chunks")
     expected = {"created": int(args.rows * 0.3), "updated": int(args.rows * 0.2),
                 "unchanged": args.rows - int(args.rows * 0.3) - int(args.rows * 0.2),
                 "ignored_older": 0, "rejected": 0}
@@ -226,7 +227,7 @@ def main() -> None:
     labels = {
         "a": f"(a) row-by-row executemany (sample {len(sample):,}, extrapolated)",
         "b": "(b) VALUES lists (execute_values, page 1,000)",
-        "c": "(c) pricegroups upsert (COPY + staging + 1 statement)",
+        "c": "(c) pricegroups upsert (COPY + staging + chunks)",
         "d": "(d) raw binary COPY, empty table with PK (ceiling)",
     }
     for key in "abcd":

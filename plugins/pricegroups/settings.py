@@ -47,6 +47,7 @@ class Settings:
     retry_wait_cap_s: float = 30.0  # longest wait for one retry, whatever Retry-After asks
     max_pages_per_store: int = 200
     user_agent: str = "pricegroups/0.1 (+https://github.com/pricegroups/pricegroups)"
+    # upsert chunk: whole stores, at most this many rows (a bigger store alone); commits: see upsert.py
     upsert_batch_rows: int = 250_000
     snapshot_root: str = str(PROJECT_ROOT / "var" / "snapshots")
     # grouping: blocking compares only stores sharing a price on this many widely carried products

@@ -1,40 +1,68 @@
 """Bulk upsert of the latest price per (product, store): the price store's unit of work.
 
-Design (figures measured on a 2-core machine, PostgreSQL 15, 1M rows):
+Design (figures measured on a 2-core machine, 1M rows; bench/upsert.py):
 
 * Rows go to the server with binary COPY into a temporary staging table; any
-  per-row protocol (executemany 7k rows/s, VALUES lists 30-40k rows/s) is an
-  order of magnitude slower.
-* One statement then classifies every staged row against `prices`
-  (new / changed / unchanged / older / rejected) and sends only new and
-  changed rows through INSERT ... ON CONFLICT DO UPDATE, in primary-key order.
-  Unchanged and older rows are never touched: ON CONFLICT would lock and
-  WAL-log every conflicting row even when its WHERE guard skips the update.
+  per-row protocol (executemany 7k rows/s, VALUES lists 20-40k rows/s) is an
+  order of magnitude slower. On the way, a set of products per store sizes
+  the stores and notes whether any (product, store) comes twice: only then
+  does SQL rank duplicates (a window, a sort of each chunk). Rows from
+  scraped_items are staged by one INSERT ... SELECT and always ranked.
+* The staged rows are applied in chunks of whole stores, at most
+  `Settings.upsert_batch_rows` rows each (a bigger store is a chunk of its
+  own). A store is never split: its rows are classified against its
+  `last_scraped_at` and advance it in one statement, exactly as if the run
+  were applied at once, so the counts summed over chunks are the one-shot
+  counts. Server memory and lock time are bounded by a chunk.
+* One statement per chunk classifies its rows against `prices` (new /
+  changed / unchanged / older / rejected) and sends only new and changed rows
+  through INSERT ... ON CONFLICT DO UPDATE, in primary-key order. It reads
+  only its stores' rows (an index on staging, prices_store_idx). Unchanged
+  and older rows are never touched: ON CONFLICT would lock and WAL-log every
+  conflicting row even when its WHERE guard skips the update.
 * Why not MERGE: on PostgreSQL 15 it has no RETURNING (no exact created vs
   updated counts) and it raises a unique violation when another session
   inserts the same key concurrently; ON CONFLICT resolves that race itself.
+  For the same reason new rows do not take a plain INSERT: measured, it saved
+  about 5% (within the noise), and a catalogue merge moving a key under the
+  statement would fail the chunk.
 * Concurrency: the classification reads a snapshot, so two upserts of one
-  store must not interleave. Each call takes transaction-scoped advisory locks
-  on its stores' lock buckets, in sorted order (no deadlock); the main
-  statement starts after they are granted and therefore sees everything the
-  other upsert committed. Upserts of different stores run in parallel.
+  store must not interleave. Each chunk first takes transaction-scoped
+  advisory locks on its stores' lock buckets, in sorted order, in one
+  statement; its main statement starts after they are granted and therefore
+  sees everything the other upsert committed. Chunks are cut from the stores
+  in bucket order, so chunks sharing one transaction also lock in ascending
+  order (no deadlock). Upserts of different stores run in parallel.
 * Freshness: an unchanged price keeps its row (and xmin); the store's
   `last_scraped_at` records when it was last observed. A row older than the
   stored price or than its store's last observation is ignored, so a backfill
   never makes a price older.
 
-The caller owns the transaction: nothing is committed here.
-"""
+Transactions: staging, then each chunk, runs in its own `conn.transaction()`
+block, and psycopg decides what that block is:
 
+* Called with no transaction open, each block commits. A chunk's locks are
+  held for that chunk only. A failure or crash between chunks leaves the
+  committed chunks' stores fully applied (prices, `last_scraped_at`, their
+  rejections) and every other store untouched; running the same upsert
+  again converges (the applied stores come out unchanged, the others are
+  applied). Only its counts differ, and the applied stores' rejections, like
+  those of rows rejected before COPY, are recorded a second time.
+* Called inside a transaction (the caller has executed statements, or wraps
+  the call in `conn.transaction()`), the blocks are savepoints: nothing is
+  committed here, the whole run is atomic with the caller's work, and the
+  locks are held until the caller ends its transaction.
+"""
 from __future__ import annotations
 
 import json
 import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable, NamedTuple
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import psycopg
 
@@ -46,6 +74,7 @@ LOCK_NAMESPACE = 0x7072  # advisory lock class id for price-store locks
 LOCK_BUCKETS = 1024
 MAX_INT = 2**31
 MAX_BIGINT = 2**63
+WRITTEN = ("new", "changed", "unchanged", "older")  # outcomes that are not rejections
 
 
 class PriceRow(NamedTuple):
@@ -77,6 +106,7 @@ class UpsertResult:
     unchanged: int = 0
     ignored_older: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    chunks: int = 0  # transactions (or savepoints) the rows were applied in
 
     @property
     def rejected(self) -> int:
@@ -96,6 +126,7 @@ class UpsertResult:
         }
 
 
+# Not ON COMMIT DROP: when chunks commit, the staging table must outlive the first commit.
 _STAGING_DDL = """
 CREATE TEMP TABLE _price_staging (
     seq           bigint NOT NULL,
@@ -108,7 +139,7 @@ CREATE TEMP TABLE _price_staging (
     unit_measure  text,
     on_special    boolean NOT NULL,
     promo_text    text
-) ON COMMIT DROP
+)
 """
 _COPY = (
     "COPY _price_staging (seq, product_id, store_id, price, scraped_at, was_price, unit_price,"
@@ -117,9 +148,22 @@ _COPY = (
 # same order as PriceRow, after the input position
 _COPY_TYPES = ["int8", "int8", "int4", "numeric", "timestamptz", "numeric", "numeric", "text", "bool", "text"]
 
-_LOCK_STORES = """
-SELECT count(pg_advisory_xact_lock(%(ns)s, b.bucket))
-FROM (SELECT DISTINCT store_id %% %(buckets)s AS bucket FROM _price_staging ORDER BY 1) b
+_FROM_SCRAPED_ITEMS = """
+INSERT INTO _price_staging (seq, product_id, store_id, price, scraped_at, was_price, unit_price,
+                            unit_measure, on_special, promo_text)
+SELECT row_number() OVER (ORDER BY store_id, sku) - 1, product_id, store_id, price, scraped_at,
+       was_price, unit_price, unit_measure, on_special, promo_text
+FROM scraped_items
+WHERE run_id = %s AND product_id IS NOT NULL
+  AND (%s::int[] IS NULL OR store_id = ANY(%s::int[]))
+"""
+
+_STORE_SIZES = "SELECT store_id, count(*) FROM _price_staging GROUP BY store_id"
+
+# Granted in array order, which is sorted; work_mem is the chunk transaction's own.
+_LOCK_BUCKETS = """
+SELECT set_config('work_mem', '256MB', true), count(pg_advisory_xact_lock(%(ns)s, b))
+FROM unnest(%(buckets)s::int[]) AS b
 """
 
 _VALUES = "price, was_price, unit_price, unit_measure, on_special, promo_text"
@@ -132,25 +176,31 @@ def _money_checks(column: str) -> str:
                WHEN st.{column} IN ('Infinity', '-Infinity') THEN '{column} is ' || st.{column}
                WHEN st.{column} <= 0 THEN format('{column} %%s is not positive', st.{column})
                WHEN st.{column} > %(ceiling)s THEN format('{column} %%s is above the ceiling %%s', st.{column}, %(ceiling)s)
-               WHEN st.{column} <> round(st.{column}, 2) THEN format('{column} %%s has fractions of a cent', st.{column})"""
+               WHEN scale(st.{column}) > 2 AND st.{column} <> round(st.{column}, 2)
+                   THEN format('{column} %%s has fractions of a cent', st.{column})"""
 
 
-# Ranking duplicates needs a sort of the whole batch; skipped when the batch is known to have none.
+_REJECTED = "outcome NOT IN ('" + "', '".join(WRITTEN) + "')"
+
+# Ranking duplicates needs a sort of the whole chunk; skipped when the rows are known to have none.
+# The unit price is rounded once, to the scale it is stored and compared at.
 _RANKED = """
-    SELECT s.*,
+    SELECT s.*, round(s.unit_price, 4) AS unit_price_4,
            row_number() OVER (PARTITION BY s.product_id, s.store_id
-                              ORDER BY s.scraped_at DESC, s.seq DESC) AS dup_rank
-    FROM _price_staging s"""
-_UNRANKED = "SELECT s.*, 1 AS dup_rank FROM _price_staging s"
+                              ORDER BY s.scraped_at DESC, s.seq DESC) > 1 AS loser
+    FROM _price_staging s WHERE s.store_id = ANY(%(stores)s::int[])"""
+_UNRANKED = """
+    SELECT s.*, round(s.unit_price, 4) AS unit_price_4, false AS loser
+    FROM _price_staging s WHERE s.store_id = ANY(%(stores)s::int[])"""
 
-# One statement: check, classify, write new and changed rows, advance store freshness, count.
-_UPSERT = f"""
+# One statement per chunk: check, classify, write new and changed rows, advance store freshness, count.
+_UPSERT_CHUNK = f"""
 WITH staged AS ({{staged}}),
 classified AS (
     SELECT st.seq, st.product_id, st.store_id, st.price, st.was_price,
-           round(st.unit_price, 4) AS unit_price, st.unit_measure, st.on_special, st.promo_text, st.scraped_at,
+           st.unit_price_4 AS unit_price, st.unit_measure, st.on_special, st.promo_text, st.scraped_at,
            CASE
-               WHEN st.dup_rank > 1 THEN 'duplicate (product, store) in batch; the newest row was kept'
+               WHEN st.loser THEN 'duplicate (product, store) in batch; the newest row was kept'
                {_money_checks("price")}
                {_money_checks("was_price")}
                WHEN st.on_special AND st.was_price < st.price
@@ -163,7 +213,7 @@ classified AS (
                WHEN p.product_id IS NULL AND st.scraped_at < sto.last_scraped_at THEN 'older'
                WHEN p.product_id IS NULL THEN 'new'
                WHEN st.scraped_at < greatest(p.scraped_at, sto.last_scraped_at) THEN 'older'
-               WHEN (st.price, st.was_price, round(st.unit_price, 4), st.unit_measure, st.on_special, st.promo_text)
+               WHEN (st.price, st.was_price, st.unit_price_4, st.unit_measure, st.on_special, st.promo_text)
                     IS NOT DISTINCT FROM
                     (p.price, p.was_price, p.unit_price, p.unit_measure, p.on_special, p.promo_text)
                    THEN 'unchanged'
@@ -173,6 +223,7 @@ classified AS (
     LEFT JOIN products pr ON pr.product_id = st.product_id
     LEFT JOIN stores sto ON sto.store_id = st.store_id
     LEFT JOIN prices p ON p.product_id = st.product_id AND p.store_id = st.store_id
+                      AND p.store_id = ANY(%(stores)s::int[])
 ),
 written AS (
     INSERT INTO prices AS p (product_id, store_id, {_VALUES}, scraped_at, run_id)
@@ -192,23 +243,25 @@ written AS (
                EXCLUDED.on_special, EXCLUDED.promo_text)
     RETURNING (xmax = 0) AS inserted
 ),
+tally AS MATERIALIZED (
+    SELECT store_id, outcome, count(*) AS n, max(scraped_at) AS newest,
+           array_agg(seq) FILTER (WHERE {_REJECTED}) AS seqs,
+           array_agg(product_id) FILTER (WHERE {_REJECTED}) AS product_ids
+    FROM classified GROUP BY store_id, outcome
+),
 observed AS (
     UPDATE stores s SET last_scraped_at = f.newest, first_scraped_at = coalesce(s.first_scraped_at, f.newest)
-    FROM (SELECT store_id, max(scraped_at) AS newest FROM classified
+    FROM (SELECT store_id, max(newest) AS newest FROM tally
           WHERE outcome IN ('new', 'changed', 'unchanged') GROUP BY store_id) f
     WHERE s.store_id = f.store_id AND (s.last_scraped_at IS NULL OR s.last_scraped_at < f.newest)
-    RETURNING 1
 )
-SELECT outcome, count(*),
-       array_agg(seq) FILTER (WHERE outcome NOT IN ('new', 'changed', 'unchanged', 'older'))
-FROM classified GROUP BY outcome
+SELECT outcome, n, store_id, seqs, product_ids FROM tally
 UNION ALL
-SELECT CASE WHEN inserted THEN 'created' ELSE 'updated' END, count(*), NULL FROM written GROUP BY 1
-UNION ALL
-SELECT 'stores_observed', count(*), NULL FROM observed
+SELECT CASE WHEN inserted THEN 'created' ELSE 'updated' END, count(*), NULL, NULL, NULL
+FROM written GROUP BY 1
 """
-_UPSERT_RANKED = _UPSERT.replace("{staged}", _RANKED)
-_UPSERT_UNIQUE = _UPSERT.replace("{staged}", _UNRANKED)
+_UPSERT_RANKED = _UPSERT_CHUNK.replace("{staged}", _RANKED)
+_UPSERT_UNIQUE = _UPSERT_CHUNK.replace("{staged}", _UNRANKED)
 
 
 def check_row(row: object) -> tuple[tuple | None, str | None]:
@@ -273,32 +326,19 @@ def upsert_prices(
     run_id: str,
     settings: Settings | None = None,
 ) -> UpsertResult:
-    """Write one batch of prices for a run; return exact per-outcome counts.
+    """Write a run's prices in chunks of whole stores; return exact per-outcome counts.
 
     Bad rows are rejected with a reason (returned and recorded in rejected_items)
-    and never abort the good ones. Runs inside the caller's transaction.
+    and never abort the good ones. Chunks commit unless the caller has a
+    transaction open (see the module docstring).
     """
-    rejected_here: list[Rejection] = []
-    keys: set[int] = set()
-    duplicates = False
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute(_STAGING_DDL)
-        with cur.copy(_COPY) as copy:
-            copy.set_types(_COPY_TYPES)
-            write = copy.write_row
-            for seq, row in enumerate(rows):
-                clean, reason = check_row(row)
-                if reason is None:
-                    write((seq, *clean))  # type: ignore[misc]
-                    if not duplicates:  # once one is seen, SQL ranks them all
-                        key = (clean[0] << 31) | clean[1]  # type: ignore[index]
-                        duplicates = key in keys
-                        keys.add(key)
-                else:
-                    fields = row if isinstance(row, tuple) else ()
-                    rejected_here.append(Rejection(seq, _field(fields, 0), _field(fields, 1), reason))
-        keys.clear()
-        return _apply_staged(cur, run_id, settings or Settings(), rejected_here, ranked=duplicates)
+    settings = settings or Settings()
+    with _staging(conn) as cur:
+        with conn.transaction():
+            staged = _copy_rows(cur, rows)
+            chunks = _prepare_chunks(cur, settings.upsert_batch_rows, staged.store_sizes)
+            _record_rejections(cur, run_id, staged.rejected)
+        return _apply_chunks(conn, cur, run_id, settings, chunks, staged)
 
 
 def upsert_scraped_items(
@@ -311,35 +351,148 @@ def upsert_scraped_items(
 
     Items without a product (unresolved) are left out: resolve has recorded why.
     Rejection indexes are positions in (store_id, sku) order of the run's items.
+    Chunks and transactions as in upsert_prices.
     """
+    settings = settings or Settings()
     stores = sorted(set(store_ids)) if store_ids is not None else None
-    with conn.transaction(), conn.cursor() as cur:
-        cur.execute(_STAGING_DDL)
-        cur.execute(
-            """INSERT INTO _price_staging (seq, product_id, store_id, price, scraped_at, was_price, unit_price,
-                                           unit_measure, on_special, promo_text)
-               SELECT row_number() OVER (ORDER BY store_id, sku) - 1, product_id, store_id, price, scraped_at,
-                      was_price, unit_price, unit_measure, on_special, promo_text
-               FROM scraped_items
-               WHERE run_id = %s AND product_id IS NOT NULL
-                 AND (%s::int[] IS NULL OR store_id = ANY(%s::int[]))""",
-            (run_id, stores, stores),
-        )
-        return _apply_staged(cur, run_id, settings or Settings(), [], ranked=True)
+    with _staging(conn) as cur:
+        with conn.transaction():
+            cur.execute(_FROM_SCRAPED_ITEMS, (run_id, stores, stores))
+            chunks = _prepare_chunks(cur, settings.upsert_batch_rows, None)
+        return _apply_chunks(conn, cur, run_id, settings, chunks, _Staged())
 
 
-def _apply_staged(
-    cur: psycopg.Cursor, run_id: str, settings: Settings, rejected_before: list[Rejection], ranked: bool
-) -> UpsertResult:
-    """Run the one upsert statement over _price_staging and turn its rows into counts."""
-    result = UpsertResult()
+@dataclass
+class _Staged:
+    """What staging learnt on the way: rows COPY could not take, rows per store, duplicate keys."""
+
+    rejected: list[Rejection] = field(default_factory=list)
+    store_sizes: dict[int, int] | None = None  # None: count them in the staging table
+    duplicates: bool = True  # unknown counts as possible: rank them in SQL
+
+
+@contextmanager
+def _staging(conn: psycopg.Connection) -> Iterator[psycopg.Cursor]:
+    """A cursor over a fresh _price_staging, dropped afterwards: it outlives chunk commits."""
+    with conn.cursor() as cur:
+        with conn.transaction():
+            cur.execute("DROP TABLE IF EXISTS pg_temp._price_staging")  # left by a call that failed mid-way
+            cur.execute(_STAGING_DDL)
+        try:
+            yield cur
+        finally:
+            if not conn.broken:
+                with conn.transaction():
+                    cur.execute("DROP TABLE IF EXISTS pg_temp._price_staging")
+
+
+def _copy_rows(cur: psycopg.Cursor, rows: Iterable[PriceRow | tuple]) -> _Staged:
+    """Stream the rows into staging with their input position, noting each store's products.
+
+    The products seen are kept per store (rows come store by store: one dict
+    lookup per store, a set probe per row): per 1M rows 0.25 s, against 1 s for
+    a (product, store) key per row and 2 s for a hash aggregate per chunk in
+    SQL. The sets also size the stores for the chunk plan.
+    """
+    staged = _Staged(duplicates=False)
+    seen: dict[int, set[int]] = {}
+    current, products = None, set()
+    with cur.copy(_COPY) as copy:
+        copy.set_types(_COPY_TYPES)
+        write = copy.write_row
+        for seq, row in enumerate(rows):
+            clean, reason = check_row(row)
+            if reason is not None:
+                fields = row if isinstance(row, tuple) else ()
+                staged.rejected.append(Rejection(seq, _field(fields, 0), _field(fields, 1), reason))
+                continue
+            write((seq, *clean))  # type: ignore[misc]
+            product_id, store_id = clean[0], clean[1]  # type: ignore[index]
+            if store_id != current:
+                current, products = store_id, seen.setdefault(store_id, set())
+            if product_id in products:
+                staged.duplicates = True
+            products.add(product_id)
+    if not staged.duplicates:
+        staged.store_sizes = {store_id: len(products) for store_id, products in seen.items()}
+    return staged
+
+
+def _prepare_chunks(
+    cur: psycopg.Cursor, batch_rows: int, store_sizes: dict[int, int] | None
+) -> list[list[int]]:
+    """Plan the chunks from the staged stores' sizes; index and analyze staging for them."""
+    if store_sizes is None:
+        store_sizes = dict(cur.execute(_STORE_SIZES).fetchall())
+    chunks = plan_chunks(store_sizes.items(), batch_rows)
+    if len(chunks) > 1:  # each chunk picks its stores' rows; without an index that is a full scan each
+        cur.execute("CREATE INDEX ON _price_staging (store_id)")
     cur.execute("ANALYZE _price_staging")  # temp tables are never auto-analyzed
-    cur.execute(_LOCK_STORES, {"ns": LOCK_NAMESPACE, "buckets": LOCK_BUCKETS})
-    cur.execute("SELECT set_config('work_mem', '256MB', true)")
-    statement = _UPSERT_RANKED if ranked else _UPSERT_UNIQUE
-    cur.execute(statement, {"run_id": run_id, "ceiling": settings.price_ceiling})
-    sql_rejected: dict[str, list[int]] = {}
-    for outcome, count, seqs in cur.fetchall():
+    return chunks
+
+
+def plan_chunks(store_sizes: Iterable[tuple[int, int]], batch_rows: int) -> list[list[int]]:
+    """Whole stores packed greedily, in lock-bucket order, into chunks of at most batch_rows rows.
+
+    A store bigger than batch_rows is a chunk of its own. Bucket order makes the
+    chunks' lock requests ascending across chunks too, so chunks that share a
+    transaction cannot deadlock with another upsert.
+    """
+    chunks: list[list[int]] = []
+    filled = batch_rows
+    for store_id, rows in sorted(store_sizes, key=lambda s: (s[0] % LOCK_BUCKETS, s[0])):
+        if filled + rows > batch_rows:
+            chunks.append([])
+            filled = 0
+        chunks[-1].append(store_id)
+        filled += rows
+    return chunks
+
+
+def _apply_chunks(
+    conn: psycopg.Connection,
+    cur: psycopg.Cursor,
+    run_id: str,
+    settings: Settings,
+    chunks: Sequence[list[int]],
+    staged: _Staged,
+) -> UpsertResult:
+    """Apply each chunk in its own transaction block; sum the counts."""
+    result = UpsertResult(rejections=list(staged.rejected))
+    statement = _UPSERT_RANKED if staged.duplicates else _UPSERT_UNIQUE
+    for number, stores in enumerate(chunks, 1):
+        with conn.transaction():
+            part = _apply_chunk(cur, statement, stores, run_id, settings)
+            _record_rejections(cur, run_id, part.rejections)
+        log.debug("upsert %s chunk %d/%d (%d stores): %s", run_id, number, len(chunks), len(stores),
+                  part.as_counts())
+        result.created += part.created
+        result.updated += part.updated
+        result.unchanged += part.unchanged
+        result.ignored_older += part.ignored_older
+        result.rejections += part.rejections
+        result.chunks += 1
+    result.rejections.sort(key=lambda r: r.index)
+    log.info("upsert %s: %s in %d chunk(s)", run_id, result.as_counts(), result.chunks)
+    if result.rejections:
+        log.warning("upsert %s rejected %d rows, e.g. %s", run_id, result.rejected, result.rejections[0])
+    return result
+
+
+def _apply_chunk(
+    cur: psycopg.Cursor, statement: str, stores: list[int], run_id: str, settings: Settings
+) -> UpsertResult:
+    """Lock the chunk's stores, then run the one upsert statement over their staged rows."""
+    buckets = sorted({store_id % LOCK_BUCKETS for store_id in stores})
+    cur.execute(_LOCK_BUCKETS, {"ns": LOCK_NAMESPACE, "buckets": buckets})
+    cur.execute(statement, {"stores": stores, "run_id": run_id, "ceiling": settings.price_ceiling})
+    return _counts(cur.fetchall())
+
+
+def _counts(tally: Iterable[tuple]) -> UpsertResult:
+    """Turn the statement's (outcome, count, store, seqs, products) rows into a result."""
+    result = UpsertResult()
+    for outcome, count, store_id, seqs, product_ids in tally:
         if outcome == "created":
             result.created += count
         elif outcome == "updated":
@@ -350,16 +503,9 @@ def _apply_staged(
             result.unchanged += count
         elif outcome == "older":
             result.ignored_older += count
-        elif outcome != "stores_observed":
-            sql_rejected[outcome] = seqs
+        else:
+            result.rejections += [Rejection(s, p, store_id, outcome) for s, p in zip(seqs, product_ids)]
     result.unchanged -= result.created + result.updated
-    rejections = rejected_before + _describe(cur, sql_rejected)
-    rejections.sort(key=lambda r: r.index)
-    result.rejections = rejections
-    if rejections:
-        _record_rejections(cur, run_id, rejections)
-        log.warning("upsert %s rejected %d rows, e.g. %s", run_id, len(rejections), rejections[0])
-    cur.execute("DROP TABLE _price_staging")  # a second batch in the same transaction starts clean
     return result
 
 
@@ -367,18 +513,9 @@ def _field(values: tuple, index: int) -> object:
     return values[index] if len(values) > index else None
 
 
-def _describe(cur: psycopg.Cursor, by_reason: dict[str, list[int]]) -> list[Rejection]:
-    if not by_reason:
-        return []
-    reason_of = {seq: reason for reason, seqs in by_reason.items() for seq in seqs}
-    cur.execute(
-        "SELECT seq, product_id, store_id FROM _price_staging WHERE seq = ANY(%s)",
-        (list(reason_of),),
-    )
-    return [Rejection(seq, product_id, store_id, reason_of[seq]) for seq, product_id, store_id in cur.fetchall()]
-
-
 def _record_rejections(cur: psycopg.Cursor, run_id: str, rejections: list[Rejection]) -> None:
+    if not rejections:
+        return
     with cur.copy(
         "COPY rejected_items (run_id, stage, store_id, product_id, reason, detail) FROM STDIN"
     ) as copy:

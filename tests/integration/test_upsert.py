@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
+from typing import Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
-from pricegroups.upsert import PriceRow, upsert_prices
+from pricegroups import db
+from pricegroups import upsert as upsert_module
+from pricegroups.settings import Settings
+from pricegroups.upsert import PriceRow, upsert_prices, upsert_scraped_items
 from tests.factories import T0, make_chain_with_stores, make_products
 
 T1 = T0 + timedelta(days=1)
@@ -228,3 +235,227 @@ def test_scraped_items_of_a_run_are_upserted_set_based(conn, shop):
     assert only_s2.unchanged == 1
     assert _prices(conn)[(p[1], s1)][:3] == (Decimal("1.50"), Decimal("2.00"), True)
     assert _prices(conn)[(p[0], s2)][0] == Decimal("2.10")
+
+
+# -- chunks of whole stores ---------------------------------------------------------------------------
+
+TINY = Settings(upsert_batch_rows=7)  # smaller than most stores below: one store per chunk, or two small ones
+HUGE = Settings(upsert_batch_rows=10**9)
+
+
+@contextmanager
+def _twin(server_url: str, db_url: str) -> Iterator[str]:
+    """A copy of the test's database (no connection may be open on it), dropped afterwards."""
+    source = conninfo_to_dict(db_url)["dbname"]
+    name = f"{source}_twin"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(source))
+        )
+    try:
+        yield db.with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _state(url: str) -> dict[str, list]:
+    """Everything an upsert writes, in a comparable form."""
+    with psycopg.connect(url) as c:
+        return {
+            "prices": c.execute("SELECT * FROM prices ORDER BY product_id, store_id").fetchall(),
+            "stores": c.execute(
+                "SELECT store_id, first_scraped_at, last_scraped_at FROM stores ORDER BY store_id"
+            ).fetchall(),
+            "rejected": sorted(
+                c.execute(
+                    "SELECT run_id, stage, store_id, product_id, reason, detail::text FROM rejected_items"
+                ).fetchall(),
+                key=repr,
+            ),
+        }
+
+
+def _seed_world(url: str) -> tuple[list[int], list[int]]:
+    """Six stores (one with a later observation), 40 products, prices at T0 for four stores."""
+    with psycopg.connect(url) as c:
+        _, stores = make_chain_with_stores(c, stores=6)
+        products = make_products(c, 40)
+        seed = [PriceRow(products[i], s, Decimal("2.00") + i, T0) for s in stores[:4] for i in range(20)]
+        upsert_prices(c, seed, "r0", HUGE)
+        c.execute("UPDATE stores SET last_scraped_at = %s WHERE store_id = %s", (T2, stores[4]))
+        c.commit()
+    return stores, products
+
+
+def _mixed_batch(stores: list[int], p: list[int]) -> list:
+    """Every outcome, bad rows of both kinds, duplicates, one store bigger than TINY, not store by store."""
+    s0, s1, s2, s3, s4, s5 = stores
+    rows: list = []
+    rows += [PriceRow(p[i], s0, Decimal("2.00") + i, T1) for i in range(30)]  # 20 unchanged, 10 new
+    rows += [PriceRow(p[i], s1, Decimal("9.00"), T1) for i in range(10)]  # changed
+    rows += [PriceRow(p[i], s1, Decimal("2.00") + i, T1) for i in range(10, 15)]  # unchanged
+    rows.append(PriceRow(p[15], s1, Decimal("1.00"), T0 - timedelta(days=1)))  # older than the stored row
+    rows += [PriceRow(p[i], s2, Decimal("3.00"), T1) for i in range(20, 30)]
+    rows += [PriceRow(p[5], s2, Decimal("0.00"), T1), PriceRow(p[7], s2, Decimal("1.005"), T1)]
+    rows += [PriceRow(999_999, s2, Decimal("1.00"), T1), PriceRow(p[0], 999_999, Decimal("1.00"), T1)]
+    rows += [PriceRow(p[3], s3, Decimal("4.00"), T1), PriceRow(p[3], s3, Decimal("4.50"), T0)]  # duplicate
+    rows += [PriceRow(p[i], s4, Decimal("5.00"), T1) for i in range(8)]  # older than the store's observation
+    rows += [PriceRow(p[i], s5, Decimal("6.00"), T1) for i in range(40)]  # bigger than a chunk
+    rows += [None, PriceRow(p[9], s5, 2.5, T1)]  # rejected before COPY
+    return sorted(rows, key=lambda r: (repr(r[0]), repr(r[1])) if r else ("", ""))  # products first
+
+
+def _clean_batch(stores: list[int], p: list[int]) -> list[PriceRow]:
+    """A later scrape without duplicates (the unranked statement), again not store by store."""
+    price = [Decimal("2.00") + i if i % 3 else Decimal("7.00") for i in range(25)]
+    rows = [PriceRow(p[i], s, price[i], T2) for s in stores for i in range(25)]
+    return sorted(rows, key=lambda r: (r.product_id, r.store_id))
+
+
+def test_chunked_upsert_equals_the_one_shot_upsert(server_url, db_url):
+    stores, products = _seed_world(db_url)
+    batches = [(_mixed_batch(stores, products), 7), (_clean_batch(stores, products), 6)]  # (rows, chunks)
+    with _twin(server_url, db_url) as twin_url:
+        for batch, chunks in batches:
+            with psycopg.connect(db_url) as c:
+                chunked = upsert_prices(c, batch, "r1", TINY)
+            with psycopg.connect(twin_url) as c:
+                one_shot = upsert_prices(c, batch, "r1", HUGE)
+            assert (chunked.chunks, one_shot.chunks) == (chunks, 1)
+            assert chunked.as_counts() == one_shot.as_counts()
+            assert chunked.rejections == one_shot.rejections
+            assert _state(db_url) == _state(twin_url)
+            assert chunked.total == len(batch)
+
+
+def test_the_mixed_batch_has_every_outcome(db_url):
+    stores, products = _seed_world(db_url)
+    with psycopg.connect(db_url) as c:
+        result = upsert_prices(c, _mixed_batch(stores, products), "r1", TINY)
+    # s1's product 7 is re-observed at 9.00, its seeded price: unchanged, not changed
+    expected = {"created": 60, "updated": 10, "unchanged": 26, "ignored_older": 9, "rejected": 7}
+    assert result.as_counts() == expected
+    assert sorted(r.reason.split(" ")[0] for r in result.rejections) == [
+        "duplicate", "not", "price", "price", "price", "unknown", "unknown"]
+
+
+def test_chunked_scraped_items_upsert_equals_the_one_shot_upsert(server_url, db_url):
+    stores, products = _seed_world(db_url)
+    with psycopg.connect(db_url) as c:
+        chain = c.execute("SELECT chain_id FROM stores WHERE store_id = %s", (stores[0],)).fetchone()[0]
+        c.execute(  # sku g and sku g + 30 resolve to one product: five duplicates per store
+            """INSERT INTO scraped_items (run_id, store_id, chain_id, sku, name, price, was_price, on_special,
+                                          scraped_at, product_id)
+               SELECT 'r1', s, %(c)s, 'sku' || g, 'Item ' || g, 1.00 + g / 100.0, NULL, false, %(t)s,
+                      (%(p)s::bigint[])[1 + g %% 30]
+               FROM unnest(%(s)s::int[]) s, generate_series(0, 34) g""",
+            {"c": chain, "t": T1, "p": products, "s": stores},
+        )
+        c.commit()
+    with _twin(server_url, db_url) as twin_url:
+        with psycopg.connect(db_url) as c:
+            chunked = upsert_scraped_items(c, "r1", TINY)
+        with psycopg.connect(twin_url) as c:
+            one_shot = upsert_scraped_items(c, "r1", HUGE)
+        assert (chunked.chunks, one_shot.chunks) == (6, 1)
+        assert chunked.as_counts() == one_shot.as_counts()
+        assert chunked.rejections == one_shot.rejections
+        assert _state(db_url) == _state(twin_url)
+    assert one_shot.rejected == 5 * len(stores)  # the duplicates
+
+
+def test_a_crash_between_chunks_leaves_whole_stores_and_a_rerun_converges(server_url, db_url, monkeypatch):
+    stores, products = _seed_world(db_url)
+    batch = _mixed_batch(stores, products)
+    seeded = _state(db_url)
+    with _twin(server_url, db_url) as twin_url:
+        with psycopg.connect(twin_url) as c:
+            reference = upsert_prices(c, batch, "r1", TINY)
+        expected = _state(twin_url)
+    applied: list[list[int]] = []
+    apply_chunk = upsert_module._apply_chunk
+
+    def crash_before_the_second_chunk(cur, statement, chunk_stores, run_id, settings):
+        if applied:
+            with psycopg.connect(db_url, autocommit=True) as killer:
+                killer.execute("SELECT pg_terminate_backend(%s, 10000)", (cur.connection.info.backend_pid,))
+        applied.append(chunk_stores)
+        return apply_chunk(cur, statement, chunk_stores, run_id, settings)
+
+    monkeypatch.setattr(upsert_module, "_apply_chunk", crash_before_the_second_chunk)
+    with pytest.raises(psycopg.OperationalError):
+        with psycopg.connect(db_url) as c:
+            upsert_prices(c, batch, "r1", TINY)
+    monkeypatch.undo()
+
+    done = set(applied[0])
+    after_crash = _state(db_url)
+
+    def of_stores(state, wanted):
+        return [r for r in state["prices"] if r[1] in wanted], [r for r in state["stores"] if r[0] in wanted]
+
+    others = set(stores) - done
+    assert of_stores(after_crash, done) == of_stores(expected, done)  # whole stores applied
+    assert of_stores(after_crash, others) == of_stores(seeded, others)  # the rest untouched
+    with psycopg.connect(db_url) as c:
+        rerun = upsert_prices(c, batch, "r1", TINY)
+    after_rerun = _state(db_url)
+    assert after_rerun["prices"] == expected["prices"] and after_rerun["stores"] == expected["stores"]
+    assert rerun.total == reference.total and rerun.created < reference.created
+
+
+def test_chunks_commit_on_an_idle_connection(conn, shop):
+    (s1, s2), p = shop
+    rows = [PriceRow(p[0], s, Decimal("1.00"), T1) for s in (s1, s2)]
+    result = upsert_prices(conn, rows, "r1", Settings(upsert_batch_rows=1))
+    conn.rollback()  # nothing left to roll back: each chunk committed
+    assert result.chunks == 2 and len(_prices(conn)) == 2
+
+
+def test_inside_a_caller_transaction_chunks_are_savepoints(conn, shop):
+    (s1, s2), p = shop
+
+    class Abort(Exception):
+        pass
+
+    rows = [PriceRow(p[0], s, Decimal("1.00"), T1) for s in (s1, s2)]
+    with pytest.raises(Abort), conn.transaction():
+        result = upsert_prices(conn, rows, "r1", Settings(upsert_batch_rows=1))
+        assert result.chunks == 2 and len(_prices(conn)) == 2
+        raise Abort
+    assert _prices(conn) == {}
+    assert conn.execute("SELECT count(*) FROM stores WHERE last_scraped_at > %s", (T0,)).fetchone()[0] == 0
+
+
+def test_concurrent_chunked_upserts_one_in_a_caller_transaction_do_not_deadlock(db_url, conn):
+    _, stores = make_chain_with_stores(conn, stores=6)
+    p = make_products(conn, 5)
+    newer = [PriceRow(pid, s, Decimal("5.00"), T2) for pid in p for s in stores]
+    older = [PriceRow(pid, s, Decimal("4.00"), T1) for pid in reversed(p) for s in reversed(stores)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(rows, run_id, one_transaction):
+        try:
+            with psycopg.connect(db_url) as c:
+                for _ in range(5):
+                    barrier.wait(timeout=10)
+                    if one_transaction:  # chunks are savepoints: every lock is held to the end
+                        with c.transaction():
+                            upsert_prices(c, rows, run_id, Settings(upsert_batch_rows=10))
+                    else:
+                        upsert_prices(c, rows, run_id, Settings(upsert_batch_rows=10))
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(newer, "new", False)),
+               threading.Thread(target=write, args=(older, "old", True))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    stored = _prices(conn)
+    assert len(stored) == len(newer)
+    assert {(v[0], v[3]) for v in stored.values()} == {(Decimal("5.00"), T2)}
