@@ -89,37 +89,112 @@ class SiteProfile:
     hook: ModuleType | None = field(default=None, compare=False)
 
 
-def _xpath(expr: Any, where: str) -> etree.XPath:
+# Keys a profile may hold, per object. A key starting with "_" is ignored anywhere (a note, a hook's
+# own setting); any other unknown key is refused, because a misspelt optional key (a closed marker, a
+# count check) would otherwise switch a safety check off without a word.
+TOP_KEYS = ("format", "layout", "locator", "catalogue", "items", "hook")
+LOCATOR_KEYS = ("path", "stores", "code", "name", "address", "catalogue")
+CATALOGUE_KEYS = ("url_template", "pagination", "max_pages", "page_marker", "closed_marker")
+PAGINATION_KEYS = {"page_param": ("kind", "param", "start", "has_next_xpath"), "next_link": ("kind", "xpath"),
+                   "none": ("kind",)}
+ITEMS_KEYS = ("xpath", "jsonld_type", "count_xpath", "count_path", "fields", "max_drop_share", "price_ceiling")
+REQUIRED_FIELDS = ("sku", "name", "price")
+_MISSING = object()
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _bad(key: str, expected: str, got: Any = _MISSING) -> ConfigError:
+    """The one shape of a profile error: which key, what was expected, what was found."""
+    found = "" if got is _MISSING else f", got {_shown(got)}"
+    return ConfigError(f"profile key {key!r}: expected {expected}{found}")
+
+
+def _join(parent: str, key: str) -> str:
+    return f"{parent}.{key}" if parent else key
+
+
+def _object(spec: Any, key: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
+    """`spec` as an object holding only `allowed` keys (and ignored `_notes`)."""
+    if not isinstance(spec, Mapping):
+        raise _bad(key or "(top level)", "an object", spec)
+    for name in spec:
+        if not isinstance(name, str) or (name not in allowed and not name.startswith("_")):
+            raise ConfigError(f"profile key {_join(key, str(name))!r}: unknown key;"
+                              f" expected one of {', '.join(allowed)}")
+    return spec
+
+
+def _text(spec: Mapping[str, Any], key: str, where: str, default: Any = _MISSING) -> str:
+    value = spec.get(key, default)
+    if value is _MISSING:
+        raise _bad(_join(where, key), "a non-empty string (required)")
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(_join(where, key), "a non-empty string", value)
+    return value
+
+
+def _integer(spec: Mapping[str, Any], key: str, where: str, default: int, least: int) -> int:
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise _bad(_join(where, key), f"an integer of at least {least}", value)
+    return value
+
+
+def _number(spec: Mapping[str, Any], key: str, where: str, default: Any) -> Decimal:
+    value = spec.get(key, default)
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+            raise ArithmeticError
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise ArithmeticError
+    except ArithmeticError:
+        raise _bad(_join(where, key), "a number", value) from None
+    return number
+
+
+def _xpath(expr: Any, key: str) -> etree.XPath:
+    if expr is None:
+        raise _bad(key, "a non-empty XPath string (required)")
     if not isinstance(expr, str) or not expr.strip():
-        raise ConfigError(f"site profile: {where} must be a non-empty XPath string")
+        raise _bad(key, "a non-empty XPath string", expr)
     try:
         return etree.XPath(expr, smart_strings=False)
     except etree.XPathSyntaxError as exc:
-        raise ConfigError(f"site profile: {where}: invalid XPath {expr!r}: {exc}") from exc
+        raise ConfigError(f"profile key {key!r}: expected an XPath 1.0 expression, got {_shown(expr)}"
+                          f" (invalid XPath: {exc})") from exc
 
 
-def _optional_xpath(expr: Any, where: str) -> etree.XPath | None:
-    return None if expr is None else _xpath(expr, where)
+def _optional_xpath(expr: Any, key: str) -> etree.XPath | None:
+    return None if expr is None else _xpath(expr, key)
 
 
 def _field_rule(name: str, spec: Any, layout: str) -> FieldRule:
+    key = f"items.fields.{name}"
     if name not in EXTRACTABLE:
         known = ", ".join(sorted(EXTRACTABLE))
-        raise ConfigError(f"site profile: unknown item field {name!r}; known: {known}")
+        raise ConfigError(f"profile key {key!r}: unknown item field {name!r}; expected one of {known}")
+    where = "path" if layout == "jsonld" else "xpath"  # a JSON-LD path or an XPath, by layout
     if isinstance(spec, str):
-        spec = {"path" if layout == "jsonld" else "xpath": spec}
+        spec = {where: spec}
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"site profile: field {name!r} must be a string or an object")
+        raise _bad(key, f"a string (the {'JSON-LD path' if layout == 'jsonld' else 'XPath'})"
+                        f" or an object {{{where!r}: ..., 'parser': ...}}", spec)
+    _object(spec, key, (where, "parser"))
     parser = spec.get("parser") or DEFAULT_PARSER.get(name, "text")
-    if parser not in PARSERS:
+    if not isinstance(parser, str) or parser not in PARSERS:
         known = ", ".join(PARSERS)
-        raise ConfigError(f"site profile: field {name!r}: unknown parser {parser!r}; known: {known}")
+        raise ConfigError(f"profile key '{key}.parser': unknown parser {parser!r}; expected one of {known}")
     if layout == "jsonld":
         path = spec.get("path")
         if not isinstance(path, str) or not path:
-            raise ConfigError(f"site profile: JSON-LD field {name!r} needs a 'path' like 'offers.price'")
-        return FieldRule(name, parser, path=parse_path(path, f"field {name!r}"))
-    return FieldRule(name, parser, xpath=_xpath(spec.get("xpath"), f"field {name!r}"))
+            raise _bad(f"{key}.path", "a JSON-LD path like 'offers.price'", path)
+        return FieldRule(name, parser, path=parse_path(path, f"{key}.path"))
+    return FieldRule(name, parser, xpath=_xpath(spec.get("xpath"), f"{key}.xpath"))
 
 
 _STEP_RE = re.compile(
@@ -135,7 +210,8 @@ def parse_path(text: str, where: str) -> tuple[tuple[PathStep, ...], ...]:
         for part in _split_steps(alt.strip()):
             match = _STEP_RE.match(part)
             if not match:
-                raise ConfigError(f"site profile: {where}: bad JSON-LD path step {part!r} in {text!r}")
+                raise ConfigError(f"profile key {where!r}: expected a JSON-LD path like 'offers.price',"
+                                  f" got {text!r} (bad step {part!r})")
             steps.append(PathStep(match["key"], match["where"], match["equals"]))
         alternatives.append(tuple(steps))
     return tuple(alternatives)
@@ -162,23 +238,22 @@ def _hook(name: Any) -> ModuleType | None:
     if name is None:
         return None
     if not isinstance(name, str) or not name.startswith(HOOK_PREFIX):
-        raise ConfigError(f"site profile: hook must be a module under {HOOK_PREFIX!r}, got {name!r}")
+        raise _bad("hook", f"a module under {HOOK_PREFIX!r} (hooks are project code)", name)
     try:
         module = importlib.import_module(name)
     except ImportError as exc:
-        raise ConfigError(f"site profile: hook module {name!r} cannot be imported: {exc}") from exc
+        raise ConfigError(f"profile key 'hook': module {name!r} cannot be imported: {exc}") from exc
     if not hasattr(module, "extract_items") and not hasattr(module, "fix_item"):
-        raise ConfigError(f"site profile: hook {name!r} defines neither extract_items nor fix_item")
+        raise ConfigError(f"profile key 'hook': module {name!r} defines neither extract_items nor fix_item")
     return module
 
 
 def _locator(spec: Any) -> LocatorRule | None:
     if spec is None:
         return None
-    if not isinstance(spec, Mapping) or not isinstance(spec.get("path"), str):
-        raise ConfigError("site profile: locator needs a 'path' (the store locator page)")
+    spec = _object(spec, "locator", LOCATOR_KEYS)
     return LocatorRule(
-        path=spec["path"],
+        path=_text(spec, "path", "locator"),
         stores=_xpath(spec.get("stores"), "locator.stores"),
         code=_xpath(spec.get("code"), "locator.code"),
         name=_optional_xpath(spec.get("name"), "locator.name"),
@@ -188,21 +263,22 @@ def _locator(spec: Any) -> LocatorRule | None:
 
 
 def _pagination(spec: Any) -> Pagination:
-    spec = spec or {"kind": "none"}
+    key = "catalogue.pagination"
+    spec = {"kind": "none"} if spec is None else spec
+    if not isinstance(spec, Mapping):
+        raise _bad(key, "an object like {'kind': 'none'}", spec)
     kind = spec.get("kind")
     if kind not in PAGINATION_KINDS:
-        raise ConfigError(f"site profile: pagination kind must be one of {PAGINATION_KINDS}, got {kind!r}")
+        raise _bad(f"{key}.kind", f"a pagination kind, one of {', '.join(PAGINATION_KINDS)}", kind)
+    _object(spec, key, PAGINATION_KEYS[kind])
     if kind == "next_link":
-        return Pagination(kind, next_xpath=_xpath(spec.get("xpath"), "pagination.xpath"))
+        return Pagination(kind, next_xpath=_xpath(spec.get("xpath"), f"{key}.xpath"))
     if kind == "page_param":
-        start = spec.get("start", 1)
-        if not isinstance(start, int) or start < 0:
-            raise ConfigError("site profile: pagination.start must be a non-negative integer")
         return Pagination(
             kind,
-            param=str(spec.get("param", "page")),
-            start=start,
-            has_next_xpath=_optional_xpath(spec.get("has_next_xpath"), "pagination.has_next_xpath"),
+            param=_text(spec, "param", key, "page"),
+            start=_integer(spec, "start", key, 1, least=0),
+            has_next_xpath=_optional_xpath(spec.get("has_next_xpath"), f"{key}.has_next_xpath"),
         )
     return Pagination(kind)
 
@@ -235,49 +311,59 @@ def compile_profile(source: Mapping[str, Any] | SiteProfile) -> SiteProfile:
 
 @lru_cache(maxsize=64)
 def _compile(key: str) -> SiteProfile:
-    spec = json.loads(key)
+    spec = _object(json.loads(key), "", TOP_KEYS)
     if spec.get("format", FORMAT_VERSION) != FORMAT_VERSION:
-        got = spec.get("format")
-        raise ConfigError(f"site profile format {got!r} is not supported (want {FORMAT_VERSION})")
+        raise _bad("format", f"{FORMAT_VERSION} (the only profile format)", spec.get("format"))
     layout = spec.get("layout", "html")
     if layout not in LAYOUTS:
-        raise ConfigError(f"site profile: layout must be one of {LAYOUTS}, got {layout!r}")
-    catalogue = spec.get("catalogue") or {}
+        raise _bad("layout", f"one of {', '.join(LAYOUTS)}", layout)
+    if "catalogue" not in spec:
+        raise _bad("catalogue", "an object with at least 'url_template' (required)")
+    catalogue = _object(spec["catalogue"], "catalogue", CATALOGUE_KEYS)
     template = catalogue.get("url_template")
     if not isinstance(template, str) or "{store_code}" not in template:
-        raise ConfigError("site profile: catalogue.url_template must contain {store_code}")
-    items = spec.get("items") or {}
-    field_specs = items.get("fields") or {}
-    rules = tuple(_field_rule(name, rule, layout) for name, rule in field_specs.items())
+        raise _bad("catalogue.url_template", "a path containing {store_code}, e.g. '/shop/{store_code}'",
+                   template)
+    if "items" not in spec:
+        raise _bad("items", "an object with 'fields' (required)")
+    items = _object(spec["items"], "items", ITEMS_KEYS)
+    field_specs = items.get("fields", {})
+    if not isinstance(field_specs, Mapping):
+        raise _bad("items.fields", "an object: field name -> rule", field_specs)
+    rules = tuple(_field_rule(name, rule, layout) for name, rule in field_specs.items() if not name.startswith("_"))
     hook = _hook(spec.get("hook"))
-    missing = {"sku", "name", "price"} - {r.name for r in rules}
-    if missing and not (hook and hasattr(hook, "extract_items")):
-        raise ConfigError(f"site profile: items.fields lacks {', '.join(sorted(missing))}")
-    if layout == "html" and not items.get("xpath") and not (hook and hasattr(hook, "extract_items")):
-        raise ConfigError("site profile: items.xpath (one node per product) is required for the html layout")
-    max_pages = catalogue.get("max_pages", 200)
-    if not isinstance(max_pages, int) or max_pages < 1:
-        raise ConfigError("site profile: catalogue.max_pages must be a positive integer")
-    share = float(items.get("max_drop_share", 0.5))
+    extracts = hook is not None and hasattr(hook, "extract_items")
+    missing = [name for name in REQUIRED_FIELDS if name not in {r.name for r in rules}]
+    if missing and not extracts:
+        raise ConfigError(f"profile key 'items.fields': expected rules for {', '.join(REQUIRED_FIELDS)};"
+                          f" lacks {', '.join(missing)}")
+    if layout == "html" and not items.get("xpath") and not extracts:
+        raise _bad("items.xpath", "an XPath selecting one node per product (required for the html layout)",
+                   items.get("xpath", _MISSING))
+    share = _number(items, "max_drop_share", "items", 0.5)
     if not 0 <= share <= 1:
-        raise ConfigError("site profile: items.max_drop_share must be in [0, 1]")
+        raise _bad("items.max_drop_share", "a share from 0 to 1", items["max_drop_share"])
+    ceiling = _number(items, "price_ceiling", "items", DEFAULT_PRICE_CEILING)
+    if ceiling <= 0:
+        raise _bad("items.price_ceiling", "a positive amount", items["price_ceiling"])
     return SiteProfile(
         source=spec,
         layout=layout,
         locator=_locator(spec.get("locator")),
         url_template=template,
         pagination=_pagination(catalogue.get("pagination")),
-        max_pages=max_pages,
+        max_pages=_integer(catalogue, "max_pages", "catalogue", 200, least=1),
         page_marker=_optional_xpath(catalogue.get("page_marker"), "catalogue.page_marker"),
         closed_marker=_optional_xpath(catalogue.get("closed_marker"), "catalogue.closed_marker"),
         item_xpath=_optional_xpath(items.get("xpath"), "items.xpath"),
         row_xpath=_row_xpath(rules) if layout == "html" and rules else None,
         count_xpath=_optional_xpath(items.get("count_xpath"), "items.count_xpath"),
-        count_path=parse_path(items["count_path"], "items.count_path") if items.get("count_path") else (),
-        jsonld_type=str(items.get("jsonld_type", "Product")),
+        count_path=parse_path(_text(items, "count_path", "items"), "items.count_path")
+        if "count_path" in items else (),
+        jsonld_type=_text(items, "jsonld_type", "items", "Product"),
         fields=rules,
-        max_drop_share=share,
-        price_ceiling=Decimal(str(items.get("price_ceiling", DEFAULT_PRICE_CEILING))),
+        max_drop_share=float(share),
+        price_ceiling=ceiling,
         hook=hook,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from decimal import Decimal
 
 import pytest
@@ -117,3 +118,37 @@ def test_a_page_without_a_declared_charset_is_read_as_utf8():
     result = parse_page(page('<li class="p" id="1"><b>Café Crème Brûlée</b><i>$2.00</i></li>'),
                         "http://x/s/1", TILE_PROFILE)
     assert result.items[0].name == "Café Crème Brûlée"
+
+
+@pytest.mark.parametrize("breakage,message", [
+    (lambda p: p["items"]["fields"].update(price={"xpath": 3}),
+     "profile key 'items.fields.price.xpath': expected a non-empty XPath string, got 3"),
+    (lambda p: p["items"]["fields"].update(price={"selector": "i"}),
+     "profile key 'items.fields.price.selector': unknown key; expected one of xpath, parser"),
+    (lambda p: p["catalogue"].update(paginaton={"kind": "none"}),
+     "profile key 'catalogue.paginaton': unknown key; expected one of url_template, pagination"),
+    (lambda p: p.update(catalogue="/s/{store_code}"), "profile key 'catalogue': expected an object, got '/s/"),
+    (lambda p: p["catalogue"].update(max_pages="10"),
+     "profile key 'catalogue.max_pages': expected an integer of at least 1, got '10'"),
+    (lambda p: p["items"].update(price_ceiling="lots"), "profile key 'items.price_ceiling': expected a number"),
+    (lambda p: p["items"].update(max_drop_share=2), "profile key 'items.max_drop_share': expected a share"),
+    (lambda p: p.update(locator={"path": "/stores", "code": "@id"}),
+     "profile key 'locator.stores': expected a non-empty XPath string (required)"),
+    (lambda p: p["catalogue"].update(pagination={"kind": "page_param", "start": True}),
+     "profile key 'catalogue.pagination.start': expected an integer of at least 0, got True"),
+    (lambda p: p["catalogue"].update(pagination={"kind": "none", "xpath": "//a"}),
+     "profile key 'catalogue.pagination.xpath': unknown key"),
+    (lambda p: p.pop("items"), "profile key 'items': expected an object"),
+])
+def test_a_profile_error_names_the_key_and_what_was_expected(breakage, message):
+    profile = copy.deepcopy(TILE_PROFILE)
+    breakage(profile)
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        compile_profile(profile)
+
+
+def test_keys_starting_with_an_underscore_are_notes():
+    profile = copy.deepcopy(TILE_PROFILE)
+    profile["_note"] = "written for the 2026 site"
+    profile["items"]["fields"]["_price_was"] = "the old selector"
+    assert sorted(r.name for r in compile_profile(profile).fields) == sorted(TILE_PROFILE["items"]["fields"])
