@@ -8,6 +8,7 @@ fetch or parse failure raises, and the caller records the store as failed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pricegroups.errors import ParseError, ScrapeError
 from pricegroups.scrape.fetch import Fetcher
@@ -24,13 +25,27 @@ class PageLimitReached(ScrapeError):
     """The catalogue has more pages than allowed; a partial catalogue is not a catalogue."""
 
 
+class PageRead(NamedTuple):
+    """One page as it was read: where, how many items it gave and how many it lost (for `chains try`)."""
+
+    url: str
+    items: int
+    dropped: int
+
+
 @dataclass
 class Catalogue:
-    """Every valid item of a store's catalogue, with the items dropped on the way."""
+    """Every valid item of a store's catalogue, with the items dropped on the way.
+
+    `next_url` is the page after the last one read: None once the catalogue has
+    ended, a URL when the walk was told to stop early (`stop_after`).
+    """
 
     pages: int = 0
     items: list[ScrapedItem] = field(default_factory=list)
     dropped: list[Dropped] = field(default_factory=list)
+    read: list[PageRead] = field(default_factory=list)
+    next_url: str | None = None
 
     @property
     def dropped_items(self) -> int:
@@ -38,13 +53,23 @@ class Catalogue:
         return sum(1 for d in self.dropped if not d.kept)
 
 
-def read_catalogue(fetcher: Fetcher, start_url: str, profile: SiteProfile, max_pages: int) -> Catalogue:
-    """Fetch and parse a store's catalogue from its first page; raise on any failure."""
-    catalogue = Catalogue()
+def read_catalogue(
+    fetcher: Fetcher, start_url: str, profile: SiteProfile, max_pages: int,
+    stop_after: int | None = None, catalogue: Catalogue | None = None,
+) -> Catalogue:
+    """Fetch and parse a store's catalogue from its first page; raise on any failure.
+
+    `stop_after` pages, the walk ends early without error (a trial of a profile
+    reads the first pages only). A `catalogue` passed in keeps what was read
+    before a failure, for a caller that shows it.
+    """
+    catalogue = Catalogue() if catalogue is None else catalogue
     seen_skus: dict[str, int] = {}
     visited: set[str] = set()
     url: str | None = start_url
     while url is not None:
+        if stop_after is not None and catalogue.pages >= stop_after:
+            break
         if catalogue.pages >= max_pages:
             raise PageLimitReached(f"more than {max_pages} catalogue pages (next: {url})")
         if url in visited:
@@ -53,6 +78,7 @@ def read_catalogue(fetcher: Fetcher, start_url: str, profile: SiteProfile, max_p
         page = fetcher.fetch(url)
         result = parse_page(page.body, page.url, profile)
         catalogue.pages += 1
+        items_before, dropped_before = len(catalogue.items), len(catalogue.dropped)
         if result.closed:
             raise StoreClosed(f"store closed ({page.url})")
         for item in result.items:
@@ -65,6 +91,9 @@ def read_catalogue(fetcher: Fetcher, start_url: str, profile: SiteProfile, max_p
             seen_skus[item.sku] = catalogue.pages
             catalogue.items.append(item)
         catalogue.dropped.extend(result.dropped)
+        lost = sum(1 for d in catalogue.dropped[dropped_before:] if not d.kept)
+        catalogue.read.append(PageRead(page.url, len(catalogue.items) - items_before, lost))
         url = result.next_url
+    catalogue.next_url = url
     return catalogue
 

@@ -37,6 +37,19 @@ class PageResult:
     closed: bool = False
 
 
+class TooManyDropped(ParseError):
+    """Most of a page's items failed validation: a changed site, not bad items.
+
+    Carries the page's items and drops, so that `chains try` can show every
+    reason instead of a sample.
+    """
+
+    def __init__(self, message: str, items: tuple[ScrapedItem, ...], dropped: tuple[Dropped, ...]):
+        super().__init__(message)
+        self.items = items
+        self.dropped = dropped
+
+
 @dataclass(frozen=True)
 class LocatedStore:
     """A store as the chain's store locator lists it."""
@@ -276,7 +289,8 @@ def parse_page(body: bytes, url: str, profile: Mapping[str, Any] | SiteProfile) 
     lost = sum(1 for d in dropped if not d.kept)
     if lost and lost > compiled.max_drop_share * (lost + len(items)):
         sample = "; ".join(sorted({d.reason for d in dropped if not d.kept})[:3])
-        raise ParseError(f"{url}: {lost} of {lost + len(items)} items failed validation ({sample})")
+        raise TooManyDropped(f"{url}: {lost} of {lost + len(items)} items failed validation ({sample})",
+                             tuple(items), tuple(dropped))
     return PageResult(url, tuple(items), tuple(dropped), _next_url(root, url, compiled, bool(raw_items)))
 
 

@@ -105,22 +105,39 @@ def register_chain(
 ) -> int:
     """Validate a site profile and store the chain with it (insert or update); returns chain_id."""
     compile_profile(profile)
-    if not base_url.startswith(("http://", "https://")):
+    check_base_url(base_url)
+    check_requests_per_second(requests_per_second)
+    return ensure_chain(conn, code, name, base_url.rstrip("/"), profile, requests_per_second)
+
+
+def check_base_url(base_url: str) -> str:
+    """Refuse a base URL the scraper could not use (checked before anything is stored or fetched)."""
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
     if "{" in base_url.replace(DATE_FIELD, "") or "}" in base_url.replace(DATE_FIELD, ""):
         raise ConfigError(f"base_url may hold only the field {DATE_FIELD} (the logical date), got {base_url!r}")
-    if requests_per_second is not None and not 0 <= requests_per_second < 1_000:
-        raise ConfigError(f"requests_per_second must be from 0 (no limit) to 1000, got {requests_per_second!r}")
-    return ensure_chain(conn, code, name, base_url.rstrip("/"), profile, requests_per_second)
+    return base_url
+
+
+def check_requests_per_second(value: float | None) -> float | None:
+    """A chain's own rate limit: None (the settings' default), 0 (none: loopback only) up to 1000."""
+    if value is not None and not 0 <= value < 1_000:
+        raise ConfigError(f"requests_per_second must be from 0 (no limit) to 1000, got {value!r}")
+    return value
+
+
+def locator_url(chain: ChainConfig) -> str:
+    """The absolute URL of the chain's store locator page."""
+    if chain.profile.locator is None:
+        raise ConfigError(f"chain {chain.code!r}: the site profile has no store locator")
+    return urljoin(chain.base_url + "/", chain.profile.locator.path.lstrip("/"))
 
 
 def _read_locator(
     chain: ChainConfig, logical_date: datetime, live: Fetcher, snapshots: SnapshotStore, force: bool
 ) -> dict[str, LocatedStore]:
     """The stores the chain's locator lists (the locator page is snapshotted like a store)."""
-    if chain.profile.locator is None:
-        raise ConfigError(f"chain {chain.code!r}: the site profile has no store locator")
-    url = urljoin(chain.base_url + "/", chain.profile.locator.path.lstrip("/"))
+    url = locator_url(chain)
     key = SnapshotKey(chain.code, LOCATOR_KEY, logical_date)
     if not force and snapshots.is_complete(key):
         page = snapshots.replay(key).fetch(url)
@@ -188,14 +205,16 @@ def _stores_to_scrape(
     return [tuple(r) for r in rows]
 
 
-def _catalogue_url(chain: ChainConfig, code: str, listed: LocatedStore | None) -> str:
+def catalogue_url(chain: ChainConfig, code: str, listed: LocatedStore | None) -> str:
+    """A store's first catalogue page: the locator's link when it stays on the chain's host, else the template."""
     if listed is not None and listed.catalogue_url and same_host(listed.catalogue_url, chain.base_url):
         return listed.catalogue_url
     path = chain.profile.url_template.format(store_code=quote(code, safe=""))
     return urljoin(chain.base_url + "/", path.lstrip("/"))
 
 
-def _describe(exc: PricegroupsError) -> str:
+def describe_failure(exc: PricegroupsError) -> str:
+    """A store's failure as the scrape log says it (a 404/410 reads as a store not found)."""
     if isinstance(exc, HttpStatusError) and exc.status in (404, 410):
         return f"store not found (HTTP {exc.status}): {exc.url}"
     return str(exc)
@@ -227,7 +246,7 @@ def scrape_one_store(
             catalogue = read_catalogue(RecordingFetcher(live, writer), start_url, chain.profile, max_pages)
             writer.complete()
     except PricegroupsError as exc:
-        outcome.error = _describe(exc)
+        outcome.error = describe_failure(exc)
         outcome.gone = isinstance(exc, StoreClosed) or (
             isinstance(exc, HttpStatusError) and exc.status in (404, 410)
         )
@@ -292,7 +311,7 @@ def scrape_chain(
                     store_id, code, FAILED, error="store not listed by the store locator", gone=True
                 )
             else:
-                start_url = _catalogue_url(chain, code, listed.get(code) if listed else None)
+                start_url = catalogue_url(chain, code, listed.get(code) if listed else None)
                 outcome = scrape_one_store(
                     chain, store_id, code, logical_date, settings, live, snapshots, start_url, force
                 )

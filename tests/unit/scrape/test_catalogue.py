@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from pricegroups.errors import ParseError
-from pricegroups.scrape.catalogue import PageLimitReached, StoreClosed, read_catalogue
+from pricegroups.scrape.catalogue import Catalogue, PageLimitReached, StoreClosed, read_catalogue
 from pricegroups.scrape.fetch import FetchedPage
 from pricegroups.scrape.profile import compile_profile
 from pricegroups.scrape.snapshots import SnapshotKey, SnapshotStore
@@ -61,3 +61,22 @@ def test_a_closed_store_page_raises_store_closed(tmp_path):
     fetcher = replay(tmp_path, {"http://x/s/1": '<html><body><p class="closed">Closed</p></body></html>'})
     with pytest.raises(StoreClosed):
         read_catalogue(fetcher, "http://x/s/1", PROFILE, max_pages=10)
+
+
+def test_a_walk_told_to_stop_early_says_which_page_comes_next(tmp_path):
+    fetcher = replay(tmp_path, {"http://x/s/1": tiles("a", "b", next_href="?p=2"),
+                                "http://x/s/1?p=2": tiles("b", "c")})
+    first = read_catalogue(fetcher, "http://x/s/1", PROFILE, max_pages=1, stop_after=1)
+    assert first.pages == 1 and [i.sku for i in first.items] == ["a", "b"]
+    assert first.next_url == "http://x/s/1?p=2" and first.read == [("http://x/s/1", 2, 0)]
+    whole = read_catalogue(fetcher, "http://x/s/1", PROFILE, max_pages=10, stop_after=5)
+    assert whole.next_url is None and whole.read == [("http://x/s/1", 2, 0), ("http://x/s/1?p=2", 1, 1)]
+
+
+def test_a_catalogue_passed_in_keeps_the_pages_read_before_a_failure(tmp_path):
+    fetcher = replay(tmp_path, {"http://x/s/1": tiles("a", next_href="?p=2"),
+                                "http://x/s/1?p=2": '<html><body><p class="closed">Closed</p></body></html>'})
+    catalogue = Catalogue()
+    with pytest.raises(StoreClosed):
+        read_catalogue(fetcher, "http://x/s/1", PROFILE, max_pages=10, catalogue=catalogue)
+    assert [i.sku for i in catalogue.items] == ["a"] and catalogue.read == [("http://x/s/1", 1, 0)]

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from pricegroups.errors import ConfigError, ParseError
-from pricegroups.scrape.parse import parse_page
+from pricegroups.scrape.parse import TooManyDropped, parse_page
 from pricegroups.scrape.profile import compile_profile, load_profile_file, parse_path
 
 TILE_PROFILE = {
@@ -152,3 +152,12 @@ def test_keys_starting_with_an_underscore_are_notes():
     profile["_note"] = "written for the 2026 site"
     profile["items"]["fields"]["_price_was"] = "the old selector"
     assert sorted(r.name for r in compile_profile(profile).fields) == sorted(TILE_PROFILE["items"]["fields"])
+
+
+def test_a_page_that_drops_most_items_carries_every_drop_for_inspection():
+    with pytest.raises(TooManyDropped) as caught:
+        parse_page(page('<li class="p" id="1"><b>Milk</b><i>$2.00</i></li>',
+                        *(f'<li class="p" id="{i}"><b>X</b><i>?</i></li>' for i in range(2, 6))),
+                   "http://x/s/1", TILE_PROFILE)
+    assert [i.sku for i in caught.value.items] == ["1"]
+    assert [d.sku for d in caught.value.dropped] == ["2", "3", "4", "5"]
