@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "pricegroups.commands.database",
     "pricegroups.commands.demo_site",
     "pricegroups.commands.demo_chains",
+    "pricegroups.commands.chains",
     "pricegroups.commands.scrape",
     "pricegroups.commands.groups",
     "pricegroups.commands.check",

@@ -377,3 +377,24 @@ def load_profile_file(name: str) -> dict[str, Any]:
         raise ConfigError(f"no shipped site profile {name!r} in {PROFILES_DIR}") from exc
     compile_profile(spec)
     return spec
+
+
+def read_profile_file(path: str | Path) -> dict[str, Any]:
+    """A user's profile from a JSON file, validated; every error names the file (and the key)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"profile file {str(path)!r}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"profile file {str(path)!r}: cannot be read: {exc}") from None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"profile file {str(path)!r}: not valid JSON at line {exc.lineno}"
+                          f" column {exc.colno}: {exc.msg}") from None
+    try:
+        compile_profile(spec)
+    except ConfigError as exc:
+        raise ConfigError(f"profile file {str(path)!r}: {exc}") from None
+    return spec
