@@ -82,7 +82,8 @@ def main() -> int:
     import psycopg
 
     from pricegroups.demo.generate import default_scenario
-    from pricegroups.demo.report import causes_text, estimated_error, html_report, measure_day, text_table, wrong_by_cause
+    from pricegroups.demo.report import (causes_text, estimated_error, html_report, measure_day, text_table,
+                                         truth_maps, wrong_by_cause)
     from pricegroups.demo.server import DemoSite
     from pricegroups.migrate import migrate
     from pricegroups.pipeline import DEFAULT_PARAMS
@@ -131,6 +132,7 @@ def main() -> int:
 
     with psycopg.connect(conninfo) as conn:
         measured = estimated_error(conn, days=None)  # the pipeline's own estimate over every demo day
+        maps = truth_maps(conn, scenario, days[-1].day)  # the last day's groups over the true zones
     wall_s = time.perf_counter() - started
     last = days[-1]
     inferred = sum(m.inferred for m in days)
@@ -159,7 +161,7 @@ def main() -> int:
     reports = ROOT / "reports"
     reports.mkdir(exist_ok=True)
     report_path = reports / "demo.html"
-    report_path.write_text(html_report(days, final), encoding="utf-8")
+    report_path.write_text(html_report(days, final, maps), encoding="utf-8")
     print()
     print("summary: " + ", ".join(f"{k}={v}" for k, v in final.items()))
     if wrong:

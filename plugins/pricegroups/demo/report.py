@@ -22,6 +22,7 @@ import psycopg
 
 from pricegroups.demo.scenario import Scenario
 from pricegroups.grouping.verification import ESTIMATE_DAYS, Estimate, estimate
+from pricegroups.ui.svg import Cell, MapRow, Series, chart, group_colors, group_map
 
 
 @dataclass(frozen=True)
@@ -261,20 +262,6 @@ def text_table(days: Sequence[DayMetrics]) -> str:
     return "\n".join(lines)
 
 
-def _svg_bars(values: Sequence[float], title: str, top: float, width: int = 560, height: int = 160) -> str:
-    bar = width / max(1, len(values))
-    parts = [f'<svg width="{width}" height="{height + 30}" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="0" y="14" font-size="13">{html.escape(title)}</text>']
-    for i, value in enumerate(values):
-        h = 0 if top <= 0 else height * min(value, top) / top
-        parts.append(
-            f'<rect x="{i * bar + 2:.1f}" y="{20 + height - h:.1f}" width="{bar - 4:.1f}" height="{h:.1f}" fill="#4a7bd0">'
-            f"<title>day {i}: {value:.3f}</title></rect>"
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 def _estimate_line(final: Mapping[str, object]) -> str:
     if "estimated_wrong_share" not in final:
         return ""
@@ -310,23 +297,63 @@ def _causes_html(days: Sequence[DayMetrics]) -> str:
     return f"<h2>Wrong inferred prices by cause (from the truth)</h2><table>{rows}</table>"
 
 
-def html_report(days: Sequence[DayMetrics], final: Mapping[str, object]) -> str:
+def day_charts(days: Sequence[DayMetrics]) -> list[str]:
+    """The report's charts, one simulated day per category (pricegroups.ui.svg: axes, units, legends)."""
+    labels = [str(m.day) for m in days]
+    axis = {"x_label": "simulated day"}
+    return [
+        chart("Stores scraped per day", labels,
+              [Series("scraped", [m.scraped for m in days]),
+               Series("all stores", [m.stores for m in days], kind="line", color="#333")], y_label="stores", **axis),
+        chart("Groups found and true zones", labels,
+              [Series("groups found", [m.groups for m in days], color="#59a14f"),
+               Series("true zones", [m.true_zones for m in days], kind="line", color="#333")],
+              y_label="groups", **axis),
+        chart("Groups against true zones: adjusted Rand index (1 = identical)", labels,
+              [Series("ARI", [m.ari for m in days], kind="line", color="#4e79a7")], y_label="ARI", y_max=1.0, **axis),
+        chart("Wrong served prices", labels,
+              [Series("inferred prices wrong (truth)", [m.wrong_inferred_share for m in days], color="#e15759"),
+               Series("served prices wrong at random verifications (self-measured)",
+                      [m.wrong_checked_share if m.checked else None for m in days], kind="points", color="#333")],
+              y_label="% of prices", percent=True, **axis),
+        chart("Prices written per day", labels,
+              [Series("created", [m.created for m in days], color="#4e79a7"),
+               Series("updated", [m.updated for m in days], color="#f28e2b")], y_label="prices", **axis),
+    ]
+
+
+def truth_maps(conn: psycopg.Connection, scenario: Scenario, day: int) -> str:
+    """Per chain, the groups of `day` over its true zones: one row per zone, fill = group, outline = zone.
+
+    A wrong merge shows as one fill in two zone rows, a split zone as two fills in one row.
+    """
+    placed: dict[str, dict[str, tuple[int, bool]]] = {}
+    for chain, store, group, anchor in conn.execute(
+        """SELECT c.code, s.code, s.group_id, s.store_id = g.anchor_store_id
+           FROM stores s JOIN chains c USING (chain_id) JOIN store_groups g ON g.group_id = s.group_id
+           WHERE s.active ORDER BY c.code, s.code"""
+    ):
+        placed.setdefault(chain, {})[store] = (group, anchor)
+    maps = []
+    for chain, stores in placed.items():
+        sizes = Counter(group for group, _ in stores.values())
+        anchors = {group: store for store, (group, anchor) in stores.items() if anchor}
+        rows = [MapRow(f"zone {zone}", [Cell(code, stores[code][0], stores[code][1], outline=zone)
+                                        for code in sorted(codes) if code in stores])
+                for zone, codes in sorted(scenario.true_zones(chain, day).items())]
+        names = {g: f"group {g} · anchor {anchors.get(g, '?')} · {n} stores" for g, n in sizes.items()}
+        maps.append(group_map(f"{chain} on day {day}: groups found (fill) against true zones (rows, outline)",
+                              rows, group_colors(sizes), group_names=names, outline_name="true zone"))
+    return "".join(maps)
+
+
+def html_report(days: Sequence[DayMetrics], final: Mapping[str, object], maps: str = "") -> str:
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(round(v, 3) if isinstance(v, float) else v))}</td>"
                          for v in (asdict(m)[k] for k, _ in COLUMNS)) + "</tr>"
         for m in days
     )
-    charts = "".join([
-        _svg_bars([m.scraped_share for m in days], "stores scraped / all stores", 1.0),
-        _svg_bars([m.ari for m in days], "adjusted Rand index: groups vs true zones", 1.0),
-        _svg_bars([float(m.groups) for m in days], "groups (true zones: %d)" % (days[-1].true_zones if days else 0),
-                  float(max([m.groups for m in days] + [1]))),
-        _svg_bars([m.wrong_inferred_share for m in days], "share of inferred prices that were wrong",
-                  max([m.wrong_inferred_share for m in days] + [0.01])),
-        _svg_bars([m.wrong_checked_share for m in days],
-                  "self-measured: share of served prices wrong at random verifications",
-                  max([m.wrong_checked_share for m in days] + [0.01])),
-    ])
+    charts = "".join(day_charts(days))
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in COLUMNS)
     return (
         "<!doctype html><meta charset='utf-8'><title>pricegroups demo</title>"
@@ -335,4 +362,5 @@ def html_report(days: Sequence[DayMetrics], final: Mapping[str, object]) -> str:
         f"<h1>pricegroups demo: {len(days)} simulated days</h1>"
         f"{_estimate_line(final)}<pre>{html.escape(json.dumps(final, indent=2))}</pre>"
         f"<table><tr>{head}</tr>{rows}</table>{_causes_html(days)}<div>{charts}</div>"
+        + (f"<h2>Group maps: found groups against the truth</h2><div>{maps}</div>" if maps else "")
     )
