@@ -14,7 +14,10 @@ LAYOUTS = ("grid", "table", "jsonld")
 SIZE_UNITS = ("g", "ml", "each")
 
 # Events with an HTTP effect only on their own day (or every day when day is None).
-HTTP_EVENTS = ("rate_limit", "server_error", "slow", "malformed", "truncated")
+# layout_changed and junk_items (store None: every store of the chain) exist for the fault campaign
+# (bench/chaos.py, docs/chaos.md): a redesigned page without the profile's page marker, and absurd
+# prices and hostile names served next to the real items.
+HTTP_EVENTS = ("rate_limit", "server_error", "slow", "malformed", "truncated", "layout_changed", "junk_items")
 # Events that hold from their day on.
 STANDING_EVENTS = ("store_moves", "zones_converge", "store_closes", "robots_disallow")
 EVENT_KINDS = HTTP_EVENTS + STANDING_EVENTS
@@ -99,7 +102,7 @@ class Event:
     count: int | None = None  # rate_limit / server_error: responses before it recovers (None: never)
     retry_after: int | None = None  # rate_limit: seconds
     delay: float | None = None  # slow: seconds
-    page: int | None = None  # slow / malformed: 1-based page number (None: every page / page 1)
+    page: int | None = None  # slow / malformed / layout_changed: 1-based page (None: every page / page 1)
     fraction: float | None = None  # truncated: share of items still served
     mode: str | None = None  # store_closes: "404" or "page"
 

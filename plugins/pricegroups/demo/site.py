@@ -15,18 +15,42 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
 from pricegroups.demo.layouts import LAYOUT_MODULES
 from pricegroups.demo.layouts.common import CatalogueView, escape, page
-from pricegroups.demo.model import EVENT_KINDS, Chain, Event, Item
+from pricegroups.demo.model import EVENT_KINDS, Chain, Event, Item, Listing, TruePrice
 from pricegroups.demo.scenario import Scenario
 from pricegroups.errors import ConfigError
 
 HTML = "text/html; charset=utf-8"
 _DATED = re.compile(r"^/on/(?P<date>[^/]+)(?P<rest>/.*)?$")
 _PAGE_CACHE_LIMIT = 2500  # a whole day of the built-in scenario is ~1,930 pages (~54 MB)
+
+# "layout_changed": the element each layout's site profile takes as its page marker, renamed
+# (scrape/profiles/*.json `page_marker`), as after a site redesign.
+_REDESIGNED = {
+    "grid": (b'<div class="product-grid"', b'<div class="product-grid-2026"'),
+    "table": (b'<table id="product-table"', b'<table id="product-list"'),
+    "jsonld": (b'<script type="application/ld+json"', b'<script type="application/vnd.shop+json"'),
+}
+
+# "junk_items": (sku, brand, name, price, was_price) served after a store's real items. Absurd prices
+# (zero, a billion, negative, a was-price below the price) must be rejected by the scraper; the
+# hostile or unusual names with ordinary prices must be stored exactly as served.
+JUNK_ITEMS = (
+    ("JUNK-ZERO", "Chaos", "Free Lunch", "0.00", None),
+    ("JUNK-BILLION", "Chaos", "Golden Loaf", "1000000000.00", None),
+    ("JUNK-NEGATIVE", "Chaos", "Pay Me To Take It", "-2.50", None),
+    ("JUNK-WAS-BELOW", "Chaos", "Backwards Special", "5.00", "4.00"),
+    ("JUNK-SQL", "Bobby Tables", "Robert'); DROP TABLE prices;--", "4.20", None),
+    ("JUNK-QUOTE'1", "O'Brien & Sons", "Quote ' \" ` \\ %s %(x)s $1 <b>bold</b> &amp; semi;colon",
+     "3.30", None),
+    ("JUNK-UNICODE", "Pâtisserie «Noël»", "Crème brûlée 🍮 \u202ereversed\u202c ﬁ Ω zero\u200bwidth",
+     "6.95", None),
+)
 
 
 @dataclass
@@ -210,16 +234,26 @@ class SiteApp:
         fraction = min((e.fraction if e.fraction is not None else 0.4 for e in events if e.kind == "truncated"),
                        default=None)
         broken = any(e.kind == "malformed" and (e.page or 1) == number for e in events)
-        key = (chain.code, store_code, day, start, fraction, broken)
+        # these two also apply chain-wide (store None)
+        either = [e for e in scenario.events_on(day, chain.code) if e.store in (None, store_code)]
+        redesigned = any(e.kind == "layout_changed" and e.page in (None, number) for e in either)
+        junk = any(e.kind == "junk_items" for e in either)
+        key = (chain.code, store_code, day, start, fraction, broken, redesigned, junk)
         body = self._pages.get(key)
         if body is None:
             items = self._store_items(chain.code, store_code, day)
             if fraction is not None:
                 items = items[: math.ceil(len(items) * fraction)]
             total = len(items)
-            view = CatalogueView(chain, store, items[start : start + chain.page_size], number,
-                                 math.ceil(total / chain.page_size), total, start)
+            pages = math.ceil(total / chain.page_size)
+            shown = items[start : start + chain.page_size]
+            if junk and number == max(pages, 1):  # on the last page: no later page's offset moves
+                shown = shown + junk_items(chain)
+            view = CatalogueView(chain, store, shown, number, pages, total, start)
             body = (layout.render_malformed(view) if broken else layout.render_catalogue(view)).encode()
+            if redesigned:
+                old, new = _REDESIGNED[chain.layout]
+                body = body.replace(old, new)
             with self._lock:
                 if len(self._pages) >= _PAGE_CACHE_LIMIT:
                     self._pages.clear()
@@ -297,6 +331,20 @@ class SiteApp:
         except (TypeError, ValueError, ConfigError) as exc:
             return _json({"error": str(exc)}, 400)
         return _json({"error": f"no admin endpoint {method} {path}"}, 404)
+
+
+def junk_items(chain: Chain) -> list[Item]:
+    """The "junk_items" event's items in this chain's SKU style (JUNK_ITEMS)."""
+    return [
+        Item(
+            Listing(sku=f"{chain.code[:2].upper()}-{sku}", product=f"junk:{sku}", brand=brand, name=name,
+                    size="each", size_value=Decimal(1), size_unit="each", category="Chaos", barcode=None,
+                    base_price=Decimal("1.00"), show_unit_price=False),
+            TruePrice(price=Decimal(price), was_price=None if was is None else Decimal(was),
+                      on_special=was is not None, promo_text=None if was is None else "Save big"),
+        )
+        for sku, brand, name, price, was in JUNK_ITEMS
+    ]
 
 
 def layout_page(chain: Chain, body: str, trap: str) -> str:
