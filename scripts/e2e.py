@@ -6,8 +6,10 @@ as separate processes, with a PostgreSQL metadata database, then: unpauses
 the DAG, triggers three simulated days through the REST API with params, runs
 a store-set backfill with `airflow backfill create`, triggers bad params, and
 checks the pricegroups database against the demo's truth. Once, with the local
-executor, a headless Chromium triggers a run from the UI's form
-(scripts/e2e_ui.py). It ends with one RESULT line (docs/e2e.md).
+executor, a headless Chromium triggers a run from the UI's form, then opens the
+pricegroups plugin's Price groups page and a run's Price groups tab and checks
+them against the database (scripts/e2e_ui.py). It ends with one RESULT line
+(docs/e2e.md).
 
 Needs PostgreSQL on 127.0.0.1:5432 (E2E_POSTGRES) for Airflow's metadata and,
 for Celery, Redis on 127.0.0.1:6379 (E2E_REDIS); an executor whose service is
@@ -376,6 +378,20 @@ def check_ui(d: Deployment, outcome: dict) -> None:
     log(f"UI: triggered {run_id} from the form; it succeeded")
 
 
+def check_ui_groups(d: Deployment, outcome: dict) -> None:
+    """The pricegroups plugin in the browser: Price groups page and the first day's run tab, against the database."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from e2e_ui import ui_groups_check
+
+        seen = ui_groups_check(d.api, "admin", d.password, "e2e_day0", d.conninfo, REPORTS / d.executor)
+    except Exception as exc:  # a browser problem is a failed UI check, reported, not a crash
+        log(f"UI groups view FAILED: {type(exc).__name__}: {exc}")
+        return
+    outcome["ui_groups"] = "pass"
+    log(f"UI: Price groups page and run view match the database ({seen}); screenshots in {REPORTS / d.executor}")
+
+
 def baseline_day_s() -> float:
     """The same anchors-only day under dag.test() (scripts/demo.py, day 1), in this run."""
     env = dict(os.environ, DATABASE_URL=POSTGRES)
@@ -411,7 +427,7 @@ def main() -> int:
     else:
         log(f"Redis not reachable at {REDIS} (E2E_REDIS): the CeleryExecutor deployment is SKIPPED")
     outcome: dict[str, Any] = {"runs": [], "anchors_only_s": [], "truth": True, "backfill": True,
-                               "bad_params": True, "ui": "fail"}
+                               "bad_params": True, "ui": "fail", "ui_groups": "fail"}
     failures = 0
     for executor in executors:
         log(f"== {executor} executor")
@@ -423,6 +439,7 @@ def main() -> int:
                 check_bad_params(d, outcome)
                 if executor == "local":
                     check_ui(d, outcome)
+                    check_ui_groups(d, outcome)
         except AssertionError as exc:
             failures += 1
             log(f"{executor}: FAILED: {exc}")
@@ -436,8 +453,10 @@ def main() -> int:
     print(f"RESULT executors={','.join(executors)} runs_ok={runs_ok} runs_failed_unexpectedly={unexpected} "
           f"backfill_store_set={'pass' if outcome['backfill'] and not failures else 'fail'} "
           f"bad_params_fail_fast={'pass' if outcome['bad_params'] and not failures else 'fail'} "
-          f"ui_trigger={outcome['ui']} truth={'pass' if outcome['truth'] else 'fail'} day_wall_ratio={ratio:.2f}")
-    return 0 if not unexpected and outcome["ui"] == "pass" and outcome["truth"] else 1
+          f"ui_trigger={outcome['ui']} ui_groups_view={outcome['ui_groups']} "
+          f"truth={'pass' if outcome['truth'] else 'fail'} day_wall_ratio={ratio:.2f}")
+    ok = not unexpected and outcome["ui"] == "pass" and outcome["ui_groups"] == "pass" and outcome["truth"]
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

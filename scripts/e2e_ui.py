@@ -11,7 +11,11 @@ chromium-driver`); Selenium Manager is kept offline, it never downloads one.
 Importing this module does nothing: Selenium itself is imported on first use.
 
     python scripts/e2e_ui.py --url http://127.0.0.1:8181 --user admin --password X \
-        --stores FM001 --screenshots reports/e2e
+        --stores FM001 --screenshots reports/e2e [--groups-view --database-url URL]
+
+With --groups-view it then opens the pricegroups plugin's Price groups page
+from the navigation and the run's Price groups tab, and checks what they show
+against the pricegroups database (`ui_groups_check`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,11 @@ TRIGGER_SUBMIT = ("css selector", "[data-testid=trigger-dag-submit]")
 ERROR_TOAST = ("css selector", "[data-scope=toast][data-part=root][data-type=error]")
 HEADER_CARD = ("css selector", "[data-testid=header-card]")  # the DAG's page has one too: match the run id
 STATE_BADGE = ("css selector", "[data-testid=state-badge]")
+# the pricegroups plugin (plugins/pricegroups_ui_plugin.py): its nav button and the iframe the UI shows it in
+GROUPS_NAV = ("css selector", "a[href$='plugin/price-groups']")
+PLUGIN_FRAME = ("css selector", "iframe[title='Price groups']")
+CHAIN_SECTION = ("css selector", "section.chain")
+RUN_HEADING = ("css selector", "h1")
 
 
 # ---------------------------------------------------------------- REST API
@@ -323,6 +332,155 @@ def show_success(driver: Any, base_url: str, run_id: str, shots: pathlib.Path) -
     _shot(driver, shots, "06-success.png")
 
 
+# ---------------------------------------------------------------- the Price groups views
+
+
+def _database_view(conninfo: str, run_id: str) -> dict[str, Any]:
+    """What the views must show, read straight from the pricegroups database."""
+    import psycopg
+
+    with psycopg.connect(conninfo) as conn:
+        groups: dict[str, list[list[str]]] = {}
+        for chain, group, anchor in conn.execute(
+            """SELECT c.code, g.group_id::text, a.code FROM store_groups g JOIN chains c USING (chain_id)
+               JOIN stores a ON a.store_id = g.anchor_store_id ORDER BY c.code, g.group_id"""):
+            groups.setdefault(chain, []).append([group, anchor])
+        stores = dict(conn.execute(
+            "SELECT c.code, count(*) FROM stores s JOIN chains c USING (chain_id) GROUP BY c.code").fetchall())
+        scraped = dict(conn.execute(
+            """SELECT c.code, count(DISTINCT l.store_id) FROM scrape_log l JOIN stores s USING (store_id)
+               JOIN chains c ON c.chain_id = s.chain_id WHERE l.run_id = %s GROUP BY c.code""", (run_id,)).fetchall())
+        changes = dict(conn.execute(
+            """SELECT kind, count(*) FROM group_events WHERE run_id = %s
+                 AND kind IN ('merged', 'member_ejected', 'anchor_replaced', 'reset', 'store_closed')
+               GROUP BY kind""", (run_id,)).fetchall())
+    return {"groups": groups, "stores": stores, "scraped": scraped, "changes": changes}
+
+
+def _in_frame(driver: Any, what: str, ready: tuple[str, str]) -> None:
+    """Switch into the plugin's iframe once it shows `ready` (the UI loads it after its own page)."""
+    from selenium.webdriver.support import expected_conditions as ec
+
+    driver.switch_to.default_content()
+    _wait(driver, f"the {what} iframe", ec.frame_to_be_available_and_switch_to_element(PLUGIN_FRAME))
+    _wait(driver, f"the {what} inside the iframe", lambda d: d.find_elements(*ready))
+
+
+def _page_groups(driver: Any) -> dict[str, dict[str, Any]]:
+    """Per chain section of the Price groups page: its groups [id, anchor] and its map's store cells."""
+    return driver.execute_script("""
+        const out = {};
+        for (const s of document.querySelectorAll('section.chain')) {
+            out[s.dataset.chain] = {
+                groups: Array.from(s.querySelectorAll('tr.group')).map(r => [r.dataset.group, r.dataset.anchor]),
+                cells: s.querySelectorAll('svg.group-map g.store').length};
+        }
+        return out;""")
+
+
+def _scroll_frame_to(driver: Any, css: str) -> None:
+    driver.execute_script("const e = document.querySelector(arguments[0]); if (e) e.scrollIntoView();", css)
+
+
+def check_plugin_api(base_url: str, token: str, chain: str, expected: list[list[str]]) -> None:
+    """GET /pricegroups/api/groups: refused without credentials, the database's groups with a token."""
+    url = f"{base_url}/pricegroups/api/groups?chain={urllib.parse.quote(chain)}"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": "application/json"}), timeout=30)
+        raise AssertionError(f"{url} answered without credentials")
+    except urllib.error.HTTPError as exc:
+        if exc.code not in (401, 403):
+            raise AssertionError(f"{url} without credentials: HTTP {exc.code}, expected 401") from exc
+    body = _api(base_url, f"/pricegroups/api/groups?chain={urllib.parse.quote(chain)}", token)
+    got = sorted([str(g["group_id"]), g["anchor"]["store"]] for g in body["groups"])
+    if got != sorted(expected):
+        raise AssertionError(f"/pricegroups/api/groups?chain={chain}: {got[:5]}..., database {sorted(expected)[:5]}...")
+
+
+def ui_groups_check(base_url: str, username: str, password: str, run_id: str, conninfo: str,
+                    screenshots: pathlib.Path) -> dict[str, Any]:
+    """Log in, open Price groups from the navigation and a run's Price groups tab; check both against the database.
+
+    Also checks the plugin's JSON: refused without credentials, the database's groups with a token.
+    Screenshots 07-10 go to `screenshots`; returns what was checked.
+    """
+    check_browser()
+    base_url = base_url.rstrip("/")
+    screenshots = pathlib.Path(screenshots)
+    screenshots.mkdir(parents=True, exist_ok=True)
+    truth = _database_view(conninfo, run_id)
+    if not truth["groups"]:
+        raise AssertionError("the pricegroups database has no groups: run the DAG first")
+    token = api_token(base_url, username, password)
+    plugins = [p["name"] for p in _api(base_url, "/api/v2/plugins", token)["plugins"]]
+    if "pricegroups" not in plugins:
+        raise AssertionError(f"the pricegroups plugin is not loaded; plugins: {plugins}")
+    first = sorted(truth["groups"])[0]
+    check_plugin_api(base_url, token, first, truth["groups"][first])
+    with chromium() as driver:
+        from selenium.common.exceptions import WebDriverException
+
+        try:
+            log_in(driver, base_url, username, password, screenshots)
+            _click(driver, _visible(driver, GROUPS_NAV, "the Price groups button in the navigation"))
+            _in_frame(driver, "Price groups page", CHAIN_SECTION)
+            shown = _page_groups(driver)
+            for chain, groups in truth["groups"].items():
+                page = shown.get(chain)
+                if page is None:
+                    raise AssertionError(f"Price groups: no section for chain {chain} (shown: {sorted(shown)})")
+                if sorted(page["groups"]) != sorted(groups):
+                    raise AssertionError(f"Price groups, {chain}: groups {sorted(page['groups'])[:4]}..., "
+                                         f"database {sorted(groups)[:4]}...")
+                if page["cells"] != truth["stores"].get(chain, 0):
+                    raise AssertionError(f"Price groups, {chain}: {page['cells']} stores on the map, "
+                                         f"database {truth['stores'].get(chain)}")
+            driver.switch_to.default_content()
+            _shot(driver, screenshots, "07-price-groups.png")
+            driver.switch_to.frame(driver.find_element(*PLUGIN_FRAME))
+            _scroll_frame_to(driver, "svg.group-map")
+            driver.switch_to.default_content()
+            _shot(driver, screenshots, "08-price-groups-map.png")
+
+            chain = sorted(truth["groups"])[-1]  # the chain filter: one chain only
+            driver.switch_to.frame(driver.find_element(*PLUGIN_FRAME))
+            from selenium.webdriver.support.ui import Select
+
+            Select(driver.find_element("css selector", "select#chain")).select_by_value(chain)
+            driver.find_element("css selector", "form.filter button[type=submit]").click()
+            _wait(driver, f"the page filtered to {chain}",
+                  lambda d: sorted(_page_groups(d)) == [chain])
+            driver.switch_to.default_content()
+            _shot(driver, screenshots, "09-price-groups-filtered.png")
+
+            driver.get(f"{base_url}/dags/{DAG_ID}/runs/{urllib.parse.quote(run_id, safe='')}/plugin/pricegroups-run")
+            _in_frame(driver, "run's Price groups tab", RUN_HEADING)
+            heading = driver.find_element(*RUN_HEADING).text
+            if heading != f"Run {run_id}":
+                raise AssertionError(f"run view: heading {heading!r}, expected 'Run {run_id}'")
+            scraped = driver.execute_script(
+                "return Object.fromEntries(Array.from(document.querySelectorAll('tr[data-scraped]'))"
+                ".map(r => [r.dataset.chain, Number(r.dataset.scraped)]));")
+            if scraped != truth["scraped"]:
+                raise AssertionError(f"run view: stores scraped {scraped}, database {truth['scraped']}")
+            changes = driver.execute_script(
+                "const c = {}; for (const r of document.querySelectorAll('tr.event')) "
+                "c[r.dataset.kind] = (c[r.dataset.kind] || 0) + 1; return c;")
+            if changes != truth["changes"]:
+                raise AssertionError(f"run view: group changes {changes}, database {truth['changes']}")
+            driver.switch_to.default_content()
+            _shot(driver, screenshots, "10-run-view.png")
+        except AssertionError:
+            driver.switch_to.default_content()
+            _last_shot(driver, screenshots)
+            raise
+        except WebDriverException as exc:
+            _last_shot(driver, screenshots)
+            raise AssertionError(f"UI: browser error: {exc.msg}") from exc
+    return {"chains": sorted(truth["groups"]), "groups": sum(len(g) for g in truth["groups"].values()),
+            "run_scraped": truth["scraped"], "run_changes": truth["changes"]}
+
+
 # ---------------------------------------------------------------- the check
 
 
@@ -371,18 +529,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stores", nargs="+", default=["FM001"], help="store codes typed into the form")
     parser.add_argument("--screenshots", type=pathlib.Path, default=pathlib.Path("reports/e2e"))
     parser.add_argument("--timeout", type=float, default=600, help="seconds for the whole check")
+    parser.add_argument("--groups-view", action="store_true",
+                        help="then check the Price groups page and the run's Price groups tab against the database")
+    parser.add_argument("--run-id", help="with --groups-view: check this run's view instead of triggering one")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
+                        help="the pricegroups database, for --groups-view (default: DATABASE_URL)")
     args = parser.parse_args(argv)
+    if args.groups_view and not args.database_url:
+        parser.error("--groups-view needs --database-url (or DATABASE_URL)")
     started = time.monotonic()
-    try:
-        run_id = ui_trigger_check(args.url, args.user, args.password, args.stores, args.screenshots,
-                                  args.timeout)
-    except AssertionError as exc:
-        print(f"ui_trigger=fail: {exc}")
-        return 1
-    print(f"run {run_id} succeeded; {time.monotonic() - started:.0f}s; screenshots in {args.screenshots}",
-          file=sys.stderr)
-    print(run_id)
-    print("ui_trigger=pass")
+    run_id = args.run_id
+    if run_id is None:
+        try:
+            run_id = ui_trigger_check(args.url, args.user, args.password, args.stores, args.screenshots,
+                                      args.timeout)
+        except AssertionError as exc:
+            print(f"ui_trigger=fail: {exc}")
+            return 1
+        print(f"run {run_id} succeeded; {time.monotonic() - started:.0f}s; screenshots in {args.screenshots}",
+              file=sys.stderr)
+        print(run_id)
+        print("ui_trigger=pass")
+    if args.groups_view:
+        try:
+            seen = ui_groups_check(args.url, args.user, args.password, run_id, args.database_url, args.screenshots)
+        except AssertionError as exc:
+            print(f"ui_groups_view=fail: {exc}")
+            return 1
+        print(f"groups view: {seen}", file=sys.stderr)
+        print("ui_groups_view=pass")
     return 0
 
 
