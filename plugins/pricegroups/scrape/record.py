@@ -2,9 +2,10 @@
 
 ok: the items go to scraped_items (COPY), dropped items to rejected_items,
 the store's freshness advances and its failure count resets. failed: only the
-failure count grows. suspect: nothing but the log. Every outcome gets its
-scrape_log row. Re-recording a store in the same run replaces that run's
-items for the store, so a retried task is idempotent.
+failure count grows, once per run (it counts runs in a row, not attempts).
+suspect: nothing but the log. Every outcome gets its scrape_log row.
+Re-recording a store in the same run replaces that run's items for the
+store, so a retried task is idempotent.
 """
 
 from __future__ import annotations
@@ -85,14 +86,18 @@ def record_outcome(
             _write_items(conn, run_id, logical_date, chain_id, outcome)
             conn.execute(
                 """UPDATE stores SET last_scraped_at = greatest(last_scraped_at, %s), consecutive_failures = 0,
-                          first_scraped_at = least(first_scraped_at, %s)
+                          last_failed_run_id = NULL, first_scraped_at = least(first_scraped_at, %s)
                    WHERE store_id = %s""",
                 (logical_date, logical_date, outcome.store_id),
             )
         elif outcome.status == FAILED:
+            # once per run: a re-run, a retry or the run's stale-anchor re-scrape is not another run in a row
             conn.execute(
-                "UPDATE stores SET consecutive_failures = consecutive_failures + 1 WHERE store_id = %s",
-                (outcome.store_id,),
+                """UPDATE stores SET consecutive_failures = consecutive_failures
+                                                    + (last_failed_run_id IS DISTINCT FROM %s)::int,
+                                  last_failed_run_id = %s
+                   WHERE store_id = %s""",
+                (run_id, run_id, outcome.store_id),
             )
         conn.execute(
             """INSERT INTO scrape_log (run_id, store_id, attempt, status, pages, items, dropped, http_errors,

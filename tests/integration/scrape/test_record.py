@@ -51,3 +51,24 @@ def test_the_suspect_baseline_is_the_last_ok_scrape_up_to_the_logical_date(conn)
     assert last_ok_item_counts(conn, [store], T0 + timedelta(days=1), "x") == {store: 10}  # a backfill
     assert last_ok_item_counts(conn, [store], T0 + timedelta(days=5), "x") == {store: 20}
     assert last_ok_item_counts(conn, [store], T0 + timedelta(days=5), "r2") == {store: 10}
+
+
+def _failures(conn, store: int) -> int:
+    return conn.execute("SELECT consecutive_failures FROM stores WHERE store_id = %s", (store,)).fetchone()[0]
+
+
+def test_failures_count_runs_in_a_row_not_attempts(conn):
+    chain_id, (store, _, _) = make_chain_with_stores(conn)
+    failed = StoreOutcome(store, "acme-000", "failed", error="HTTP 404")
+    # a retried task, a re-run of the run, the run's own stale-anchor re-scrape: still one run
+    for _ in range(3):
+        record_outcome(conn, "r1", T0, chain_id, failed)
+    assert _failures(conn, store) == 1
+    record_outcome(conn, "r2", T0, chain_id, failed)
+    record_outcome(conn, "r2", T0, chain_id, failed)
+    assert _failures(conn, store) == 2
+    record_outcome(conn, "r3", T0, chain_id, StoreOutcome(store, "acme-000", "ok", items=items(2)))
+    assert _failures(conn, store) == 0
+    record_outcome(conn, "r3", T0, chain_id, failed)  # the same run failing after its success counts again
+    assert _failures(conn, store) == 1
+    assert conn.execute("SELECT count(*) FROM scrape_log WHERE store_id = %s", (store,)).fetchone()[0] == 7
