@@ -24,7 +24,7 @@ from pricegroups.errors import ChainDown, ConfigError, PricegroupsError
 from pricegroups.grouping import service as grouping
 from pricegroups.grouping import verification
 from pricegroups.grouping import verification
-from pricegroups.grouping.planning import plan_scrape
+from pricegroups.grouping.planning import plan_run
 from pricegroups.migrate import migrate
 from pricegroups.scrape.service import scrape_stores, sync_stores
 from pricegroups.settings import Settings, load_settings
@@ -200,9 +200,9 @@ def plan(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
     settings = context.load_settings()
     as_of = context.as_of_datetime
     reasons: dict[int, str] = {}
-    store_ids = plan_scrape(
-        conn, as_of, settings, stores=context.store_ids, chains=context.chains, full_scrape=context.full_scrape,
-        reasons=reasons,
+    store_ids = plan_run(  # a re-run of the run gets its first attempt's plan (DESIGN §6.4)
+        conn, context.run_id, as_of, settings, stores=context.store_ids, chains=context.chains,
+        full_scrape=context.full_scrape, reasons=reasons, record=not context.dry_run,
     )
     if not context.dry_run:
         # why each member is scraped; a re-run of the plan keeps the first draw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Sequence
 
@@ -85,3 +86,42 @@ def _named_with_anchors(conn: psycopg.Connection, store_ids: list[int]) -> list[
         (store_ids,),
     ).fetchall()
     return sorted(r[0] for r in rows)
+
+
+def plan_run(
+    conn: psycopg.Connection,
+    run_id: str,
+    as_of: datetime,
+    settings: Settings,
+    stores: Sequence[int] | None = None,
+    chains: Sequence[str] | None = None,
+    full_scrape: bool = False,
+    reasons: dict[int, str] | None = None,
+    record: bool = True,
+) -> list[int]:
+    """`plan_scrape` once per run: a re-run of the run plans what its first attempt planned.
+
+    A re-run (after a kill, a failed task, or a run cleared in Airflow) must not
+    re-plan from the state its earlier attempt left (members that attempt merged
+    or left due would be scraped, verified and deduplicated again: DESIGN §6.4).
+    The first plan is kept with the run (`runs.planned`, written in the caller's
+    transaction with its reasons) and reused while the run's restrictions are the
+    same; `reasons` is then left empty, since the first attempt's reasons are
+    kept (`verification.record_plan`). `record` False (a dry run) neither reads
+    nor writes it.
+    """
+    key = {"stores": sorted(stores) if stores is not None else None,
+           "chains": sorted(chains) if chains else None, "full_scrape": bool(full_scrape)}
+    if record:
+        row = conn.execute("SELECT planned FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+        first = row[0] if row else None
+        if first and first.get("key") == key:
+            if reasons is not None:
+                reasons.clear()
+            return sorted(first["store_ids"])
+    plan = plan_scrape(conn, as_of, settings, stores=stores, chains=chains, full_scrape=full_scrape,
+                       reasons=reasons)
+    if record:
+        conn.execute("UPDATE runs SET planned = %s::jsonb WHERE run_id = %s",
+                     (json.dumps({"key": key, "store_ids": plan}), run_id))
+    return plan
