@@ -362,7 +362,7 @@ def _in_frame(driver: Any, what: str, ready: tuple[str, str]) -> None:
     from selenium.webdriver.support import expected_conditions as ec
 
     driver.switch_to.default_content()
-    _wait(driver, f"the {what} iframe", ec.frame_to_be_available_and_switch_to_element(PLUGIN_FRAME))
+    _wait(driver, f"the {what} iframe", ec.frame_to_be_available_and_switch_to_it(PLUGIN_FRAME))
     _wait(driver, f"the {what} inside the iframe", lambda d: d.find_elements(*ready))
 
 

@@ -338,7 +338,8 @@ def truth_maps(conn: psycopg.Connection, scenario: Scenario, day: int) -> str:
     for chain, stores in placed.items():
         sizes = Counter(group for group, _ in stores.values())
         anchors = {group: store for store, (group, anchor) in stores.items() if anchor}
-        rows = [MapRow(f"zone {zone}", [Cell(code, stores[code][0], stores[code][1], outline=zone)
+        rows = [MapRow(f"zone {zone}", [Cell(code, stores[code][0], stores[code][1] and sizes[stores[code][0]] > 1,
+                                             outline=zone)
                                         for code in sorted(codes) if code in stores])
                 for zone, codes in sorted(scenario.true_zones(chain, day).items())]
         names = {g: f"group {g} · anchor {anchors.get(g, '?')} · {n} stores" for g, n in sizes.items()}

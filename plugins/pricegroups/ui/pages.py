@@ -176,7 +176,7 @@ def scrapes_chart(runs: Sequence[Mapping[str, Any]]) -> str:
                       f"{r['saved']} saved ({r['run_id']})" for r in runs]),
          Series("failed", [r["failed"] for r in runs], color="#e15759"),
          Series("all stores", [r["stores"] for r in runs], kind="line", color="#333")],
-        y_label="stores", x_label="run (logical date, UTC)", width=560)
+        y_label="stores", x_label="run (logical date, UTC)", width=560, empty="no daily run yet")
 
 
 def error_chart(runs: Sequence[Mapping[str, Any]]) -> str:
@@ -197,8 +197,8 @@ def error_chart(runs: Sequence[Mapping[str, Any]]) -> str:
 def chain_map(code: str, groups: Sequence[Mapping[str, Any]], colors: Mapping[Any, str], per_row: int = 25) -> str:
     """Stores in code order (a store keeps its place from day to day), coloured by group."""
     cells = []
-    for g in groups:
-        cells.append(Cell(g["anchor"]["store"], g["group_id"], anchor=True,
+    for g in groups:  # a store alone anchors itself: only anchors of groups with members are dotted
+        cells.append(Cell(g["anchor"]["store"], g["group_id"], anchor=g["size"] > 1,
                           note=f"scraped {when(g['anchor']['scraped_at'])}"))
         for m in g["members"]:
             note = f"verified {when(m['verified_at'])}"
@@ -288,7 +288,8 @@ def run_page(base: str, view: Mapping[str, Any]) -> str:
     parts = [
         f"<h1>Run {escape(run['run_id'])}</h1>",
         f"<p data-run='{escape(run['run_id'])}'>{escape(kind_of_run)} ({escape(run['run_type'])}) for "
-        f"{when(run['logical_date'])} UTC; started {when(run['started_at'])}, finished {when(run['finished_at'])}. "
+        f"{when(run['logical_date'])} UTC; started {when(run['started_at'])}, "
+        f"{'finished ' + when(run['finished_at']) if run['finished_at'] else 'not finished'}. "
         f"Params: <code>{escape(json.dumps(run['params'], sort_keys=True, default=str))}</code>. "
         f"<a href='{escape(groups_href(base))}'>All price groups</a></p>",
         "<div class='cards'>",

@@ -86,8 +86,12 @@ def chart(
     y_max: float | None = None,
     width: int = 720,
     height: int = 260,
+    empty: str = "nothing measured yet",
 ) -> str:
-    """A category chart: x = `labels` (days or runs), y from 0 with ticks; a legend under the title."""
+    """A category chart: x = `labels` (days or runs), y from 0 with ticks; a legend under the title.
+
+    `empty` is written across the plot when there is no value at all.
+    """
     n = len(labels)
     left, right, top, bottom = 64, 16, 58, 48 if x_label else 34
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -161,9 +165,9 @@ def chart(
                     radius = 3.5 if s.kind == "points" else 2.5
                     out.append(f'<circle cx="{cx:.1f}" cy="{y(v):.1f}" r="{radius}" fill="{s.color}">'
                                f'<title>{escape(_tip(s, i, labels[i], v, percent))}</title></circle>')
-    if not n:
+    if not any(v is not None for s in series for v in s.values[:n]):
         out.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" font-size="12" '
-                   f'text-anchor="middle" fill="#777">no runs yet</text>')
+                   f'text-anchor="middle" fill="#777">{escape(empty)}</text>')
     out.append("</svg>")
     return "".join(out)
 

@@ -79,7 +79,9 @@ def test_text_is_escaped():
 
 
 def test_an_empty_chart_says_so():
-    assert "no runs yet" in texts(chart("t", [], [Series("n", [])]))
+    assert "nothing measured yet" in texts(chart("t", [], [Series("n", [])]))
+    assert "no runs yet" in texts(chart("t", ["d0"], [Series("n", [None])], empty="no runs yet"))
+    assert "nothing measured yet" not in texts(chart("t", ["d0"], [Series("n", [0])]))
 
 
 def test_group_colors_rank_groups_by_size_and_grey_out_stores_alone():
