@@ -309,8 +309,8 @@ def run_page(base: str, view: Mapping[str, Any]) -> str:
         parts.append(chart(
             "Stores scraped by this run", [c["chain"] for c in scraped["chains"]],
             [Series("anchors", [c["roles"].get("anchor", 0) for c in scraped["chains"]], color="#4e79a7"),
-             Series("members verified", [c["scraped"] - c["roles"].get("anchor", 0) for c in scraped["chains"]],
-                    color="#f28e2b"),
+             Series("other stores (verification, named, bootstrap)",
+                    [c["scraped"] - c["roles"].get("anchor", 0) for c in scraped["chains"]], color="#f28e2b"),
              Series("failed or suspect", [c["failed"] + c["suspect"] for c in scraped["chains"]], color="#e15759"),
              Series("all stores", [c["stores"] for c in scraped["chains"]], kind="points", color="#333")],
             y_label="stores", x_label="chain", width=560))
@@ -347,18 +347,17 @@ def scraped_table(chains: Iterable[Mapping[str, Any]]) -> str:
     chains = list(chains)
     if not chains:
         return "<p class='muted'>This run scraped nothing (a dry run, or it has not scraped yet).</p>"
-    roles = ("anchor", "random", "risk", "forced", "named", "bootstrap")
-    head = ("<tr><th>chain</th><th class='n'>scraped</th><th class='n'>of stores</th>"
-            + "".join(f"<th class='n'>{r}</th>" for r in roles)
-            + "<th class='n'>ok</th><th class='n'>failed</th><th class='n'>suspect</th><th class='n'>items</th>"
-              "<th class='n'>pages</th><th class='n'>HTTP errors</th><th class='n'>replayed</th></tr>")
+    head = ("<tr><th>chain</th><th class='n'>scraped</th><th class='n'>of stores</th><th>why (anchor, or why a "
+            "member was planned)</th><th class='n'>ok</th><th class='n'>failed</th><th class='n'>suspect</th>"
+            "<th class='n'>items</th><th class='n'>pages</th><th class='n'>HTTP errors</th>"
+            "<th class='n'>replayed</th></tr>")
     body = "".join(
         f"<tr data-chain='{escape(c['chain'])}' data-scraped='{c['scraped']}'><td>{escape(c['chain'])}</td>"
         f"<td class='n'>{c['scraped']}</td><td class='n'>{c['stores']}</td>"
-        + "".join(f"<td class='n'>{c['roles'].get(r, 0)}</td>" for r in roles)
-        + f"<td class='n'>{c['ok']}</td><td class='n'>{c['failed']}</td><td class='n'>{c['suspect']}</td>"
-          f"<td class='n'>{c['items']:,}</td><td class='n'>{c['pages']:,}</td><td class='n'>{c['http_errors']}</td>"
-          f"<td class='n'>{c['from_snapshot']}</td></tr>" for c in chains)
+        f"<td>{escape(', '.join(f'{role} {n}' for role, n in c['roles'].items() if n))}</td>"
+        f"<td class='n'>{c['ok']}</td><td class='n'>{c['failed']}</td><td class='n'>{c['suspect']}</td>"
+        f"<td class='n'>{c['items']:,}</td><td class='n'>{c['pages']:,}</td><td class='n'>{c['http_errors']}</td>"
+        f"<td class='n'>{c['from_snapshot']}</td></tr>" for c in chains)
     return f"<table class='scraped'>{head}{body}</table>"
 
 
