@@ -103,11 +103,13 @@ WITH recent AS (
     SELECT run_id, logical_date FROM runs WHERE NOT backfill
     ORDER BY logical_date DESC, run_id DESC LIMIT %(limit)s
 ),
+first_seen AS (  -- one pass over the chain's events, not one per store
+    SELECT store_id, min(created_at) AS at FROM group_events
+    WHERE chain_id = %(chain)s AND kind = 'created' GROUP BY store_id
+),
 seen AS (
-    SELECT s.store_id, s.active, s.last_scraped_at,
-           coalesce((SELECT min(e.created_at) FROM group_events e
-                     WHERE e.store_id = s.store_id AND e.kind = 'created'), s.created_at) AS since
-    FROM stores s WHERE s.chain_id = %(chain)s
+    SELECT s.store_id, s.active, s.last_scraped_at, coalesce(f.at, s.created_at) AS since
+    FROM stores s LEFT JOIN first_seen f USING (store_id) WHERE s.chain_id = %(chain)s
 ),
 attempts AS (
     SELECT DISTINCT ON (l.run_id, l.store_id) l.run_id, l.status

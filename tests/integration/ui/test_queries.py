@@ -105,3 +105,15 @@ def test_overview_bundles_a_chains_page_and_newest_run_names_the_last_daily_run(
     assert page["chain"]["code"] == "acme" and len(page["groups"]) == 2 and len(page["runs"]) == 2
     assert page["error"]["checked"] == 40 and len(page["events"]) == 8
     assert queries.newest_run(conn) == {"run_id": "run-1", "logical_date": day(1), "events": {}}
+
+
+def test_all_stores_of_a_run_are_those_first_seen_by_then_and_open_then(conn, history):
+    from pricegroups.stores import StoreInfo, ensure_stores
+
+    ensure_stores(conn, history.world.chain_id, [StoreInfo("acme-new")], at=day(1))  # opened on day 1
+    conn.commit()
+    assert [r["stores"] for r in queries.runs(conn, "acme")] == [10, 11]
+    conn.execute("UPDATE stores SET active = false WHERE code = %s", (history.failed,))  # closed after day 0
+    conn.commit()
+    assert [r["stores"] for r in queries.runs(conn, "acme")] == [10, 10]  # day 0: 10 open; day 1: one in, one out
+    assert [r["saved"] for r in queries.runs(conn, "acme")] == [0, 6]
