@@ -10,6 +10,11 @@ post-process → group maintenance: re-scrape stale anchors (a branch, only when
 there are any) → health checks (mapped per batch of groups) → inter-group
 comparisons (mapped per batch of candidate pairs) → merges → summary.
 
+A chain whose scrape fails does not stop the others: they are resolved,
+upserted and grouped, and then the summary fails the run (for alerting),
+naming the chains down and the scrape batches that failed or recorded nothing.
+A failed `plan` fails the run too.
+
 **Params:** `stores` (store codes, or `chain/code`; empty = all), `chains`
 (chain codes; empty = all), `full_scrape`, `window_hours`, `dry_run` (plan and
 group decisions are computed and logged; nothing is fetched or written).
@@ -76,6 +81,16 @@ def _snapshot_options() -> dict | None:
 
 def _label(text: str) -> None:
     get_current_context()["label"] = text
+
+
+def _failed_map_indexes(task_id: str) -> list[int]:
+    """Map indexes of this run's instances of a mapped task that ended failed (after their retries)."""
+    ctx = get_current_context()
+    run_id, prefix = ctx["run_id"], f"{task_id}_"
+    states = ctx["ti"].get_task_states(dag_id=ctx["ti"].dag_id, task_ids=[task_id], run_ids=[run_id])
+    return sorted(int(key[len(prefix):]) for key, state in (states.get(run_id) or {}).items()
+                  if key.startswith(prefix) and key[len(prefix):].isdigit()
+                  and str(getattr(state, "value", state)) == "failed")
 
 
 def _not_dry_run(context: Any) -> bool:
@@ -204,13 +219,17 @@ def pricegroups_daily():
     def merge_groups(run: dict) -> dict:
         return _step("merge", run)
 
-    @task(trigger_rule="none_failed")
-    def summary(run: dict) -> dict:
+    @task(trigger_rule="none_failed")  # `batches`: a failed plan fails the run here (upstream_failed)
+    def summary(run: dict, batches: list[dict]) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        result = _step("summarise", run)
-        if result.get("chains_down"):  # the summary is written; the run turns red for alerting
-            raise AirflowFailException(f"scrape failed for chain(s) {', '.join(result['chains_down'])}")
+        from pricegroups import pipeline
+
+        # resolve and the rest go on after a chain's failed scrape task; the run must not end green
+        result = _step("summarise", run, batches, _failed_map_indexes("scrape"))
+        failure = pipeline.run_failure(result)
+        if failure:  # the summary is written; the run turns red for alerting
+            raise AirflowFailException(failure)
         return result
 
     # main flow
@@ -241,7 +260,7 @@ def pricegroups_daily():
     compared = compare_pairs.partial(run=run).expand(pairs=pairs)
     merged = merge_groups(run)
     compared >> merged
-    merged >> summary(run)
+    merged >> summary(run, batches)
 
 
 pricegroups_daily()

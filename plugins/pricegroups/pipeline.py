@@ -266,6 +266,31 @@ def batch_label(batch: Mapping[str, Any]) -> str:
     return f"{batch.get('chain')}: {len(ids)} stores" if ids else str(batch.get("chain"))
 
 
+def batch_key(batch: Mapping[str, Any]) -> str:
+    """The part a scrape batch records its counts under (`summary.steps.scrape.<key>`), from the batch as
+    planned: `chain:<first store id>`, or `chain:sync` for a batch that only syncs the store locator."""
+    ids = batch.get("store_ids") or []
+    return f"{batch['chain']}:{min(ids)}" if ids else f"{batch['chain']}:sync"
+
+
+def missing_batches(planned: Sequence[Mapping[str, Any]], recorded: Mapping[str, Any]) -> list[str]:
+    """Keys of the planned scrape batches that recorded no outcome: their task failed before it got that far
+    (a crash, a database error, a worker lost after its retries)."""
+    return sorted({batch_key(b) for b in planned} - set(recorded))
+
+
+def run_failure(summary: Mapping[str, Any]) -> str | None:
+    """Why a run whose summary this is must end failed (for alerting), or None: a chain down, or a planned
+    scrape batch that failed or recorded nothing (its stores were not scraped this run)."""
+    problems = []
+    if summary.get("chains_down"):
+        problems.append(f"scrape failed for chain(s) {', '.join(summary['chains_down'])}")
+    if summary.get("batches_not_scraped"):
+        problems.append("scrape task failed or recorded nothing for batch(es) "
+                        f"{', '.join(summary['batches_not_scraped'])} (chain:first store id)")
+    return "; ".join(problems) or None
+
+
 def scrape(
     conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any], step: str = "scrape",
     storage_options: Mapping[str, Any] | None = None,
@@ -297,7 +322,7 @@ def scrape(
     counts = scrape_stores(conn, context.run_id, context.as_of_datetime, batch["chain"], store_ids, settings,
                            storage_options=storage_options)
     counts["new_stores"] = len(synced.get("new", []))
-    key = f"{batch['chain']}:{min(store_ids)}" if store_ids else f"{batch['chain']}:sync"
+    key = batch_key(batch)  # as planned, whatever stores the locator sync added: the summary checks it
     down = batch_down(counts, settings.max_failed_share)
     counts["down"] = down is not None  # a retry that succeeds records over it
     record_step(conn, context, step, key, counts)
@@ -446,8 +471,16 @@ def merge(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
     return counts
 
 
-def summarise(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
-    """Add up the counts the steps recorded with the run, store the totals and return them."""
+def summarise(
+    conn: psycopg.Connection, context: RunContext, planned: Sequence[Mapping[str, Any]] | None = None,
+    failed: Sequence[int] = (),
+) -> dict[str, Any]:
+    """Add up the counts the steps recorded with the run, store the totals and return them.
+
+    `planned` is the plan's scrape batches and `failed` the indexes of those whose task failed (Airflow's
+    map indexes): `batches_not_scraped` names every planned batch that failed or recorded nothing, but
+    those recorded down (`chains_down` names their chains); `run_failure` then says why the run fails.
+    """
     row = conn.execute("SELECT summary->'steps' FROM runs WHERE run_id = %s", (context.run_id,)).fetchone()
     recorded = (row[0] if row else None) or {}
     summary: dict[str, Any] = {step: _add_up(parts.values()) for step, parts in recorded.items()}
@@ -459,6 +492,10 @@ def summarise(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
     summary["groups"] = {"groups": groups[0], "with_members": groups[1]}
     summary["chains_down"] = sorted({part.get("chain") for step in ("scrape", "rescrape")
                                      for part in (recorded.get(step) or {}).values() if part.get("down")})
+    scraped = recorded.get("scrape") or {}
+    not_scraped = set(missing_batches(planned or [], scraped)) if not context.dry_run else set()
+    not_scraped |= {batch_key(planned[i]) for i in failed if planned and 0 <= i < len(planned)}
+    summary["batches_not_scraped"] = sorted(not_scraped - {k for k, part in scraped.items() if part.get("down")})
     summary["verification"] = verification_summary(conn, context)
     if not context.dry_run:
         conn.execute(

@@ -5,7 +5,9 @@ three chains, three layouts): a bootstrap day, days on which one anchor's
 scrape keeps failing until its group hands the anchor role over (the
 stale-anchor branch then re-scrapes the new anchor), a run restricted to a
 store that moved zone, a re-run of that same run, a dry run and a backfill of
-an earlier date. Each test checks one rule against what was recorded.
+an earlier date, and runs whose scrape tasks or plan fail hard (the functions
+patched in this process, which dag.test() runs the tasks in). Each test checks
+one rule against what was recorded.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import datetime, time as dtime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import psycopg
 import pytest
@@ -179,11 +182,77 @@ def _play(h: History) -> None:
     h.site.add_event(Event("server_error", "greengrocer", count=None))  # the whole site, locator included
     h.run("chain_down", 7)
     h.site.clear_events()
+    with _scrape_fails(before="valueway", after="freshmart"):
+        h.run("scrape_crash", 8)
+    with _plan_fails():
+        h.run("plan_crash", 8)
+
+
+@contextmanager
+def _scrape_fails(before: str, after: str) -> Iterator[None]:
+    """One chain's scrape tasks fail before they record anything (a bug), another's after (a lost worker)."""
+    from pricegroups import pipeline
+
+    real = pipeline.scrape
+
+    def scrape(conn, context, batch, *args, **kwargs):
+        main = kwargs.get("step", "scrape") == "scrape"
+        if main and batch["chain"] == before:
+            raise RuntimeError(f"a bug in the scraper ({before})")
+        result = real(conn, context, batch, *args, **kwargs)
+        if main and batch["chain"] == after:
+            raise RuntimeError(f"worker lost after {after}'s batch recorded its outcome")
+        return result
+
+    pipeline.scrape = scrape  # dag.test() runs the tasks in this process
+    try:
+        yield
+    finally:
+        pipeline.scrape = real
+
+
+@contextmanager
+def _plan_fails() -> Iterator[None]:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pricegroups import pipeline
+
+    real = pipeline.plan
+
+    def plan(conn, context):
+        raise AirflowFailException("a bug in the planner")  # no retry: the test does not wait for one
+
+    pipeline.plan = plan
+    try:
+        yield
+    finally:
+        pipeline.plan = real
 
 
 def test_every_run_succeeds(history):
-    good = {name: r["state"] for name, r in history.runs.items() if name not in ("bad_store", "chain_down")}
+    failing = ("bad_store", "chain_down", "scrape_crash", "plan_crash")
+    good = {name: r["state"] for name, r in history.runs.items() if name not in failing}
     assert good == dict.fromkeys(good, "success")
+
+
+def test_a_scrape_task_that_fails_hard_fails_the_run_naming_its_batches(history):
+    crash = history.runs["scrape_crash"]
+    assert crash["state"] == "failed"
+    assert "failed" in crash["states"]["scrape"] and crash["states"]["summary"] == {"failed"}
+    for task in ("resolve", "upsert", "health_check_batches", "merge_groups"):
+        assert crash["states"][task] == {"success"}, task  # the other chains go on
+    totals = crash["summary"]["totals"]
+    assert totals["chains_down"] == []
+    assert {key.split(":")[0] for key in totals["batches_not_scraped"]} == {"valueway", "freshmart"}
+    chains = {code.split("/")[0] for code in _qualified(history, crash["scraped"])}
+    assert {"freshmart", "greengrocer"} <= chains, "freshmart's batch ran, then its task failed"
+
+
+def test_a_failed_plan_fails_the_run(history):
+    crash = history.runs["plan_crash"]
+    assert crash["state"] == "failed"
+    assert crash["states"]["plan"] == {"failed"} and crash["states"]["summary"] == {"upstream_failed"}
+    assert crash["scraped"] == set()
 
 
 def test_one_chain_down_fails_its_own_task_and_the_run_while_the_others_are_grouped(history):

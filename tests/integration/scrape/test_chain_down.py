@@ -32,8 +32,10 @@ def test_a_chain_whose_site_is_down_fails_its_batch_after_recording_every_store(
     assert logged == (len(down["store_ids"]), len(down["store_ids"])), "every store's outcome is recorded"
     fine = next(b for b in batches if b["chain"] == "greengrocer")
     assert pipeline.scrape(conn, context, fine)["ok"] == len(fine["store_ids"])
-    summary = pipeline.summarise(conn, context)
+    summary = pipeline.summarise(conn, context, batches)
     assert summary["chains_down"] == ["valueway"]
+    # freshmart's task never ran (as if it crashed): named, unlike valueway, which recorded itself down
+    assert summary["batches_not_scraped"] == [pipeline.batch_key(b) for b in batches if b["chain"] == "freshmart"]
 
 
 def test_a_new_chain_is_found_by_its_scrape_task_and_an_unreachable_locator_fails_it(conn, demo_site,
@@ -46,8 +48,11 @@ def test_a_new_chain_is_found_by_its_scrape_task_and_an_unreachable_locator_fail
     context = _context(conn, demo_site, scrape_settings, "r_new")
     batches = pipeline.plan(conn, context)
     assert all(b["store_ids"] == [] and b["sync"] for b in batches), "no stores known yet: one sync per chain"
-    first = pipeline.scrape(conn, context, next(b for b in batches if b["chain"] == "greengrocer"))
+    synced = next(b for b in batches if b["chain"] == "greengrocer")
+    first = pipeline.scrape(conn, context, synced)
     assert first["new_stores"] == first["stores"] == first["ok"] > 0
+    # recorded under the batch as planned (its sync), not under a store the sync found
+    assert pipeline.summarise(conn, context, [synced])["batches_not_scraped"] == []
     demo_site.add_event(Event("server_error", "freshmart", count=None))
     with pytest.raises(ChainDown, match="store locator unavailable"):
         pipeline.scrape(conn, context, next(b for b in batches if b["chain"] == "freshmart"))
