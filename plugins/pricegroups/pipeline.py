@@ -22,11 +22,11 @@ from pricegroups.catalogue.reconcile import reconcile
 from pricegroups.catalogue.resolve import resolve_run
 from pricegroups.errors import ChainDown, ConfigError, PricegroupsError
 from pricegroups.grouping import service as grouping
-from pricegroups.grouping import verification
-from pricegroups.grouping import verification
+from pricegroups.grouping import spotcheck, verification
 from pricegroups.grouping.planning import plan_run
 from pricegroups.migrate import migrate
 from pricegroups.scrape.service import scrape_stores, sync_stores
+from pricegroups.scrape.spot import spot_check_stores
 from pricegroups.settings import Settings, load_settings
 from pricegroups.upsert import upsert_scraped_items
 
@@ -211,6 +211,9 @@ def plan(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
     batches = scrape_batches(conn, store_ids, settings.max_map_instances, settings.map_min_stores)
     if context.store_ids is None and not context.dry_run:
         batches = with_locator_syncs(batches, context.chains)
+        if not (context.backfill or context.full_scrape) and settings.spot_check_pages > 0:
+            batches = with_spot_checks(batches, spotcheck.members_to_spot_check(conn, context.chains, store_ids))
+        conn.commit()
     return batches
 
 
@@ -221,6 +224,19 @@ def with_locator_syncs(batches: list[dict[str, Any]], chains: Sequence[str]) -> 
         first.setdefault(batch["chain"], batch)
     result = [dict(b, sync=b is first.get(b["chain"])) for b in batches]
     result += [{"chain": c, "store_ids": [], "sync": True} for c in chains if c not in first]
+    return result
+
+
+def with_spot_checks(batches: list[dict[str, Any]], spots: Mapping[str, Sequence[int]]) -> list[dict[str, Any]]:
+    """Deal each chain's members to spot-check round-robin over its batches (`spot_ids`); a chain without one gets one."""
+    result = [dict(b, spot_ids=[]) for b in batches]
+    for chain, store_ids in spots.items():
+        mine = [b for b in result if b["chain"] == chain]
+        if not mine:
+            mine = [{"chain": chain, "store_ids": [], "sync": False, "spot_ids": []}]
+            result += mine
+        for i, store_id in enumerate(store_ids):
+            mine[i % len(mine)]["spot_ids"].append(store_id)
     return result
 
 
@@ -322,6 +338,9 @@ def scrape(
     counts = scrape_stores(conn, context.run_id, context.as_of_datetime, batch["chain"], store_ids, settings,
                            storage_options=storage_options)
     counts["new_stores"] = len(synced.get("new", []))
+    if batch.get("spot_ids"):  # after the batch's own stores: a slow spot check never delays a scrape
+        counts.update(spot_check_stores(conn, context.run_id, context.as_of_datetime, batch["chain"],
+                                        list(batch["spot_ids"]), settings))
     key = batch_key(batch)  # as planned, whatever stores the locator sync added: the summary checks it
     down = batch_down(counts, settings.max_failed_share)
     counts["down"] = down is not None  # a retry that succeeds records over it
@@ -399,8 +418,13 @@ def stale_anchor_batches(conn: psycopg.Connection, context: RunContext) -> list[
         members = [m for m in members if m in set(context.store_ids)]
     if members and not context.dry_run:
         verification.record_plan(conn, context.run_id, context.as_of_datetime, {m: "forced" for m in members})
+    # members whose spot check disagrees with what is served: scraped in full now, checked by the health check
+    suspects = [] if context.dry_run else spotcheck.judge_spot_checks(conn, context.run_id, settings)
+    suspects = [s for s in suspects if s not in set(members)]
+    if suspects:
+        verification.record_plan(conn, context.run_id, context.as_of_datetime, {s: "spot" for s in suspects})
     conn.commit()
-    return scrape_batches(conn, sorted(set(anchors) | set(members)), settings.max_map_instances,
+    return scrape_batches(conn, sorted(set(anchors) | set(members) | set(suspects)), settings.max_map_instances,
                           settings.map_min_stores)
 
 
@@ -497,6 +521,7 @@ def summarise(
     not_scraped |= {batch_key(planned[i]) for i in failed if planned and 0 <= i < len(planned)}
     summary["batches_not_scraped"] = sorted(not_scraped - {k for k, part in scraped.items() if part.get("down")})
     summary["verification"] = verification_summary(conn, context)
+    summary["spot_checks"] = dict(spotcheck.spot_summary(conn, context.run_id))
     if not context.dry_run:
         conn.execute(
             "UPDATE runs SET finished_at = now(), summary = summary || %s::jsonb WHERE run_id = %s",

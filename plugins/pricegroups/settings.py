@@ -29,6 +29,12 @@ class Settings:
     verify_interval_days: int = 7
     verify_budget_share: float = 0.10  # members scraped to verify them, per run, as a share of members
     verify_random_share: float = 0.5  # of that budget, drawn at random (the unbiased error estimate)
+    # spot checks (docs/verification.md): catalogue pages read of every member not scraped (0: none), and
+    # the fewest disagreements beyond timing that send a member to a full scrape in the same run
+    spot_check_pages: int = 1
+    # anchor election: a member with this much larger a catalogue (and no noisier) takes over (health.py)
+    anchor_coverage_margin: float = 0.02
+    spot_check_min_mismatches: int = 2
     anchor_failures_before_succession: int = 3
     price_ceiling: Decimal = Decimal("10000.00")
     retention_days: int = 14
@@ -92,6 +98,10 @@ class Settings:
             raise ConfigError(f"blocking_basket must be at least 1, got {self.blocking_basket}")
         if self.retention_days < 1 or self.staging_keep_days < 1 or self.unit_price_tolerance <= 0:
             raise ConfigError("retention_days, staging_keep_days and unit_price_tolerance must be positive")
+        if not 0 <= self.anchor_coverage_margin <= 1:
+            raise ConfigError(f"anchor_coverage_margin must be in [0, 1], got {self.anchor_coverage_margin}")
+        if self.spot_check_pages < 0 or self.spot_check_min_mismatches < 1:
+            raise ConfigError("spot_check_pages must not be negative and spot_check_min_mismatches at least 1")
         if self.max_map_instances < 1 or self.upsert_batch_rows < 1:
             raise ConfigError("max_map_instances and upsert_batch_rows must be at least 1")
 

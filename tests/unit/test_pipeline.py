@@ -68,3 +68,13 @@ def test_a_batch_is_down_when_more_than_the_share_of_its_stores_failed(counts, d
     from pricegroups.pipeline import batch_down
 
     assert (batch_down(counts, 0.5) is not None) == down
+
+
+def test_spot_checks_are_dealt_round_robin_over_each_chains_batches():
+    from pricegroups.pipeline import with_spot_checks
+
+    batches = [{"chain": "a", "store_ids": [1], "sync": True}, {"chain": "a", "store_ids": [2], "sync": False}]
+    result = with_spot_checks(batches, {"a": [10, 11, 12], "b": [20]})
+    assert [(b["chain"], b["store_ids"], b["spot_ids"]) for b in result] == [
+        ("a", [1], [10, 12]), ("a", [2], [11]), ("b", [], [20])]
+    assert batches[0].get("spot_ids") is None  # the input is not changed

@@ -48,6 +48,9 @@ class DayMetrics:
     wall_s: float
     checked: int = 0  # prices the run's random verifications checked (self-measured, no truth)
     wrong_checked: int = 0  # of those, served prices the store did not charge
+    pages: int = 0  # catalogue pages of the run's full scrapes
+    spot_pages: int = 0  # catalogue pages of its spot checks (one or so per member not scraped)
+    spot_suspects: int = 0  # members whose spot check sent them to a full scrape
     wrong_causes: dict[str, int] = field(default_factory=dict)  # wrong_inferred by WRONG_CAUSES key
 
     @property
@@ -85,7 +88,13 @@ def adjusted_rand_index(truth: Mapping[Hashable, Hashable], found: Mapping[Hasha
 def measure_day(
     conn: psycopg.Connection, scenario: Scenario, day: int, run_id: str, wall_s: float
 ) -> DayMetrics:
-    scraped = conn.execute("SELECT count(DISTINCT store_id) FROM scrape_log WHERE run_id = %s", (run_id,)).fetchone()[0]
+    scraped, pages = conn.execute(
+        "SELECT count(DISTINCT store_id), coalesce(sum(pages), 0) FROM scrape_log WHERE run_id = %s", (run_id,)
+    ).fetchone()
+    spot_pages, spot_suspects = conn.execute(
+        "SELECT coalesce(sum(pages), 0), count(*) FILTER (WHERE suspect) FROM spot_checks WHERE run_id = %s",
+        (run_id,),
+    ).fetchone()
     stores = conn.execute("SELECT count(*) FROM stores WHERE active").fetchone()[0]
     placement = conn.execute(
         "SELECT c.code, s.code, s.group_id FROM stores s JOIN chains c USING (chain_id) WHERE s.active"
@@ -118,6 +127,7 @@ def measure_day(
         created=upsert.get("created", 0), updated=upsert.get("updated", 0),
         unchanged=upsert.get("unchanged", 0), ignored_older=upsert.get("ignored_older", 0),
         merges=events.get("merged", 0), ejections=events.get("member_ejected", 0),
+        pages=int(pages), spot_pages=int(spot_pages), spot_suspects=spot_suspects,
         anchor_changes=events.get("anchor_replaced", 0), wall_s=wall_s,
         checked=int(checked), wrong_checked=int(wrong_checked), wrong_causes=accuracy.causes,
     )
@@ -245,7 +255,7 @@ COLUMNS = [
     ("ari", "ARI"), ("wrong_inferred", "wrong inf."), ("inferred", "inferred"), ("created", "created"),
     ("updated", "updated"), ("unchanged", "unchanged"), ("ignored_older", "older"), ("merges", "merges"),
     ("ejections", "ejected"), ("anchor_changes", "anchors"), ("checked", "checked"),
-    ("wrong_checked", "wrong chk."), ("wall_s", "wall s"),
+    ("wrong_checked", "wrong chk."), ("spot_pages", "spot pg."), ("spot_suspects", "suspects"), ("wall_s", "wall s"),
 ]
 
 

@@ -31,7 +31,7 @@ import psycopg
 
 from pricegroups.settings import Settings
 
-REASONS = ("random", "risk", "forced", "named", "bootstrap")
+REASONS = ("random", "risk", "forced", "named", "bootstrap", "spot")  # "spot": its spot check disagreed (spotcheck.py)
 CHANGE_EVENTS = ("merged", "member_ejected", "anchor_replaced")
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 ESTIMATE_DAYS = 14  # the window the run summary, `groups show` and the demo report estimate over
