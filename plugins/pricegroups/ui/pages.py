@@ -59,6 +59,12 @@ def day_label(value: datetime) -> str:
     return value.strftime("%b %d").replace(" 0", " ")
 
 
+def run_labels(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A day label per run ("Mar 4"), with the time when two runs share a day ("Mar 4 06:00")."""
+    days = [day_label(r["logical_date"]) for r in runs]
+    return [d if days.count(d) == 1 else f"{d} {r['logical_date']:%H:%M}" for d, r in zip(days, runs)]
+
+
 def percent(share: float | None, decimals: int = 2) -> str:
     return "–" if share is None else f"{100 * share:.{decimals}f}%"
 
@@ -168,7 +174,7 @@ def chain_section(base: str, ov: Mapping[str, Any]) -> str:
 
 
 def scrapes_chart(runs: Sequence[Mapping[str, Any]]) -> str:
-    labels = [day_label(r["logical_date"]) for r in runs]
+    labels = run_labels(runs)
     return chart(
         "Stores scraped per daily run", labels,
         [Series("scraped", [r["scraped"] for r in runs], color="#4e79a7",
@@ -180,7 +186,7 @@ def scrapes_chart(runs: Sequence[Mapping[str, Any]]) -> str:
 
 
 def error_chart(runs: Sequence[Mapping[str, Any]]) -> str:
-    labels = [day_label(r["logical_date"]) for r in runs]
+    labels = run_labels(runs)
 
     def pick(key: str, field: str) -> list[float | None]:
         return [r[key][field] if r[key] else None for r in runs]

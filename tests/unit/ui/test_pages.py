@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pricegroups.ui.pages import estimate_text, events_table, evidence_text, scraped_table
+from pricegroups.ui.pages import estimate_text, events_table, evidence_text, run_labels, scraped_table
 
 MERGE = {"outcome": "match", "overlap": 1035, "agreeing": 1025, "rate": 0.9903, "own": [10, 0], "shared": 0,
          "timing": 1, "reason": "differences within one store's own deviations", "deduplicated": 1025}
@@ -44,3 +44,9 @@ def test_printed_values_are_escaped():
     row = {"chain": "a'c", "stores": 2, "scraped": 1, "ok": 1, "failed": 0, "suspect": 0, "items": 3, "pages": 1,
            "http_errors": 0, "from_snapshot": 0, "roles": {"anchor": 1, "random": 0}}
     assert "data-chain='a&#x27;c'" in scraped_table([row]) and "anchor 1</td>" in scraped_table([row])
+
+
+def test_runs_are_labelled_by_day_and_by_time_when_two_share_a_day():
+    at = [datetime(2026, 3, 4, 6, tzinfo=timezone.utc), datetime(2026, 11, 30, 0, tzinfo=timezone.utc),
+          datetime(2026, 11, 30, 1, 27, tzinfo=timezone.utc)]
+    assert run_labels([{"logical_date": d} for d in at]) == ["Mar 4", "Nov 30 00:00", "Nov 30 01:27"]
