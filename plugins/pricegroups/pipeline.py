@@ -437,9 +437,9 @@ def rescraped_upsert(conn: psycopg.Connection, context: RunContext, batches: Seq
 
 
 def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[list[int]]:
+    """The run's groups (of its chains; with `stores`, only those stores' groups) in mapped batches."""
     if context.backfill:
         return []
-    """The run's groups (of its chains; with `stores`, only those stores' groups) in mapped batches."""
     settings = context.load_settings()
     group_ids = [r[0] for r in conn.execute(
         """SELECT DISTINCT s.group_id FROM stores s JOIN chains c USING (chain_id)

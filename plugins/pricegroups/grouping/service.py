@@ -24,7 +24,6 @@ from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.health import anchor_ready, check_group, due_for_check, jumped_anchors, plan_succession
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState
-from pricegroups.grouping.planning import plan_scrape  # noqa: F401  (re-exported for the DAG)
 from pricegroups.grouping.support import group_supports
 from pricegroups.settings import Settings
 
@@ -114,17 +113,6 @@ def anchors_of(conn: psycopg.Connection, group_ids: Sequence[int]) -> list[int]:
         "SELECT anchor_store_id FROM store_groups WHERE group_id = ANY(%s) ORDER BY 1", (list(group_ids),)
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def group_batches(conn: psycopg.Connection, settings: Settings, chains: Sequence[str] | None = None) -> list[list[int]]:
-    """Group ids split into at most `max_map_instances` batches (for a mapped health check)."""
-    ids = [r[0] for r in conn.execute(
-        """SELECT group_id FROM store_groups
-           WHERE %s::int[] IS NULL OR chain_id = ANY(%s) ORDER BY group_id""",
-        (chain_ids(conn, chains),) * 2,
-    ).fetchall()]
-    count = min(settings.max_map_instances, len(ids))
-    return [ids[i::count] for i in range(count)] if count else []
 
 
 def health_check_groups(
