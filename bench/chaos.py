@@ -56,7 +56,7 @@ from pricegroups.demo.model import Event  # noqa: E402
 from pricegroups.demo.server import DemoSite  # noqa: E402
 from pricegroups.invariants import check_invariants, price_times, regressions  # noqa: E402
 from pricegroups.migrate import migrate  # noqa: E402
-from pricegroups.scrape.service import register_demo_chains  # noqa: E402
+from pricegroups.demo.chains import register_demo_chains  # noqa: E402
 
 VAR = ROOT / "var" / "chaos"
 DATABASE = "pricegroups_chaos"

@@ -35,11 +35,12 @@ from lxml import etree
 from psycopg import sql
 
 from pricegroups import db
+from pricegroups.demo.chains import DEMO_CHAINS, demo_profiles
 from pricegroups.demo.generate import default_scenario
 from pricegroups.migrate import migrate
 from pricegroups.scrape.parse import parse_page
 from pricegroups.scrape.profile import compile_profile, load_profile_file
-from pricegroups.scrape.service import DEMO_CHAINS, demo_profiles, register_chain, scrape_chain, sync_stores
+from pricegroups.scrape.service import register_chain, scrape_chain, sync_stores
 from pricegroups.settings import Settings
 
 BENCH_DB = "pricegroups_bench_scrape"

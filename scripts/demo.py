@@ -88,7 +88,7 @@ def main() -> int:
     from pricegroups.migrate import migrate
     from pricegroups.pipeline import DEFAULT_PARAMS
     from pricegroups.db import airflow_connection_json
-    from pricegroups.scrape.service import register_demo_chains
+    from pricegroups.demo.chains import register_demo_chains
 
     conninfo = fresh_database()
     os.environ["AIRFLOW_CONN_PRICEGROUPS_DB"] = airflow_connection_json(conninfo)

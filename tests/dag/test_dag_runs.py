@@ -27,12 +27,12 @@ from psycopg import sql
 from pricegroups import db
 from pricegroups.demo.generate import compact_scenario
 from pricegroups.demo.model import Event
+from pricegroups.demo.chains import register_demo_chains
 from pricegroups.demo.report import adjusted_rand_index
 from pricegroups.demo.server import DemoSite
 from pricegroups.invariants import check_invariants, price_times, regressions
 from pricegroups.migrate import migrate
 from pricegroups.pipeline import DEFAULT_PARAMS
-from pricegroups.scrape.service import register_demo_chains
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

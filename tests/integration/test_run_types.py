@@ -56,6 +56,6 @@ def test_a_chain_has_its_own_rate_limit_and_a_dated_base_url(conn):
 
 
 def _profile() -> dict:
-    from pricegroups.scrape.service import demo_profiles
+    from pricegroups.demo.chains import demo_profiles
 
     return demo_profiles("http://127.0.0.1:9")[0][3]

@@ -6,7 +6,7 @@ import argparse
 
 from pricegroups import db
 from pricegroups.migrate import migrate
-from pricegroups.scrape.service import register_demo_chains
+from pricegroups.demo.chains import register_demo_chains
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

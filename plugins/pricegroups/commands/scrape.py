@@ -8,7 +8,8 @@ from datetime import date, datetime, time, timezone
 from pricegroups import db
 from pricegroups.errors import ConfigError
 from pricegroups.migrate import migrate
-from pricegroups.scrape.service import demo_profiles, register_chain, scrape_chain, sync_stores
+from pricegroups.demo.chains import demo_profiles
+from pricegroups.scrape.service import register_chain, scrape_chain, sync_stores
 from pricegroups.settings import load_settings
 
 

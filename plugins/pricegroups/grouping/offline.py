@@ -7,7 +7,7 @@ a round, as the database does: groups.csv, stores.csv, rows.csv (see
 STATE_FILES and docs/grouping.md, "Offline CLI"). EFFECTIVE.csv
 (--effective-out): what the site would serve for every store (effective.py).
 
-Every input problem is a DataError naming the file and line; outputs are
+Every input problem is a BadData naming the file and line; outputs are
 written to temporary files and renamed only when everything succeeded.
 """
 
@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Hashable
 
-from pricegroups.errors import DataError
+from pricegroups.errors import BadData
 from pricegroups.grouping.book import GroupBook, RoundSummary
 from pricegroups.grouping.effective import HORIZON, PriceRow
 from pricegroups.grouping.model import GroupState, StoreState
@@ -63,18 +63,18 @@ def read_prices(path: Path, as_of: datetime | None, window: timedelta) -> PriceD
         where = f"{path}:{line}"
         chain, store, product = (record[c].strip() for c in ("chain", "store", "product"))
         if not chain or not store or not product:
-            raise DataError(f"{where}: chain, store and product must not be empty")
+            raise BadData(f"{where}: chain, store and product must not be empty")
         price = _money(record["price"], "price", where)
         was = _money(record["was_price"], "was_price", where) if record["was_price"].strip() else 0
         special = _flag(record["on_special"], "on_special", where)
         at = _time(record["scraped_at"], "scraped_at", where)
         key = (chain, store, product, at)
         if key in seen:
-            raise DataError(f"{where}: duplicate row for store {store!r} product {product!r} at {at.isoformat()}")
+            raise BadData(f"{where}: duplicate row for store {store!r} product {product!r} at {at.isoformat()}")
         seen.add(key)
         rows.append(((chain, store), product, price, was, special, at))
     if not rows:
-        raise DataError(f"{path}: no price rows")
+        raise BadData(f"{path}: no price rows")
     as_of = as_of or max(r[5] for r in rows)
     floor = as_of - window
     history: dict[tuple[Store, str], list[tuple]] = {}
@@ -108,14 +108,14 @@ def read_groups(path: Path) -> dict[Store, Store]:
     for line, record in _records(path, GROUP_COLUMNS):
         chain, store, anchor = (record[c].strip() for c in GROUP_COLUMNS)
         if not chain or not store or not anchor:
-            raise DataError(f"{path}:{line}: chain, store and anchor must not be empty")
+            raise BadData(f"{path}:{line}: chain, store and anchor must not be empty")
         if (chain, store) in anchor_of:
-            raise DataError(f"{path}:{line}: store {store!r} of chain {chain!r} listed twice")
+            raise BadData(f"{path}:{line}: store {store!r} of chain {chain!r} listed twice")
         anchor_of[(chain, store)] = (chain, anchor)
     for store, anchor in list(anchor_of.items()):
         anchor_of.setdefault(anchor, anchor)
         if anchor_of[anchor] != anchor:
-            raise DataError(f"{path}: anchor {anchor[1]!r} of store {store[1]!r} is itself in another group")
+            raise BadData(f"{path}: anchor {anchor[1]!r} of store {store[1]!r} is itself in another group")
     return anchor_of
 
 
@@ -129,7 +129,7 @@ def read_state(directory: Path) -> GroupBook:
         where = f"{groups_path}:{line}"
         chain, group, anchor = _required(record, ("chain", "group", "anchor"), where)
         if (chain, group) in heads:
-            raise DataError(f"{where}: group {group!r} of chain {chain!r} listed twice")
+            raise BadData(f"{where}: group {group!r} of chain {chain!r} listed twice")
         heads[(chain, group)] = (anchor, _time(record["created_at"], "created_at", where), line)
     stores: dict[Store, StoreState] = {}
     first_scraped: dict[Store, datetime | None] = {}
@@ -138,9 +138,9 @@ def read_state(directory: Path) -> GroupBook:
         where = f"{stores_path}:{line}"
         chain, code, group = _required(record, ("chain", "store", "group"), where)
         if (chain, code) in stores:
-            raise DataError(f"{where}: store {code!r} of chain {chain!r} listed twice")
+            raise BadData(f"{where}: store {code!r} of chain {chain!r} listed twice")
         if (chain, group) not in heads:
-            raise DataError(f"{where}: group {group!r} of chain {chain!r} is not in {groups_path.name}")
+            raise BadData(f"{where}: group {group!r} of chain {chain!r} is not in {groups_path.name}")
         scraped = _optional_time(record["last_scraped_at"], "last_scraped_at", where)
         verified = _optional_time(record["verified_at"], "verified_at", where)
         stores[(chain, code)] = StoreState((chain, code), (chain, group), scraped, verified)
@@ -154,7 +154,7 @@ def read_state(directory: Path) -> GroupBook:
     for key, (anchor, created, line) in heads.items():
         anchor_store = (key[0], anchor)
         if anchor_store not in stores or stores[anchor_store].group != key:
-            raise DataError(f"{groups_path}:{line}: anchor {anchor!r} is not a store of group {key[1]!r} "
+            raise BadData(f"{groups_path}:{line}: anchor {anchor!r} is not a store of group {key[1]!r} "
                             f"in {stores_path.name}")
         others = tuple(sorted(s for s in members[key] if s != anchor_store))
         book.groups[key] = GroupState(key, key[0], anchor_store, others, created)
@@ -164,9 +164,9 @@ def read_state(directory: Path) -> GroupBook:
         where = f"{rows_path}:{line}"
         chain, code, product = _required(record, ("chain", "store", "product"), where)
         if (chain, code) not in stores:
-            raise DataError(f"{where}: store {code!r} of chain {chain!r} is not in {stores_path.name}")
+            raise BadData(f"{where}: store {code!r} of chain {chain!r} is not in {stores_path.name}")
         if (chain, code, product) in seen:
-            raise DataError(f"{where}: duplicate row for store {code!r} product {product!r}")
+            raise BadData(f"{where}: duplicate row for store {code!r} product {product!r}")
         seen.add((chain, code, product))
         price = _money(record["price"], "price", where)
         was = _money(record["was_price"], "was_price", where) if record["was_price"].strip() else 0
@@ -220,7 +220,7 @@ def run_round(
     with current rows in PRICES.csv was scraped this round; the others were not.
     """
     if state_in is not None and groups_path is not None:
-        raise DataError("--groups and --state-in are mutually exclusive")
+        raise BadData("--groups and --state-in are mutually exclusive")
     dump = read_prices(prices_path, as_of, timedelta(hours=settings.window_hours))
     if state_in is not None:
         book = read_state(state_in)
@@ -248,7 +248,7 @@ def run_round(
         outputs.append(effective_output(book, effective_out, settings))
     if state_out is not None:
         if state_out.exists() and not state_out.is_dir():
-            raise DataError(f"{state_out}: --state-out must be a directory")
+            raise BadData(f"{state_out}: --state-out must be a directory")
         outputs.extend(state_outputs(book, state_out))
     _write_all(outputs)
     return summary
@@ -303,27 +303,27 @@ def _records(path: Path, required: tuple[str, ...]):
     try:
         handle = open(path, newline="", encoding="utf-8")
     except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise BadData(f"{path}: cannot read ({exc.strerror})") from exc
     with handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in required if c not in header]
         if missing:
-            raise DataError(f"{path}:1: missing column(s) {', '.join(missing)}")
+            raise BadData(f"{path}:1: missing column(s) {', '.join(missing)}")
         reader.fieldnames = header
         try:
             for record in reader:
                 if None in record or any(record.get(c) is None for c in required):
-                    raise DataError(f"{path}:{reader.line_num}: wrong number of fields")
+                    raise BadData(f"{path}:{reader.line_num}: wrong number of fields")
                 yield reader.line_num, record
         except csv.Error as exc:
-            raise DataError(f"{path}:{reader.line_num}: {exc}") from exc
+            raise BadData(f"{path}:{reader.line_num}: {exc}") from exc
 
 
 def _required(record: dict, names: tuple[str, ...], where: str) -> list[str]:
     values = [record[n].strip() for n in names]
     if not all(values):
-        raise DataError(f"{where}: {', '.join(names[:-1])} and {names[-1]} must not be empty")
+        raise BadData(f"{where}: {', '.join(names[:-1])} and {names[-1]} must not be empty")
     return values
 
 
@@ -331,19 +331,19 @@ def _money(text: str, name: str, where: str) -> int:
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise DataError(f"{where}: {name} {text!r} is not a decimal number") from None
+        raise BadData(f"{where}: {name} {text!r} is not a decimal number") from None
     if not value.is_finite() or value <= 0:
-        raise DataError(f"{where}: {name} {text!r} must be a positive amount")
+        raise BadData(f"{where}: {name} {text!r} must be a positive amount")
     amount = value * 100
     if amount != amount.to_integral_value():
-        raise DataError(f"{where}: {name} {text!r} has fractions of a cent")
+        raise BadData(f"{where}: {name} {text!r} has fractions of a cent")
     return int(amount)
 
 
 def _flag(text: str, name: str, where: str) -> bool:
     value = text.strip().lower()
     if value not in ("true", "false"):
-        raise DataError(f"{where}: {name} must be true or false, got {text!r}")
+        raise BadData(f"{where}: {name} must be true or false, got {text!r}")
     return value == "true"
 
 
@@ -351,9 +351,9 @@ def _time(text: str, name: str, where: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise DataError(f"{where}: {name} {text!r} is not an ISO 8601 date-time") from None
+        raise BadData(f"{where}: {name} {text!r} is not an ISO 8601 date-time") from None
     if value.tzinfo is None:
-        raise DataError(f"{where}: {name} {text!r} has no UTC offset")
+        raise BadData(f"{where}: {name} {text!r} has no UTC offset")
     return value
 
 
@@ -381,9 +381,9 @@ def parse_as_of(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise DataError(f"--as-of {text!r} is not an ISO 8601 date-time") from None
+        raise BadData(f"--as-of {text!r} is not an ISO 8601 date-time") from None
     if value.tzinfo is None:
-        raise DataError(f"--as-of {text!r} has no UTC offset")
+        raise BadData(f"--as-of {text!r} has no UTC offset")
     return value
 
 

@@ -23,7 +23,7 @@ from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 
-from pricegroups.errors import DataError
+from pricegroups.errors import BadData
 
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -32,7 +32,7 @@ def cents(value: Decimal | int | str) -> int:
     """A money amount as whole cents; fractions of a cent are an input error."""
     amount = Decimal(value) * 100
     if amount != amount.to_integral_value():
-        raise DataError(f"price {value} has fractions of a cent")
+        raise BadData(f"price {value} has fractions of a cent")
     return int(amount)
 
 
@@ -59,11 +59,11 @@ class PriceMatrix:
 
     def __post_init__(self) -> None:
         if self.keys.shape != self.was.shape or self.keys.shape != (len(self.stores), len(self.products)):
-            raise DataError("price matrix shapes disagree")
+            raise BadData("price matrix shapes disagree")
         object.__setattr__(self, "row_of", {store: i for i, store in enumerate(self.stores)})
         object.__setattr__(self, "sizes", np.count_nonzero(self.keys, axis=1).astype(np.int64))
         if self.observed is not None and self.observed.shape != self.keys.shape:
-            raise DataError("price matrix shapes disagree")
+            raise BadData("price matrix shapes disagree")
         self.keys.flags.writeable = False
         self.was.flags.writeable = False
 

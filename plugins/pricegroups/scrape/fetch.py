@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from pricegroups.errors import ScrapeError
+from pricegroups.errors import FetchError, HttpStatusError, OffHostError, RobotsDisallowed
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,27 +67,6 @@ class Fetcher(Protocol):
     stats: FetchStats
 
     def fetch(self, url: str) -> FetchedPage: ...
-
-
-class FetchError(ScrapeError):
-    """A page could not be fetched (after retries, where retrying made sense)."""
-
-    def __init__(self, message: str, url: str, status: int | None = None):
-        super().__init__(message)
-        self.url = url
-        self.status = status
-
-
-class HttpStatusError(FetchError):
-    """The site answered with a status that is not a page (after retries for 429/5xx)."""
-
-
-class RobotsDisallowed(FetchError):
-    """robots.txt disallows this URL for our User-Agent."""
-
-
-class OffHostError(FetchError):
-    """A link or redirect leads to another host than the profile's; it is never followed."""
 
 
 def same_host(url: str, base_url: str) -> bool:

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from pricegroups.errors import MoneyError
+
 CENT = Decimal("0.01")
 UNIT_PRICE_PLACES = Decimal("0.0001")
-
-
-class MoneyError(ValueError):
-    """The text is not an amount of money in a format we understand."""
 
 
 @dataclass(frozen=True)

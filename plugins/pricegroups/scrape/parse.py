@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from lxml import etree
 
-from pricegroups.errors import ParseError
+from pricegroups.errors import ParseError, TooManyDropped
 from pricegroups.scrape.fields import PARSERS, Dropped, ScrapedItem, build_item, clean_text
 from pricegroups.scrape.profile import ROW_SEPARATOR, PathStep, SiteProfile, compile_profile
 
@@ -35,19 +35,6 @@ class PageResult:
     dropped: tuple[Dropped, ...]
     next_url: str | None
     closed: bool = False
-
-
-class TooManyDropped(ParseError):
-    """Most of a page's items failed validation: a changed site, not bad items.
-
-    Carries the page's items and drops, so that `chains try` can show every
-    reason instead of a sample.
-    """
-
-    def __init__(self, message: str, items: tuple[ScrapedItem, ...], dropped: tuple[Dropped, ...]):
-        super().__init__(message)
-        self.items = items
-        self.dropped = dropped
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,16 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 import psycopg
 import requests
 
-from pricegroups.errors import ConfigError, PricegroupsError
-from pricegroups.scrape.catalogue import StoreClosed, read_catalogue
-from pricegroups.scrape.fetch import Fetcher, FetchStats, HttpStatusError, LiveFetcher, same_host
+from pricegroups.errors import ConfigError, HttpStatusError, PricegroupsError, StoreClosed
+from pricegroups.scrape.walk import read_catalogue
+from pricegroups.scrape.fetch import Fetcher, FetchStats, LiveFetcher, same_host
 from pricegroups.scrape.parse import LocatedStore, parse_locator
-from pricegroups.scrape.profile import SiteProfile, compile_profile, load_profile_file
+from pricegroups.scrape.profile import SiteProfile, compile_profile
 from pricegroups.scrape.record import FAILED, OK, SUSPECT, StoreOutcome, last_ok_item_counts, record_outcome
 from pricegroups.scrape.snapshots import LOCATOR_KEY, RecordingFetcher, SnapshotKey, SnapshotStore, snapshot_store
 from pricegroups.settings import Settings
@@ -342,34 +342,3 @@ def scrape_stores(
     """The DAG's scrape task for one chain: counts only (items stay in scraped_items)."""
     return scrape_chain(conn, run_id, logical_date, chain_code, store_ids, settings, force,
                         storage_options=storage_options).counts()
-
-
-# The demo site's chains (docs/demo-site.md) and the shipped profile of each layout.
-DEMO_CHAINS = (
-    ("freshmart", "FreshMart", "grid"),
-    ("valueway", "ValueWay", "table"),
-    ("greengrocer", "Greengrocer", "jsonld"),
-)
-
-
-def demo_profiles(base_url: str) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(code, name, base_url, profile) for each demo chain, ready for register_chain."""
-    base = base_url.rstrip("/")
-    return [(code, name, base, load_profile_file(layout)) for code, name, layout in DEMO_CHAINS]
-
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-
-
-def register_demo_chains(conn: psycopg.Connection, base_url: str, dated: bool = False) -> dict[str, int]:
-    """Register the demo site's chains with their shipped profiles; chain_id by code.
-
-    `dated`: the site's day follows each run's logical date (its `/on/YYYY-MM-DD/` paths),
-    as under a scheduler; otherwise the site's settable day is served. On loopback the
-    demo chains have no politeness limit (the site is ours); elsewhere the default applies.
-    """
-    rate = 0.0 if urlsplit(base_url).hostname in LOOPBACK_HOSTS else None
-    if dated:
-        base_url = base_url.rstrip("/") + "/on/" + DATE_FIELD
-    return {code: register_chain(conn, code, name, base, profile, rate)
-            for code, name, base, profile in demo_profiles(base_url)}

@@ -43,7 +43,7 @@ import fsspec
 from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
-from pricegroups.errors import ConfigError, ScrapeError
+from pricegroups.errors import ConfigError, ScrapeError, SnapshotMiss
 from pricegroups.scrape.fetch import FetchedPage, Fetcher, FetchStats
 from pricegroups.settings import Settings
 
@@ -52,10 +52,6 @@ LOCATOR_KEY = "_locator"  # the store locator is snapshotted like a store
 _SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.S)
 _DIRECTORY_PROTOCOLS = ("file", "local")  # fsspec's names for the local filesystem
-
-
-class SnapshotMiss(ScrapeError):
-    """Replay asked for a URL the snapshot does not hold (the profile changed its URLs?)."""
 
 
 def date_key(logical_date: datetime) -> str:

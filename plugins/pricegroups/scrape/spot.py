@@ -20,7 +20,7 @@ import psycopg
 import requests
 
 from pricegroups.errors import PricegroupsError
-from pricegroups.scrape.catalogue import read_catalogue
+from pricegroups.scrape.walk import read_catalogue
 from pricegroups.scrape.fetch import LiveFetcher
 from pricegroups.scrape.service import catalogue_url, describe_failure, load_chain
 from pricegroups.settings import Settings

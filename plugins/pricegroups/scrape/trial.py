@@ -15,10 +15,10 @@ from typing import Any, Mapping
 
 import requests
 
-from pricegroups.errors import ConfigError, PricegroupsError
-from pricegroups.scrape.catalogue import Catalogue, read_catalogue
+from pricegroups.errors import ConfigError, PricegroupsError, TooManyDropped
+from pricegroups.scrape.walk import Catalogue, read_catalogue
 from pricegroups.scrape.fetch import FetchStats, LiveFetcher
-from pricegroups.scrape.parse import LocatedStore, TooManyDropped, parse_locator
+from pricegroups.scrape.parse import LocatedStore, parse_locator
 from pricegroups.scrape.profile import compile_profile
 from pricegroups.scrape.service import (
     ChainConfig, catalogue_url, check_base_url, check_requests_per_second, describe_failure, locator_url,

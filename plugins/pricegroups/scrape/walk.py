@@ -10,19 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from pricegroups.errors import ParseError, ScrapeError
+from pricegroups.errors import PageLimitReached, ParseError, StoreClosed
 from pricegroups.scrape.fetch import Fetcher
 from pricegroups.scrape.fields import Dropped, ScrapedItem
 from pricegroups.scrape.parse import parse_page
 from pricegroups.scrape.profile import SiteProfile
-
-
-class StoreClosed(ScrapeError):
-    """The store's catalogue says the store is closed."""
-
-
-class PageLimitReached(ScrapeError):
-    """The catalogue has more pages than allowed; a partial catalogue is not a catalogue."""
 
 
 class PageRead(NamedTuple):

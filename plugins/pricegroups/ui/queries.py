@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import psycopg
 
-from pricegroups.errors import PricegroupsError
+from pricegroups.errors import NotFound
 from pricegroups.grouping.admin import error_estimates, show_groups
 from pricegroups.grouping.verification import ESTIMATE_DAYS, estimate
 
@@ -26,10 +26,6 @@ from pricegroups.grouping.verification import ESTIMATE_DAYS, estimate
 # half of an ejection) are counted, not listed.
 DECISIONS = ("merged", "member_ejected", "anchor_replaced", "reset", "store_closed")
 ROLES = ("anchor", "bootstrap", "named", "forced", "random", "risk")
-
-
-class NotFound(PricegroupsError):
-    """The chain or run asked for does not exist."""
 
 
 def chains(conn: psycopg.Connection) -> list[dict[str, Any]]:

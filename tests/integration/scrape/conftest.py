@@ -8,8 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pricegroups.demo.chains import demo_profiles
 from pricegroups.demo.server import DemoSite
-from pricegroups.scrape.service import demo_profiles, register_chain, sync_stores
+from pricegroups.scrape.service import register_chain, sync_stores
 from pricegroups.settings import Settings
 
 

@@ -40,7 +40,8 @@ def test_a_chain_whose_site_is_down_fails_its_batch_after_recording_every_store(
 
 def test_a_new_chain_is_found_by_its_scrape_task_and_an_unreachable_locator_fails_it(conn, demo_site,
                                                                                      scrape_settings):
-    from pricegroups.scrape.service import demo_profiles, register_chain
+    from pricegroups.demo.chains import demo_profiles
+    from pricegroups.scrape.service import register_chain
 
     for code, name, base_url, profile in demo_profiles(demo_site.base_url):
         register_chain(conn, code, name, base_url, profile)

@@ -238,7 +238,7 @@ def test_the_rate_limit_spaces_requests(conn, demo_site, demo_chains, scrape_set
 
 
 def test_sync_stores_adds_the_stores_the_locator_lists(conn, demo_site, scrape_settings):
-    from pricegroups.scrape.service import demo_profiles
+    from pricegroups.demo.chains import demo_profiles
 
     code, name, base_url, profile = demo_profiles(demo_site.base_url)[2]
     register_chain(conn, code, name, base_url, profile)

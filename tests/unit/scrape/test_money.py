@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pricegroups.errors import MoneyError
 from pricegroups.scrape.money import (
-    MoneyError,
     normalise_measure,
     parse_amount,
     parse_multibuy,

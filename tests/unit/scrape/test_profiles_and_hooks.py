@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from pricegroups.errors import ConfigError, ParseError
-from pricegroups.scrape.parse import TooManyDropped, parse_page
+from pricegroups.errors import ConfigError, ParseError, TooManyDropped
+from pricegroups.scrape.parse import parse_page
 from pricegroups.scrape.profile import compile_profile, load_profile_file, parse_path
 
 TILE_PROFILE = {

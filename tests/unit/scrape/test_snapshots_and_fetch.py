@@ -7,9 +7,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from pricegroups.errors import ConfigError, ScrapeError
+from pricegroups.errors import ConfigError, ScrapeError, SnapshotMiss
 from pricegroups.scrape.fetch import FetchedPage, retry_after_seconds, same_host
-from pricegroups.scrape.snapshots import SnapshotKey, SnapshotMiss, SnapshotStore, date_key
+from pricegroups.scrape.snapshots import SnapshotKey, SnapshotStore, date_key
 
 AT = datetime(2026, 3, 2, tzinfo=timezone.utc)
 

@@ -10,11 +10,10 @@ from typing import Iterator
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from pricegroups.errors import ConfigError
+from pricegroups.errors import ConfigError, SnapshotMiss
 from pricegroups.scrape.fetch import FetchedPage
 from pricegroups.scrape.snapshots import (
     SnapshotKey,
-    SnapshotMiss,
     SnapshotStore,
     parse_snapshot_root,
     snapshot_store,

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pricegroups.errors import ParseError
-from pricegroups.scrape.catalogue import Catalogue, PageLimitReached, StoreClosed, read_catalogue
+from pricegroups.errors import PageLimitReached, ParseError, StoreClosed
+from pricegroups.scrape.walk import Catalogue, read_catalogue
 from pricegroups.scrape.fetch import FetchedPage
 from pricegroups.scrape.profile import compile_profile
 from pricegroups.scrape.snapshots import SnapshotKey, SnapshotStore
