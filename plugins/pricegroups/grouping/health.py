@@ -7,6 +7,8 @@ full catalogue again only once a new scrape has brought them back.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Hashable, Mapping
@@ -131,8 +133,13 @@ def elect_anchor(
     this round (the anchor and its matching members, at least three) charge.
     The store with the fewest prices off that consensus should stand for the
     group; when a member beats the anchor by more than the shared tolerance,
-    it becomes anchor, the old anchor a member, and every check is redone
-    against the new anchor. None when the anchor stays.
+    it becomes anchor (reason "representative"). Else a member no further off
+    the consensus than the anchor whose catalogue is larger by more than
+    `anchor_coverage_margin` takes over (reason "coverage"): a product the
+    anchor does not carry is served from an older row of a group-mate, the
+    demo's largest cause of wrong served prices. The old anchor becomes a
+    member and every check is redone against the new anchor. None when the
+    anchor stays.
     """
     if len(matched) < 2:
         return None
@@ -143,15 +150,22 @@ def elect_anchor(
     margin = max(1, int(comparer.settings.shared_deviation_tolerance * size))
     sizes = comparer.matrix.sizes[rows]
     best = min(range(1, len(candidates)), key=lambda i: (off[i], -int(sizes[i]), -_ts(stores[candidates[i]].scraped_at), i))
+    reason = "representative"
     if off[best] + margin > off[0]:
-        return None
+        wider = size + max(1, math.ceil(comparer.settings.anchor_coverage_margin * size))
+        larger = [i for i in range(1, len(candidates)) if off[i] <= off[0] and int(sizes[i]) >= wider]
+        if not larger:
+            return None
+        best = max(larger, key=lambda i: (int(sizes[i]), -off[i], _ts(stores[candidates[i]].scraped_at), -i))
+        reason = "coverage"
     new = candidates[best]
     evidence = {
         "consensus_of": [plain(s) for s in candidates],
         "off_consensus": {str(plain(s)): int(n) for s, n in zip(candidates, off)},
+        "catalogue": {str(plain(s)): int(n) for s, n in zip(candidates, sizes)},
         "margin": margin,
     }
-    decisions: list[Decision] = [ReplaceAnchor(group.group, group.anchor, new, "representative", evidence)]
+    decisions: list[Decision] = [ReplaceAnchor(group.group, group.anchor, new, reason, evidence)]
     others = [s for s in candidates if s != new]
     for comparison in comparer.compare_many(new, others, examples=True):
         verdict = _verdict(group.group, comparison.store_b, new, comparison)

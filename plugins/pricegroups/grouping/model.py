@@ -73,7 +73,7 @@ class ReplaceAnchor:
     group: Hashable
     old_anchor: Hashable
     new_anchor: Hashable
-    reason: str  # "anchor_drift" | "anchor_failed" | "representative"
+    reason: str  # "anchor_drift" | "anchor_failed" | "representative" | "coverage"
     evidence: dict[str, Any]
     kind = "anchor_replaced"
 

@@ -131,3 +131,25 @@ def test_an_anchor_whose_prices_jumped_past_its_chains_median_is_flagged():
     fresh = {"g1": ("c", 0.16), "g2": ("c", 0.17), "g3": ("c", 0.40), "g4": ("d", 0.01), "g5": ("d", 0.035)}
     assert jumped_anchors(fresh, S) == ["g3"]  # g5: 0.035 is within 3 x 1 % of d's median (0.0225)
     assert jumped_anchors(fresh, Settings(max_member_deviation=0.1)) == []
+
+
+def test_a_member_with_a_wider_catalogue_takes_over_when_no_noisier():
+    """Products the anchor does not carry are served from older rows: the wider catalogue should anchor."""
+    narrow = {p: A[p] for p in range(95)}  # the anchor lacks 5 of the group's products
+    group, stores, comparer = with_support({"a": narrow, "m1": A, "m2": {p: A[p] for p in range(97)}}, "a")
+    decisions = check_group(group, stores, comparer).decisions
+    replace = [d for d in decisions if isinstance(d, ReplaceAnchor)]
+    assert len(replace) == 1 and (replace[0].new_anchor, replace[0].reason) == ("m1", "coverage")
+    assert replace[0].evidence["catalogue"] == {"a": 95, "m1": 100, "m2": 97}
+    assert {(type(d).__name__, d.store, d.anchor) for d in decisions if not isinstance(d, ReplaceAnchor)} == {
+        ("Verify", "a", "m1"), ("Verify", "m2", "m1")}
+
+
+def test_a_wider_but_noisier_member_or_a_margin_too_small_keeps_the_anchor():
+    narrow = {p: A[p] for p in range(95)}
+    noisy_wide = {**A, 3: (999, 0, False)}
+    group, stores, comparer = with_support({"a": narrow, "m1": noisy_wide, "m2": {p: A[p] for p in range(95)}}, "a")
+    assert not any(isinstance(d, ReplaceAnchor) for d in check_group(group, stores, comparer).decisions)
+    slightly = {p: A[p] for p in range(96)}  # 1 more product: within the 2 % margin (ceil(1.9) = 2)
+    group, stores, comparer = with_support({"a": narrow, "m1": slightly, "m2": narrow}, "a")
+    assert not any(isinstance(d, ReplaceAnchor) for d in check_group(group, stores, comparer).decisions)
