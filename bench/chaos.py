@@ -133,7 +133,7 @@ DIAGNOSES = (
     ),
     (
         ("rewritten with the same values",),
-        "pipeline.rescraped_upsert (the stale-anchor / jumped-anchor re-scrape) resolves and upserts but "
+        "pipeline.upsert_rescraped (the stale-anchor / jumped-anchor re-scrape) resolves and upserts but "
         "does not enrich: items whose site shows no unit price are upserted with none, over the unit price "
         "enrich computed for the same observation in the main upsert of the same run, and each re-run "
         "writes them twice again (upsert and rescrape_upsert both count them as updated).",
@@ -142,7 +142,7 @@ DIAGNOSES = (
         ("failed hard (scrape", "failed hard (plan"),
         "resolve's trigger rule all_done_min_one_success is met by its upstream `start` (the run's XCom), "
         "so when `plan` fails, or a chain's scrape task fails for any reason but ChainDown (a crash, a "
-        "worker lost after its retries), resolve and everything after it still run; pipeline.summarise "
+        "worker lost after its retries), resolve and everything after it still run; pipeline.summary "
         "fails the run only for chains whose scrape recorded itself down, and `summary` is the DAG's only "
         "leaf: the DAG run ends success although a chain (or, after `plan`, every chain) was not scraped.",
     ),

@@ -19,8 +19,9 @@ A failed `plan` fails the run too.
 (chain codes; empty = all), `full_scrape`, `window_hours`, `dry_run` (plan and
 group decisions are computed and logged; nothing is fetched or written).
 
-The database is the Airflow connection `pricegroups_db`. Every task calls one
-function of `pricegroups.pipeline`; XComs carry ids and counts only.
+The database is the Airflow connection `pricegroups_db`. Every task calls the
+function of `pricegroups.pipeline` of the same name (`anchors_current` and the
+branch before it only route); XComs carry ids and counts only.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, dag, get_current_context, task
@@ -57,12 +58,12 @@ def _database() -> Iterator[Any]:
         yield conn
 
 
-def _step(name: str, run: dict, *args: Any, **kwargs: Any) -> Any:
-    """Call pricegroups.pipeline.<name> with a fresh connection and the run's context."""
-    from pricegroups import pipeline
+def _call(step: Callable[..., Any], run: dict, *args: Any, **kwargs: Any) -> Any:
+    """Call a pricegroups.pipeline step with a fresh connection and the run's context."""
+    from pricegroups.pipeline import RunContext
 
     with _database() as conn:
-        return getattr(pipeline, name)(conn, pipeline.RunContext.from_xcom(run), *args, **kwargs)
+        return step(conn, RunContext.from_xcom(run), *args, **kwargs)
 
 
 def _snapshot_options() -> dict | None:
@@ -133,13 +134,15 @@ def pricegroups_daily():
         run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
         try:
             with _database() as conn:
-                return pipeline.start_run(conn, ctx["run_id"], logical_date, dict(ctx["params"]), run_type).to_xcom()
+                return pipeline.start(conn, ctx["run_id"], logical_date, dict(ctx["params"]), run_type).to_xcom()
         except ConfigError as exc:  # a bad param or setting: retrying cannot help
             raise AirflowFailException(f"configuration error: {exc}") from exc
 
     @task
     def plan(run: dict) -> list[dict]:
-        return _step("plan", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.plan, run)
 
     @run_if(_not_dry_run, skip_message="dry run: nothing is fetched")
     @task(pool=SCRAPE_POOL, retries=SCRAPE_RETRIES, retry_delay=timedelta(seconds=20), retry_exponential_backoff=True,
@@ -148,36 +151,48 @@ def pricegroups_daily():
         from pricegroups import pipeline
 
         _label(pipeline.batch_label(batch))
-        return _step("scrape", run, batch, storage_options=_snapshot_options())
+        return _call(pipeline.scrape, run, batch, storage_options=_snapshot_options())
 
     @run_if(_not_dry_run)
     @task(trigger_rule="all_done_min_one_success")  # one chain's failed scrape does not stop the others
     def resolve(run: dict) -> dict:
-        return _step("resolve", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.resolve, run)
 
     @run_if(_not_dry_run)
     @task
     def reconcile(run: dict) -> dict:
-        return _step("reconcile_catalogue", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.reconcile, run)
 
     @run_if(_not_dry_run)
     @task
     def enrich(run: dict) -> dict:
-        return _step("enrich_catalogue", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.enrich, run)
 
     @run_if(_not_dry_run)
     @task
     def upsert(run: dict) -> dict:
-        return _step("upsert", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.upsert, run)
 
     @run_if(_not_dry_run)
     @task
     def post_process(run: dict) -> dict:
-        return _step("post_process_run", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.post_process, run)
 
     @task(trigger_rule="none_failed")
     def find_stale_anchors(run: dict) -> list[dict]:
-        return _step("stale_anchor_batches", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.find_stale_anchors, run)
 
     @task.branch
     def stale_anchor_branch(run: dict, stale: list[dict]) -> str:
@@ -191,33 +206,45 @@ def pricegroups_daily():
         from pricegroups import pipeline
 
         _label("anchors of " + pipeline.batch_label(batch))
-        return _step("scrape", run, batch, step="rescrape", storage_options=_snapshot_options())
+        return _call(pipeline.rescrape_anchors, run, batch, storage_options=_snapshot_options())
 
     @task
     def upsert_rescraped(run: dict, stale: list[dict], scraped: list[dict]) -> dict:
-        return _step("rescraped_upsert", run, stale)
+        from pricegroups import pipeline
+
+        return _call(pipeline.upsert_rescraped, run, stale)
 
     @task(trigger_rule="none_failed_min_one_success")
     def health_check_batches(run: dict) -> list[list[int]]:
-        return _step("health_check_batches", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.health_check_batches, run)
 
     @task(map_index_template="{{ label }}")
     def health_check(run: dict, group_ids: list[int]) -> dict:
+        from pricegroups import pipeline
+
         _label(f"groups {group_ids[0]}" + (f"…{group_ids[-1]} ({len(group_ids)})" if len(group_ids) > 1 else ""))
-        return _step("health_check", run, group_ids)
+        return _call(pipeline.health_check, run, group_ids)
 
     @task(trigger_rule="none_failed")
     def candidate_pairs(run: dict) -> list[list[list[int]]]:
-        return _step("pair_batches", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.candidate_pairs, run)
 
     @task(map_index_template="{{ label }}")
     def compare_pairs(run: dict, pairs: list[list[int]]) -> dict:
+        from pricegroups import pipeline
+
         _label(f"{len(pairs)} pair(s) from stores {pairs[0][0]}~{pairs[0][1]}")
-        return _step("compare", run, pairs)
+        return _call(pipeline.compare_pairs, run, pairs)
 
     @task(trigger_rule="none_failed")
     def merge_groups(run: dict) -> dict:
-        return _step("merge", run)
+        from pricegroups import pipeline
+
+        return _call(pipeline.merge_groups, run)
 
     @task(trigger_rule="none_failed")  # `batches`: a failed plan fails the run here (upstream_failed)
     def summary(run: dict, batches: list[dict]) -> dict:
@@ -226,7 +253,7 @@ def pricegroups_daily():
         from pricegroups import pipeline
 
         # resolve and the rest go on after a chain's failed scrape task; the run must not end green
-        result = _step("summarise", run, batches, _failed_map_indexes("scrape"))
+        result = _call(pipeline.summary, run, batches, _failed_map_indexes("scrape"))
         failure = pipeline.run_failure(result)
         if failure:  # the summary is written; the run turns red for alerting
             raise AirflowFailException(failure)

@@ -54,34 +54,20 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)  # the DAG's start_date: tasks exist; no demo day
 
-# DAG task -> (pricegroups.pipeline function, its `step` argument when one function serves two tasks)
-TASK_STEPS: dict[str, tuple[str, str | None]] = {
-    "start": ("start_run", None),
-    "plan": ("plan", None),
-    "scrape": ("scrape", "scrape"),
-    "resolve": ("resolve", None),
-    "reconcile": ("reconcile_catalogue", None),
-    "enrich": ("enrich_catalogue", None),
-    "upsert": ("upsert", None),
-    "post_process": ("post_process_run", None),
-    "find_stale_anchors": ("stale_anchor_batches", None),
-    "rescrape_anchors": ("scrape", "rescrape"),
-    "upsert_rescraped": ("rescraped_upsert", None),
-    "health_check_batches": ("health_check_batches", None),
-    "health_check": ("health_check", None),
-    "candidate_pairs": ("pair_batches", None),
-    "compare_pairs": ("compare", None),
-    "merge_groups": ("merge", None),
-    "summary": ("summarise", None),
-}
+# the DAG's tasks that call a pricegroups.pipeline function, each the function of the task's name
+TASKS = (
+    "start", "plan", "scrape", "resolve", "reconcile", "enrich", "upsert", "post_process", "find_stale_anchors",
+    "rescrape_anchors", "upsert_rescraped", "health_check_batches", "health_check", "candidate_pairs",
+    "compare_pairs", "merge_groups", "summary",
+)
 
 
 def parse_spec(spec: str) -> dict[str, Any]:
     """TASK[:CHAIN]@POINT -> {"task", "chain", "point", "commit"}."""
     target, _, point = spec.partition("@")
     task, _, chain = target.partition(":")
-    if task not in TASK_STEPS:
-        raise ValueError(f"unknown task {task!r} in {spec!r}; known: {', '.join(TASK_STEPS)}")
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r} in {spec!r}; known: {', '.join(TASKS)}")
     commit = int(point[len("commit") :]) if point.startswith("commit") and point[6:].isdigit() else None
     if point not in ("before", "after") and (commit is None or commit < 1):
         raise ValueError(f"point must be before, after or commitN, not {point!r}")
@@ -135,10 +121,7 @@ class Breaker:
         spec = self.spec
         if spec is None or self.done or self.depth != 0:
             return False  # only the task's own call, never one step calling another
-        function, step = TASK_STEPS[spec["task"]]
-        if name != function:
-            return False
-        if step is not None and kwargs.get("step", "scrape") != step:
+        if name != spec["task"]:
             return False
         if spec["chain"] is not None:
             batch = args[2] if len(args) > 2 else kwargs.get("batch") or {}
@@ -173,7 +156,7 @@ class Breaker:
 
         from pricegroups import pipeline
 
-        for name in {f for f, _ in TASK_STEPS.values()}:
+        for name in TASKS:
             setattr(pipeline, name, self._wrap(name, getattr(pipeline, name)))
         real_commit = psycopg.Connection.commit
         breaker = self

@@ -16,9 +16,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import psycopg
 
-from pricegroups.catalogue.enrich import enrich
-from pricegroups.catalogue.postprocess import post_process
-from pricegroups.catalogue.reconcile import reconcile
+from pricegroups.catalogue.enrich import enrich as enrich_catalogue
+from pricegroups.catalogue.postprocess import post_process as post_process_catalogue
+from pricegroups.catalogue.reconcile import reconcile as reconcile_catalogue
 from pricegroups.catalogue.resolve import resolve_run
 from pricegroups.errors import ChainDown, ConfigError, PricegroupsError
 from pricegroups.grouping import service as grouping
@@ -132,7 +132,7 @@ def store_ids_for_codes(conn: psycopg.Connection, codes: Sequence[str]) -> list[
 RUN_TYPES = ("scheduled", "manual", "backfill", "asset_triggered", "asset_materialization")
 
 
-def start_run(
+def start(
     conn: psycopg.Connection, run_id: str, logical_date: datetime, params: Mapping[str, Any],
     run_type: str = "manual",
 ) -> RunContext:
@@ -352,6 +352,15 @@ def scrape(
     return {k: v for k, v in counts.items() if not isinstance(v, list)}
 
 
+def rescrape_anchors(
+    conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any],
+    storage_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Re-scrape one batch of stale anchors (and members to scrape now): `scrape` recorded as "rescrape",
+    which never fails the task for a chain down (group maintenance goes on; the summary fails the run)."""
+    return scrape(conn, context, batch, step="rescrape", storage_options=storage_options)
+
+
 def batch_down(counts: Mapping[str, Any], max_failed_share: float) -> str | None:
     """Why the batch fails, when failed stores (not counting stores found gone) exceed the share; else None."""
     gone = set(counts.get("gone_store_ids") or [])
@@ -369,14 +378,14 @@ def resolve(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
     return counts
 
 
-def reconcile_catalogue(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
-    counts = reconcile(conn, context.run_id, context.load_settings())
+def reconcile(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+    counts = reconcile_catalogue(conn, context.run_id, context.load_settings())
     conn.commit()
     return counts
 
 
-def enrich_catalogue(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
-    counts = enrich(conn, context.run_id, context.load_settings())
+def enrich(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+    counts = enrich_catalogue(conn, context.run_id, context.load_settings())
     conn.commit()
     return counts
 
@@ -395,13 +404,13 @@ def upsert(conn: psycopg.Connection, context: RunContext, store_ids: Sequence[in
     return result.as_counts()
 
 
-def post_process_run(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
-    counts = post_process(conn, context.run_id, context.as_of_datetime, context.load_settings())
+def post_process(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+    counts = post_process_catalogue(conn, context.run_id, context.as_of_datetime, context.load_settings())
     conn.commit()
     return counts
 
 
-def stale_anchor_batches(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
+def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
     """Scrape batches of the anchors that have no current pricing (after anchor succession)."""
     if context.backfill:
         return []
@@ -428,7 +437,7 @@ def stale_anchor_batches(conn: psycopg.Connection, context: RunContext) -> list[
                           settings.map_min_stores)
 
 
-def rescraped_upsert(conn: psycopg.Connection, context: RunContext, batches: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+def upsert_rescraped(conn: psycopg.Connection, context: RunContext, batches: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Resolve and upsert what the stale-anchor re-scrape fetched."""
     store_ids = [s for b in batches for s in b["store_ids"]]
     resolved = resolve(conn, context)
@@ -460,7 +469,7 @@ def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Seque
     return counts
 
 
-def pair_batches(conn: psycopg.Connection, context: RunContext) -> list[list[list[int]]]:
+def candidate_pairs(conn: psycopg.Connection, context: RunContext) -> list[list[list[int]]]:
     """Candidate anchor pairs from blocking, cut into at most `max_map_instances` batches."""
     if context.backfill:
         return []
@@ -470,7 +479,7 @@ def pair_batches(conn: psycopg.Connection, context: RunContext) -> list[list[lis
     return split_evenly([list(p) for p in pairs], settings.max_map_instances, settings.map_min_pairs)
 
 
-def compare(conn: psycopg.Connection, context: RunContext, pairs: Sequence[Sequence[int]]) -> dict[str, int]:
+def compare_pairs(conn: psycopg.Connection, context: RunContext, pairs: Sequence[Sequence[int]]) -> dict[str, int]:
     counts = grouping.compare_pairs(
         conn, [tuple(p) for p in pairs], context.as_of_datetime, context.run_id, context.load_settings()  # type: ignore[misc]
     )
@@ -479,7 +488,7 @@ def compare(conn: psycopg.Connection, context: RunContext, pairs: Sequence[Seque
     return counts
 
 
-def merge(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
+def merge_groups(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
     if context.backfill:
         return {"skipped_backfill": 1}
     settings = context.load_settings()
@@ -495,7 +504,7 @@ def merge(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
     return counts
 
 
-def summarise(
+def summary(
     conn: psycopg.Connection, context: RunContext, planned: Sequence[Mapping[str, Any]] | None = None,
     failed: Sequence[int] = (),
 ) -> dict[str, Any]:

@@ -69,21 +69,21 @@ def _run_day(
     conn: psycopg.Connection, run_id: str, at: datetime, outcomes: list[tuple[int, StoreOutcome]]
 ) -> None:
     """One daily run in DAG order, scraping replaced by recorded outcomes."""
-    conn.commit()  # start_run migrates, outside any transaction
-    context = pipeline.start_run(conn, run_id, at, {}, "scheduled")
+    conn.commit()  # start migrates, outside any transaction
+    context = pipeline.start(conn, run_id, at, {}, "scheduled")
     for chain_id, outcome in outcomes:
         record_outcome(conn, run_id, at, chain_id, outcome)
     pipeline.resolve(conn, context)
-    pipeline.reconcile_catalogue(conn, context)
-    pipeline.enrich_catalogue(conn, context)
+    pipeline.reconcile(conn, context)
+    pipeline.enrich(conn, context)
     pipeline.upsert(conn, context)
-    pipeline.post_process_run(conn, context)
+    pipeline.post_process(conn, context)
     for groups in pipeline.health_check_batches(conn, context):
         pipeline.health_check(conn, context, groups)
-    for pairs in pipeline.pair_batches(conn, context):
-        pipeline.compare(conn, context, pairs)
-    pipeline.merge(conn, context)
-    pipeline.summarise(conn, context)
+    for pairs in pipeline.candidate_pairs(conn, context):
+        pipeline.compare_pairs(conn, context, pairs)
+    pipeline.merge_groups(conn, context)
+    pipeline.summary(conn, context)
 
 
 def _build(conn: psycopg.Connection) -> Shop:

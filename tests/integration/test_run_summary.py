@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pricegroups.pipeline import record_step, run_failure, start_run, summarise
+from pricegroups import pipeline
+from pricegroups.pipeline import record_step, run_failure
 
 D1 = datetime(2026, 3, 3, 6, tzinfo=timezone.utc)
 PLANNED = [
@@ -16,12 +17,12 @@ PLANNED = [
 
 
 def test_the_summary_names_batches_that_failed_or_recorded_nothing(conn):
-    run = start_run(conn, "scheduled__1", D1, {}, "scheduled")
+    run = pipeline.start(conn, "scheduled__1", D1, {}, "scheduled")
     record_step(conn, run, "scrape", "freshmart:1", {"chain": "freshmart", "ok": 2, "down": False})
     record_step(conn, run, "scrape", "freshmart:7", {"chain": "freshmart", "ok": 2, "down": False})
     record_step(conn, run, "scrape", "valueway:4", {"chain": "valueway", "ok": 0, "down": True})
     # freshmart:7 recorded its outcome, then its task failed; greengrocer's task failed before recording
-    summary = summarise(conn, run, PLANNED, failed=[1, 2])
+    summary = pipeline.summary(conn, run, PLANNED, failed=[1, 2])
     assert summary["chains_down"] == ["valueway"]
     assert summary["batches_not_scraped"] == ["freshmart:7", "greengrocer:sync"]
     stored = conn.execute("SELECT summary #> '{totals,batches_not_scraped}', finished_at IS NOT NULL FROM runs"
@@ -31,10 +32,10 @@ def test_the_summary_names_batches_that_failed_or_recorded_nothing(conn):
 
 
 def test_a_run_whose_planned_batches_all_recorded_their_scrape_does_not_fail(conn):
-    run = start_run(conn, "scheduled__1", D1, {}, "scheduled")
+    run = pipeline.start(conn, "scheduled__1", D1, {}, "scheduled")
     for batch, key in zip(PLANNED, ("freshmart:1", "freshmart:7", "valueway:4", "greengrocer:sync")):
         record_step(conn, run, "scrape", key, {"chain": batch["chain"], "ok": 1, "down": False})
-    summary = summarise(conn, run, PLANNED, failed=[])
+    summary = pipeline.summary(conn, run, PLANNED, failed=[])
     assert summary["batches_not_scraped"] == [] and run_failure(summary) is None
-    dry = start_run(conn, "dry__1", D1, {"dry_run": True}, "scheduled")
-    assert summarise(conn, dry, PLANNED)["batches_not_scraped"] == [], "a dry run scrapes nothing by design"
+    dry = pipeline.start(conn, "dry__1", D1, {"dry_run": True}, "scheduled")
+    assert pipeline.summary(conn, dry, PLANNED)["batches_not_scraped"] == [], "a dry run scrapes nothing by design"

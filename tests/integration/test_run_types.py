@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from pricegroups.errors import ConfigError
-from pricegroups.pipeline import start_run
+from pricegroups.pipeline import start
 from pricegroups.scrape.service import ChainConfig, register_chain
 from pricegroups.settings import Settings
 from tests.factories import T0
@@ -17,17 +17,17 @@ D2 = datetime(2026, 3, 4, 6, tzinfo=timezone.utc)
 
 
 def test_run_type_decides_what_is_a_backfill(conn):
-    assert not start_run(conn, "scheduled__2", D2, {}, "scheduled").backfill
-    assert start_run(conn, "backfill__2", D2, {}, "backfill").backfill, "a backfill even of the newest date"
-    assert not start_run(conn, "scheduled__1", D1, {}, "scheduled").backfill, "scheduled runs maintain groups"
-    assert start_run(conn, "manual__1", D1, {}, "manual").backfill, "a manual run older than a daily run"
+    assert not start(conn, "scheduled__2", D2, {}, "scheduled").backfill
+    assert start(conn, "backfill__2", D2, {}, "backfill").backfill, "a backfill even of the newest date"
+    assert not start(conn, "scheduled__1", D1, {}, "scheduled").backfill, "scheduled runs maintain groups"
+    assert start(conn, "manual__1", D1, {}, "manual").backfill, "a manual run older than a daily run"
     recorded = dict(conn.execute("SELECT run_id, backfill FROM runs").fetchall())
     assert recorded == {"scheduled__2": False, "backfill__2": True, "scheduled__1": False, "manual__1": True}
 
 
 def test_a_backfill_of_a_later_date_does_not_turn_manual_runs_into_backfills(conn):
-    start_run(conn, "backfill__2", D2, {}, "backfill")
-    assert not start_run(conn, "manual__1", D1, {}, "manual").backfill
+    start(conn, "backfill__2", D2, {}, "backfill")
+    assert not start(conn, "manual__1", D1, {}, "manual").backfill
 
 
 @pytest.mark.parametrize("params, run_type, message", [
@@ -38,7 +38,7 @@ def test_a_backfill_of_a_later_date_does_not_turn_manual_runs_into_backfills(con
 ])
 def test_bad_params_fail_at_start_with_one_clear_message(conn, params, run_type, message):
     with pytest.raises(ConfigError, match=message):
-        start_run(conn, "manual__x", D1, params, run_type)
+        start(conn, "manual__x", D1, params, run_type)
 
 
 def test_a_chain_has_its_own_rate_limit_and_a_dated_base_url(conn):

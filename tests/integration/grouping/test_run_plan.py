@@ -20,8 +20,8 @@ def _grouped(conn) -> World:
 
 
 def _start(conn, run_id: str, params: dict | None = None, run_type: str = "scheduled") -> pipeline.RunContext:
-    conn.commit()  # start_run migrates: no transaction open
-    return pipeline.start_run(conn, run_id, day(1), params or {}, run_type)
+    conn.commit()  # start migrates: no transaction open
+    return pipeline.start(conn, run_id, day(1), params or {}, run_type)
 
 
 def _planned(batches: list[dict]) -> list[int]:

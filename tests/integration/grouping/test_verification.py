@@ -181,7 +181,7 @@ def test_pipeline_records_the_plan_takes_the_baseline_in_the_upsert_and_summaris
     s.world.scrape([s.wrong], day(3), RUN)
     measure_served(conn, RUN, day(3), [(s.wrong, s.group, s.anchor, day(0))])
     conn.commit()
-    summary = pipeline.summarise(conn, context)["verification"]
+    summary = pipeline.summary(conn, context)["verification"]
     assert summary["run"] == {"stores": 1, "checked": 40, "wrong": 1,
                               "groups": {str(s.group): {"stores": 1, "checked": 40, "wrong": 1}}}
     assert summary["estimate_14d"]["samples"] == 0  # a named store is no random draw

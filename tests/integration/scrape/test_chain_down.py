@@ -11,7 +11,7 @@ from tests.integration.scrape.conftest import day_date
 
 
 def _context(conn, site, settings, run_id: str) -> pipeline.RunContext:
-    context = pipeline.start_run(conn, run_id, day_date(site, 0), {}, "scheduled")
+    context = pipeline.start(conn, run_id, day_date(site, 0), {}, "scheduled")
     return pipeline.RunContext(**{**context.__dict__, "settings": {**context.settings, **{
         "snapshot_root": settings.snapshot_root, "requests_per_second": 0, "retry_backoff_s": 0.05,
         "http_retries": 1, "http_timeout_s": 5}}})
@@ -32,7 +32,7 @@ def test_a_chain_whose_site_is_down_fails_its_batch_after_recording_every_store(
     assert logged == (len(down["store_ids"]), len(down["store_ids"])), "every store's outcome is recorded"
     fine = next(b for b in batches if b["chain"] == "greengrocer")
     assert pipeline.scrape(conn, context, fine)["ok"] == len(fine["store_ids"])
-    summary = pipeline.summarise(conn, context, batches)
+    summary = pipeline.summary(conn, context, batches)
     assert summary["chains_down"] == ["valueway"]
     # freshmart's task never ran (as if it crashed): named, unlike valueway, which recorded itself down
     assert summary["batches_not_scraped"] == [pipeline.batch_key(b) for b in batches if b["chain"] == "freshmart"]
@@ -53,7 +53,7 @@ def test_a_new_chain_is_found_by_its_scrape_task_and_an_unreachable_locator_fail
     first = pipeline.scrape(conn, context, synced)
     assert first["new_stores"] == first["stores"] == first["ok"] > 0
     # recorded under the batch as planned (its sync), not under a store the sync found
-    assert pipeline.summarise(conn, context, [synced])["batches_not_scraped"] == []
+    assert pipeline.summary(conn, context, [synced])["batches_not_scraped"] == []
     demo_site.add_event(Event("server_error", "freshmart", count=None))
     with pytest.raises(ChainDown, match="store locator unavailable"):
         pipeline.scrape(conn, context, next(b for b in batches if b["chain"] == "freshmart"))
