@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import psycopg
 
+from pricegroups.batching import chain_batches, split
 from pricegroups.catalogue.enrich import enrich as enrich_catalogue
 from pricegroups.catalogue.postprocess import post_process as post_process_catalogue
 from pricegroups.catalogue.reconcile import reconcile as reconcile_catalogue
@@ -243,38 +244,13 @@ def with_spot_checks(batches: list[dict[str, Any]], spots: Mapping[str, Sequence
 def scrape_batches(
     conn: psycopg.Connection, store_ids: Sequence[int], cap: int, min_per_batch: int = 1
 ) -> list[dict[str, Any]]:
+    """The stores' scrape batches (batching.chain_batches), by chain code and store id."""
     rows = conn.execute(
-        """SELECT c.code, s.store_id FROM stores s JOIN chains c USING (chain_id)
-           WHERE s.store_id = ANY(%s) ORDER BY c.code, s.store_id""",
+        """SELECT c.code, array_agg(s.store_id ORDER BY s.store_id) FROM stores s JOIN chains c USING (chain_id)
+           WHERE s.store_id = ANY(%s) GROUP BY c.code ORDER BY c.code""",
         (list(store_ids),),
     ).fetchall()
-    by_chain: dict[str, list[int]] = {}
-    for chain, store_id in rows:
-        by_chain.setdefault(chain, []).append(store_id)
-    if not by_chain:
-        return []
-    # every chain gets one batch (one requests.Session per chain); the rest of the cap is
-    # shared in proportion to stores, never below min_per_batch stores a batch
-    budget = max(cap, len(by_chain))
-    total = sum(len(ids) for ids in by_chain.values())
-    batches: list[dict[str, Any]] = []
-    for chain, ids in by_chain.items():
-        parts = min(len(ids) // max(1, min_per_batch) or 1, 1 + (budget - len(by_chain)) * len(ids) // total)
-        size = -(-len(ids) // parts)
-        batches.extend({"chain": chain, "store_ids": ids[i : i + size]} for i in range(0, len(ids), size))
-    return batches
-
-
-def split_evenly(items: Sequence[Any], cap: int, min_per_batch: int) -> list[list[Any]]:
-    """At most `cap` batches of at least `min_per_batch` items (but one batch for few items).
-
-    Each mapped task instance costs Airflow seconds of scheduling, so small work
-    is not spread thin; big work is capped so the map never nears max_map_length.
-    """
-    if not items:
-        return []
-    count = max(1, min(cap, len(items) // max(1, min_per_batch)))
-    return [list(items[i::count]) for i in range(count)]
+    return chain_batches(dict(rows), cap, min_per_batch)
 
 
 def batch_label(batch: Mapping[str, Any]) -> str:
@@ -457,7 +433,7 @@ def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[
         (context.chains, context.store_ids, context.store_ids),
     )]
     conn.commit()
-    return split_evenly(group_ids, settings.max_map_instances, settings.map_min_groups)
+    return split(group_ids, settings.max_map_instances, settings.map_min_groups)
 
 
 def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Sequence[int]) -> dict[str, int]:
@@ -476,7 +452,7 @@ def candidate_pairs(conn: psycopg.Connection, context: RunContext) -> list[list[
     settings = context.load_settings()
     pairs = grouping.candidate_pairs(conn, context.as_of_datetime, settings, context.chains)
     conn.commit()
-    return split_evenly([list(p) for p in pairs], settings.max_map_instances, settings.map_min_pairs)
+    return split([list(p) for p in pairs], settings.max_map_instances, settings.map_min_pairs)
 
 
 def compare_pairs(conn: psycopg.Connection, context: RunContext, pairs: Sequence[Sequence[int]]) -> dict[str, int]:

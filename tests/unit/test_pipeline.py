@@ -1,9 +1,9 @@
-"""Run-level rules that need no database: params and how work is cut into mapped batches."""
+"""Run-level rules that need no database: params, the run context, scrape batches' syncs and spot checks."""
 
 import pytest
 
 from pricegroups.errors import ConfigError
-from pricegroups.pipeline import RunContext, split_evenly, validate_params
+from pricegroups.pipeline import RunContext, validate_params
 
 
 def test_default_params_are_valid():
@@ -26,19 +26,6 @@ def test_default_params_are_valid():
 def test_bad_params_fail_fast_with_a_clear_message(params, message):
     with pytest.raises(ConfigError, match=message):
         validate_params(params)
-
-
-@pytest.mark.parametrize("items, cap, minimum, expected_batches", [
-    (list(range(19)), 32, 50, 1),
-    (list(range(500)), 32, 50, 10),
-    (list(range(100_000)), 32, 50, 32),
-    ([], 32, 50, 0),
-    (list(range(3)), 32, 1, 3),
-])
-def test_batches_stay_within_the_cap_and_cover_every_item_once(items, cap, minimum, expected_batches):
-    batches = split_evenly(items, cap, minimum)
-    assert len(batches) == expected_batches
-    assert sorted(x for b in batches for x in b) == items
 
 
 def test_run_context_round_trips_through_xcom():
