@@ -164,6 +164,25 @@ def _failing_anchor(h: History) -> str:
     return next(code for (code,) in rows if code != mover)
 
 
+def _member_to_move(h: History, chain: str, day: int) -> tuple[str, tuple[str, str]]:
+    """A member of a group of three or more, and (its zone, another regular zone with stores) to move it to."""
+    zones = {z.code: z for z in h.scenario.chain(chain).zones}
+    regular = sorted(code for code, z in zones.items() if not z.independent and z.twin_of is None
+                     and any(h.scenario.zone_of(chain, s.code, day) == code for s in h.scenario.chain(chain).stores))
+    with psycopg.connect(h.conninfo) as conn:
+        members = [code for (code,) in conn.execute(
+            """SELECT s.code FROM stores s JOIN store_groups g ON g.group_id = s.group_id
+               JOIN chains c ON c.chain_id = s.chain_id
+               WHERE c.code = %s AND s.store_id <> g.anchor_store_id
+                 AND (SELECT count(*) FROM stores o WHERE o.group_id = s.group_id) >= 3
+               ORDER BY s.code""", (chain,))]
+    for code in members:
+        zone = h.scenario.zone_of(chain, code, day)
+        if zone in regular:
+            return code, (zone, next(z for z in regular if z != zone))
+    raise AssertionError(f"no {chain} member of a regular zone to move")
+
+
 def _play(h: History) -> None:
     h.run("day0", 0)
     h.failing = _failing_anchor(h)
@@ -178,6 +197,10 @@ def _play(h: History) -> None:
     h.run("dry", 5, {"full_scrape": True, "dry_run": True})
     h.run("backfill", 2, {"stores": [h.mover]})
     h.run("bad_store", 6, {"stores": ["NOPE999"]})
+    h.site.clear_events()
+    h.spot_mover, h.spot_zones = _member_to_move(h, "greengrocer", 6)
+    h.site.add_event(Event("store_moves", "greengrocer", day=6, store=h.spot_mover, zone=h.spot_zones[1]))
+    h.run("spot_move", 6)
     h.site.clear_events()
     h.site.add_event(Event("server_error", "greengrocer", count=None))  # the whole site, locator included
     h.run("chain_down", 7)
@@ -269,7 +292,7 @@ def test_one_chain_down_fails_its_own_task_and_the_run_while_the_others_are_grou
     def greengrocer(record):
         return {g: sorted(m) for g, m in _groups_by_code(history, record).items() if m[0][0] == "greengrocer"}
 
-    assert greengrocer(down) == greengrocer(history.runs["bad_store"]), "a chain not scraped keeps its groups"
+    assert greengrocer(down) == greengrocer(history.runs["spot_move"]), "a chain not scraped keeps its groups"
 
 
 def _qualified(history, codes) -> set[str]:
@@ -449,3 +472,29 @@ def test_the_run_summary_estimates_its_own_error(history):
     estimate = history.runs["day4"]["summary"]["totals"]["verification"]["estimate_14d"]
     assert estimate["checked"] > 1000 and estimate["samples"] >= 3
     assert 0 <= estimate["low"] <= estimate["share"] <= estimate["high"] <= 1
+
+
+def test_a_member_that_moved_zone_is_caught_by_its_spot_check_the_same_day(history):
+    """Every member not scraped reads one catalogue page; the mover's page disagrees, so it is scraped and ejected."""
+    run = history.runs["spot_move"]
+    assert run["state"] == "success"
+    spot = run["summary"]["totals"]["spot_checks"]
+    # a member whose page cannot be read (the scenario closes stores) is recorded as failed, not fatal
+    assert spot["stores"] > 10 and spot["failed"] <= 2 and spot["pages"] == spot["stores"] - spot["failed"]
+    with psycopg.connect(history.conninfo) as conn:
+        suspects = {code for (code,) in conn.execute(
+            """SELECT s.code FROM spot_checks k JOIN stores s USING (store_id) WHERE k.run_id = %s AND k.suspect""",
+            (run["run_id"],))}
+        reasons = dict(conn.execute(
+            "SELECT s.code, v.reason FROM verifications v JOIN stores s USING (store_id) WHERE v.run_id = %s",
+            (run["run_id"],)).fetchall())
+    assert suspects == {history.spot_mover}, "only the store that moved disagrees beyond timing"
+    assert reasons[history.spot_mover] == "spot"
+    assert history.spot_mover in run["scraped"], "scraped in full in the same run"
+    mover = history.store_id(history.spot_mover)
+    assert ("member_ejected", mover) in {(k, s) for k, s, _ in run["events"]}
+    old_zone = history.spot_zones[0]
+    for group in _groups_by_code(history, run).values():
+        if ("greengrocer", history.spot_mover) in group:
+            assert all(history.scenario.zone_of("greengrocer", code, 6) != old_zone
+                       for chain, code in group if code != history.spot_mover), group
