@@ -35,13 +35,14 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.definitions.decorators.condition import run_if
 
+from pricegroups.stores import CHAIN_CODE_PATTERN
+
 CONN_ID = "pricegroups_db"
 SCRAPE_POOL = "pricegroups_scrape"
 # a chain's failed scrape batch is retried this often (backoff 20 s, doubling); the DAG tests set 0
 SCRAPE_RETRIES = int(os.environ.get("PRICEGROUPS_SCRAPE_RETRIES", "3"))
 # checked by the trigger form and the REST API before a run is queued
 STORE_PATTERN = r"^[^/\s]+(/[^/\s]+)?$"  # CODE or chain/CODE, no blanks
-CHAIN_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"  # as the chains table allows
 
 
 @contextmanager
@@ -110,7 +111,7 @@ def _not_dry_run(context: Any) -> bool:
     params={
         "stores": Param([], type="array", items={"type": "string", "pattern": STORE_PATTERN}, uniqueItems=True,
                         title="Stores", description="Store codes (or chain/code) to restrict the run to; empty = all."),
-        "chains": Param([], type="array", items={"type": "string", "pattern": CHAIN_PATTERN}, uniqueItems=True,
+        "chains": Param([], type="array", items={"type": "string", "pattern": CHAIN_CODE_PATTERN}, uniqueItems=True,
                         title="Chains", description="Chain codes to restrict the run to; empty = all."),
         "full_scrape": Param(False, type="boolean", title="Full scrape",
                              description="Scrape every store, not just anchors and members drawn for verification."),

@@ -2,14 +2,13 @@
 
 Registration itself (profile validation, the upsert) is `scrape.service.register_chain`;
 this module adds what a user needs around it: refusing to add a chain twice or to
-update one that does not exist, an error that says what a chain code may be (the
-rule is the chains table's CHECK constraint, the one source of truth), and the
-read-only views behind `chains list` and `chains show`.
+update one that does not exist, an error that says what a chain code may be
+(`stores.CHAIN_CODE_PATTERN`), and the read-only views behind `chains list` and
+`chains show`.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
@@ -19,9 +18,7 @@ import psycopg
 from pricegroups.errors import ConfigError
 from pricegroups.grouping.admin import GroupView, show_groups
 from pricegroups.scrape.service import register_chain
-
-CODE_CONSTRAINT = "chains_code_check"  # sql/0001_core.sql: what a chain code may be
-
+from pricegroups.stores import check_chain_code
 
 @dataclass(frozen=True)
 class ChainSummary:
@@ -75,15 +72,10 @@ def add_chain(
     requests_per_second: float | None = None,
 ) -> int:
     """Register a new chain; a chain code already in use is refused (change it with update_chain)."""
+    check_chain_code(code)
     if _stored(conn, code) is not None:
         raise ConfigError(f"chain {code!r} exists already; change it with `chains update {code}`")
-    try:
-        with conn.transaction():  # a savepoint inside a caller's transaction
-            return register_chain(conn, code, name, base_url, profile, requests_per_second)
-    except psycopg.errors.CheckViolation as exc:
-        if exc.diag.constraint_name != CODE_CONSTRAINT:
-            raise
-        raise ConfigError(f"chain code: expected {_code_rule(conn)}, got {code!r}") from None
+    return register_chain(conn, code, name, base_url, profile, requests_per_second)
 
 
 def update_chain(
@@ -165,15 +157,3 @@ def _stored(conn: psycopg.Connection, code: str) -> dict[str, Any] | None:
     if row is None:
         return None
     return dict(zip(("name", "base_url", "site_profile", "requests_per_second"), row))
-
-
-def _code_rule(conn: psycopg.Connection) -> str:
-    """What the chains table's CHECK constraint allows, read from the database (no copy of the rule here)."""
-    definition = conn.execute(
-        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'chains'::regclass AND conname = %s",
-        (CODE_CONSTRAINT,),
-    ).fetchone()
-    if definition is None:
-        return "a valid chain code"
-    match = re.search(r"~ '((?:[^']|'')*)'", definition[0])
-    return f"text matching {match[1]!r}" if match else definition[0]

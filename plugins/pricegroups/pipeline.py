@@ -29,6 +29,7 @@ from pricegroups.migrate import migrate
 from pricegroups.scrape.service import scrape_stores, sync_stores
 from pricegroups.scrape.spot import spot_check_stores
 from pricegroups.settings import Settings, load_settings
+from pricegroups.stores import check_chain_code
 from pricegroups.upsert import upsert_scraped_items
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     for name, values in (("stores", stores), ("chains", chains)):
         if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
             raise ConfigError(f"param {name} must be a list of non-empty codes, got {values!r}")
+    for chain in chains:
+        check_chain_code(chain.strip())
     window = params["window_hours"]
     if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 24 * 60:
         raise ConfigError(f"param window_hours must be an integer from 1 to 1440, got {window!r}")

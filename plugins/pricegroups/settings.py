@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
@@ -58,6 +59,18 @@ class Settings:
     snapshot_root: str = str(PROJECT_ROOT / "var" / "snapshots")
     # grouping: blocking compares only stores sharing a price on this many widely carried products
     blocking_basket: int = 256
+
+    @property
+    def window(self) -> timedelta:
+        return timedelta(hours=self.window_hours)
+
+    def current_since(self, as_of: datetime) -> datetime:
+        """The oldest scrape that is *current pricing* at `as_of` (DESIGN §2): the one place the rule lives."""
+        return as_of - self.window
+
+    def is_current(self, scraped_at: datetime | None, as_of: datetime) -> bool:
+        """Whether prices scraped at `scraped_at` are current pricing at `as_of` (never scraped: no)."""
+        return scraped_at is not None and scraped_at >= self.current_since(as_of)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> "Settings":
         """Return a copy with the given fields replaced, each coerced and validated."""

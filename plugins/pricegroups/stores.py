@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 import psycopg
 from psycopg.types.json import Jsonb
+
+from pricegroups.errors import ConfigError
+
+# What a chain code may be: the DAG's trigger form, the run params and `chains add` check it with this; the
+# chains table's CHECK constraint (sql/0001_core.sql, migrations are forward-only) says the same, and a test
+# holds the two together.
+CHAIN_CODE_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+def check_chain_code(code: str) -> str:
+    """`code` when it is a valid chain code, else a ConfigError saying what a chain code may be."""
+    if not isinstance(code, str) or not re.match(CHAIN_CODE_PATTERN, code):
+        raise ConfigError(f"chain code: expected text matching {CHAIN_CODE_PATTERN!r}, got {code!r}")
+    return code
 
 
 @dataclass(frozen=True)

@@ -107,3 +107,13 @@ def test_barcode_is_unique_when_present(conn):
     conn.execute("INSERT INTO products (name, name_key) VALUES ('b', 'b'), ('c', 'c')")
     with pytest.raises(psycopg.errors.UniqueViolation):
         conn.execute("INSERT INTO products (name, name_key, barcode) VALUES ('d', 'd', '09300000000012')")
+
+
+def test_the_chains_table_allows_the_chain_codes_the_library_allows(conn):
+    from pricegroups.stores import CHAIN_CODE_PATTERN
+
+    definition = conn.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'chains'::regclass"
+        " AND conname = 'chains_code_check'"
+    ).fetchone()[0]
+    assert f"'{CHAIN_CODE_PATTERN}'" in definition, definition

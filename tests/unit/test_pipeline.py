@@ -19,6 +19,7 @@ def test_default_params_are_valid():
         ({"stores": "FM001"}, "stores must be a list"),
         ({"stores": [""]}, "stores must be a list"),
         ({"chains": [3]}, "chains must be a list"),
+        ({"chains": ["Fresh Mart"]}, "chain code: expected"),
         ({"dry_run": "yes"}, "dry_run"),
         ({"full_scrap": True}, "unknown param"),
     ],

@@ -36,3 +36,14 @@ def test_environment_then_overrides_win():
 def test_bad_values_fail_with_a_clear_message(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(overrides, environ={})
+
+
+def test_current_pricing_is_what_was_scraped_within_the_window_before_the_logical_date():
+    from datetime import datetime, timedelta, timezone
+
+    settings = load_settings({"window_hours": 48}, environ={})
+    as_of = datetime(2026, 3, 3, 6, tzinfo=timezone.utc)
+    assert settings.current_since(as_of) == as_of - timedelta(hours=48)
+    assert settings.is_current(as_of - timedelta(hours=48), as_of), "the window's first instant is in it"
+    assert not settings.is_current(as_of - timedelta(hours=48, seconds=1), as_of)
+    assert not settings.is_current(None, as_of), "never scraped"

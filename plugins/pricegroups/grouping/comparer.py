@@ -200,7 +200,7 @@ class Comparer:
         self.matrix = matrix
         self.settings = settings
         self.as_of = as_of
-        self.window = timedelta(hours=settings.window_hours)
+        self.window = settings.window
         self.known = dict(known or {})
         self.supports = dict(supports or {})
         self.change_rate = settings.daily_change_rate if change_rate is None else change_rate
@@ -208,7 +208,7 @@ class Comparer:
         self.reused = 0
         self._signatures: list[int] | None = None
         self._has_was = np.count_nonzero(matrix.was, axis=1) > 0
-        floor = as_of - self.window
+        floor = settings.current_since(as_of)
         self._current = np.array(
             [t is not None and floor <= t for t in matrix.scraped_at], dtype=bool
         ) & (matrix.sizes > 0)

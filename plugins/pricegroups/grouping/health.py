@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Hashable, Mapping
 
 import numpy as np
@@ -211,11 +211,7 @@ def plan_succession(
         return None
     if anchor.active and anchor.failures < settings.anchor_failures_before_succession:
         return None
-    floor = as_of - timedelta(hours=settings.window_hours)
-    candidates = [
-        m for m in group.members
-        if stores[m].active and stores[m].scraped_at is not None and stores[m].scraped_at >= floor
-    ]
+    candidates = [m for m in group.members if stores[m].active and settings.is_current(stores[m].scraped_at, as_of)]
     if not candidates:
         candidates = [m for m in group.members if stores[m].active]
     if not candidates:

@@ -56,7 +56,7 @@ class PriceDump:
         return {s: {p: (r.price, r.was_price, r.on_special) for p, r in rows.items()} for s, rows in self.rows.items()}
 
 
-def read_prices(path: Path, as_of: datetime | None, window: timedelta) -> PriceDump:
+def read_prices(path: Path, as_of: datetime | None, settings: Settings) -> PriceDump:
     rows: list[tuple[Store, str, int, int, bool, datetime]] = []
     seen: set[tuple] = set()
     for line, record in _records(path, PRICE_COLUMNS):
@@ -76,7 +76,7 @@ def read_prices(path: Path, as_of: datetime | None, window: timedelta) -> PriceD
     if not rows:
         raise BadData(f"{path}: no price rows")
     as_of = as_of or max(r[5] for r in rows)
-    floor = as_of - window
+    floor = settings.current_since(as_of)
     history: dict[tuple[Store, str], list[tuple]] = {}
     newest: dict[Store, datetime] = {}
     oldest: dict[Store, datetime] = {}
@@ -221,7 +221,7 @@ def run_round(
     """
     if state_in is not None and groups_path is not None:
         raise BadData("--groups and --state-in are mutually exclusive")
-    dump = read_prices(prices_path, as_of, timedelta(hours=settings.window_hours))
+    dump = read_prices(prices_path, as_of, settings)
     if state_in is not None:
         book = read_state(state_in)
     else:

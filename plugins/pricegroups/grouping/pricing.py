@@ -17,7 +17,7 @@ thousand ints, and a 2,000-store chain with 5,000 products fits in 80 MB.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Hashable, Mapping, Sequence
 
@@ -120,13 +120,6 @@ class PriceMatrix:
         product_array = np.empty(len(products), dtype=object)
         product_array[:] = products
         return cls(tuple(stores), product_array, keys, was, tuple(scraped_at.get(s) for s in stores))
-
-    def is_current(self, store: Hashable, as_of: datetime, window: timedelta) -> bool:
-        row = self.row_of.get(store)
-        if row is None:
-            return False
-        seen = self.scraped_at[row]
-        return seen is not None and as_of - window <= seen and self.sizes[row] > 0
 
     def signatures(self, rows: np.ndarray | None = None, chunk: int = 512) -> np.ndarray:
         """A 64-bit signature of each row's prices: equal prices, equal signature.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Sequence
 
 import psycopg
@@ -69,11 +69,10 @@ def find_stale_anchors(
     for d in handovers:
         log.info("group %s: anchor %s -> %s (%s)%s", d.group, d.old_anchor, d.new_anchor, d.reason,
                  " [dry run]" if dry_run else "")
-    floor = as_of.timestamp() - settings.window_hours * 3600
     stale = []
     for key, group in sorted(groups.items()):
         anchor = stores[group.anchor]
-        current = anchor.scraped_at is not None and anchor.scraped_at.timestamp() >= floor
+        current = settings.is_current(anchor.scraped_at, as_of)
         full = anchor.verified_at is None or (anchor.scraped_at is not None and anchor.scraped_at > anchor.verified_at)
         if not (current and full):
             stale.append(key)
@@ -290,7 +289,7 @@ def deduplicate_members(
              AND (s.last_scraped_at IS NULL OR s.last_verified_at >= s.last_scraped_at)
              AND (%s::int[] IS NULL OR g.chain_id = ANY(%s))
            ORDER BY s.store_id""",
-        (since or as_of - timedelta(hours=settings.window_hours), *(chain_ids(conn, chains),) * 2),
+        (since or settings.current_since(as_of), *(chain_ids(conn, chains),) * 2),
         ).fetchall()
     deleted = 0
     for start in range(0, len(rows), batch_stores):
@@ -318,8 +317,7 @@ def _chain_comparer(conn, chain: int, chain_groups: list[GroupState], stores, as
 
 
 def _current_filter(as_of: datetime, settings: Settings):
-    floor = as_of.timestamp() - settings.window_hours * 3600
-    return lambda s: s.active and s.scraped_at is not None and s.scraped_at.timestamp() >= floor
+    return lambda s: s.active and settings.is_current(s.scraped_at, as_of)
 
 
 def _write(
