@@ -11,7 +11,10 @@ has just changed (timing: a late store, or a scrape that caught a change
 half-way). A member whose unexplained disagreements reach the threshold is a
 *suspect*: it is scraped in full in the same run (verification reason
 "spot"), and the health check then decides with the whole catalogue as
-evidence. A spot check itself never changes a group.
+evidence. Differences that several members of a group share are the
+anchor's; when there are enough of them, two of those members are scraped
+too, so that the health check can re-elect the anchor (`anchor_witnesses`).
+A spot check itself never changes a group.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Collection, Hashable, Iterable, Mapping, NamedTuple, Sequence
 
 import psycopg
 
+from pricegroups.grouping.pricing import sort_key
 from pricegroups.settings import Settings
 
 TIMING = timedelta(hours=48)  # as the effective-prices rule: a difference this close to a change is timing
@@ -71,6 +75,29 @@ def shared_differences(pages: Mapping[Hashable, Sequence[SpotPrice]], checked_at
             if p.seen != p.served and not _recent_change(p, checked_at):
                 seen[(p.sku, p.seen)] = seen.get((p.sku, p.seen), 0) + 1
     return {key for key, n in seen.items() if n >= 2}
+
+
+def anchor_witnesses(
+    pages: Mapping[Hashable, Sequence[SpotPrice]], shared: Collection[tuple[str, tuple]], settings: Settings,
+    exclude: Collection[Hashable] = (),
+) -> list[Hashable]:
+    """Two members to scrape in full when their group's pages say the anchor is off, else none.
+
+    Differences several members share are the anchor's (a store late with
+    price changes, or with prices of its own). From `spot_check_min_mismatches`
+    of them on, the two members that show most of them are verified in the
+    same run: with the anchor and two matching members the health check has a
+    consensus, and `health.elect_anchor` hands the role to a member that is
+    closer to it. Members in `exclude` (already suspects) do not count.
+    """
+    if len(shared) < settings.spot_check_min_mismatches:
+        return []
+    showing = {
+        store: sum(1 for p in prices if (p.sku, p.seen) in shared)
+        for store, prices in pages.items() if store not in exclude
+    }
+    ranked = sorted((store for store, n in showing.items() if n), key=lambda s: (-showing[s], sort_key(s)))
+    return ranked[:2]
 
 
 def judge(
@@ -175,18 +202,22 @@ def judge_spot_checks(conn: psycopg.Connection, run_id: str, settings: Settings)
     with conn.transaction():
         for pages in groups.values():
             shared = shared_differences(pages, max(checked[s] for s in pages))
-            for store_id, prices in pages.items():
-                verdict = judge(prices, checked[store_id], settings, shared)
+            verdicts = {store: judge(prices, checked[store], settings, shared) for store, prices in pages.items()}
+            moved = [store for store, v in verdicts.items() if v.suspect]
+            witnesses = anchor_witnesses(pages, shared, settings, exclude=moved)
+            anchor_off = sorted({sku for sku, _ in shared})[:EXAMPLES]
+            for store_id, verdict in verdicts.items():
+                evidence = {"examples": verdict.examples, "shared_with_group": verdict.shared}
+                if store_id in witnesses:
+                    evidence["anchor_off"] = anchor_off  # scraped to re-elect the anchor, not for itself
                 conn.execute(
                     """UPDATE spot_checks SET compared = %s, mismatched = %s, timing = %s, suspect = %s,
                                               evidence = %s
                        WHERE run_id = %s AND store_id = %s""",
-                    (verdict.compared, verdict.mismatched, verdict.timing, verdict.suspect,
-                     json.dumps({"examples": verdict.examples, "shared_with_group": verdict.shared}),
-                     run_id, store_id),
+                    (verdict.compared, verdict.mismatched, verdict.timing, verdict.suspect or store_id in witnesses,
+                     json.dumps(evidence), run_id, store_id),
                 )
-                if verdict.suspect:
-                    suspects.append(store_id)
+            suspects += moved + witnesses
     return sorted(suspects)
 
 

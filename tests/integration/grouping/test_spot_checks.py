@@ -91,3 +91,32 @@ def world_settings():
     from tests.integration.grouping.world import SETTINGS
 
     return SETTINGS
+
+
+def test_members_sharing_differences_with_a_late_anchor_are_scraped_and_the_anchor_re_elected(conn):
+    world = World.build(conn, ["A", "A", "A", "A", "B"])
+    _listings(world)
+    world.scrape(world.stores, day(0))
+    maintain(conn, 0)
+    anchor = next(a for a, stores in groups_of(conn).items() if world.stores[0] in stores)
+    members = sorted(s for s in groups_of(conn)[anchor] if s != anchor)
+    page = world.products[:40]
+    for p in page[:3]:  # the zone changes three prices on day 1; the anchor is late with all three
+        world.overrides.setdefault(anchor, {})[p] = world.zones["A"][p]
+        world.zones["A"][p] += Decimal("0.40")
+    world.scrape([anchor], day(1), run_id="run-1")
+    for m in members:
+        _spot(world, "run-1", m, day(1), page)
+
+    witnesses = judge_spot_checks(conn, "run-1", world_settings())
+    assert witnesses == members[:2], "two members that show the anchor's differences"
+    evidence = conn.execute("SELECT evidence FROM spot_checks WHERE store_id = %s", (members[0],)).fetchone()[0]
+    assert sorted(evidence["anchor_off"]) == sorted(f"SKU-{p}" for p in page[:3])
+    world.scrape(witnesses, day(1), run_id="run-1")  # the stale-anchor branch scrapes them in full
+    maintain(conn, 1)
+    new_anchor = next(a for a, stores in groups_of(conn).items() if members[0] in stores)
+    assert new_anchor in witnesses, "a member that agrees with the others now stands for the group"
+    reason = conn.execute(
+        "SELECT evidence->>'reason' FROM group_events WHERE kind = 'anchor_replaced' AND run_id = 'run-1'"
+    ).fetchone()
+    assert reason == ("anchor_drift",), "both members disagree with the anchor the same way: it is the one off"

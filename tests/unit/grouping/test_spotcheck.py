@@ -75,3 +75,16 @@ def test_a_difference_several_members_show_is_the_anchors_not_theirs():
     mover = judge(pages[3], NOW, Settings(), shared)
     assert (mover.mismatched, mover.shared, mover.suspect) == (5, 2, True)
     assert judge(pages[1], NOW, Settings()).suspect, "without the group's pages the late anchor looks like a move"
+
+
+def test_members_that_show_the_anchors_differences_are_sent_to_re_elect_it():
+    from pricegroups.grouping.spotcheck import anchor_witnesses, shared_differences
+
+    common = [price(f"S{i}", "2.50", "2.50") for i in range(30)]
+    late_anchor = [price("A1", "3.00", "2.80"), price("A2", "2.19", "1.79")]
+    pages = {4: common + late_anchor, 2: common + late_anchor[:1], 3: common + late_anchor, 1: common}
+    shared = shared_differences(pages, NOW)
+    assert anchor_witnesses(pages, shared, Settings()) == [3, 4], "the two showing most of them, then by id"
+    assert anchor_witnesses(pages, shared, Settings(), exclude=[3]) == [4, 2]
+    one = shared_differences({1: common + late_anchor[:1], 2: common + late_anchor[:1]}, NOW)
+    assert anchor_witnesses(pages, one, Settings()) == [], "one shared difference is below the threshold"
