@@ -119,32 +119,36 @@ BACKFILL_BREAKS = ("scrape", "resolve", "upsert", "post_process", "summary")
 DIAGNOSES = (
     (
         ("anchor_replaced(anchor_failed)",),
-        "stores.consecutive_failures counts failed scrape attempts, not runs: scrape/record.py "
-        "record_outcome adds 1 per attempt, so a re-run of a date (after a kill, or a cleared run) and the "
-        "same run's stale-anchor re-scrape each add one more; health.plan_succession then hands the anchor "
-        "role over after fewer than anchor_failures_before_succession runs (docs/grouping.md: 'runs in a "
-        "row'), even after a one-day fault, and re-running a finished run changes the groups (DESIGN §6.4).",
+        "(finding 1, fixed: consecutive_failures counts runs, stores.last_failed_run_id) an anchor replaced by a "
+        "re-run of a finished run: check that scrape/record.py still counts a store's failure once per run and "
+        "that health.plan_succession compares runs in a row with anchor_failures_before_succession.",
     ),
     (
         ("its plan changed",),
-        "pipeline.plan recomputes the plan from the current state on a re-run: members placed by a merge "
-        "(or left due) by an earlier attempt of the same run are planned, scraped, verified (or ejected) and "
-        "deduplicated by the re-run; verification.record_plan keeps the first draw's reasons, not the plan.",
+        "(finding 5) the main plan is kept per run (runs.planned), but pipeline.stale_anchor_batches computes "
+        "the stale-anchor re-scrape again on a re-run: jumped_anchor_members reads an anchor that an earlier "
+        "attempt appointed (succession) and re-scraped, whose deduplicated member rows all came back at this "
+        "date, as 'jumped', and scrapes its members (forced), which are verified and deduplicated.",
+    ),
+    (
+        ("price rows",),
+        "(findings 4 and 6) pipeline.rescraped_upsert does not enrich (rows written by the stale/jumped-anchor "
+        "re-scrape have no unit price, so they do not equal the anchor's rows and stay as overrides), and a "
+        "member verified and then merged in one run is deduplicated first against its old anchor, then against "
+        "the new one, while a re-run deduplicates it against the new anchor only.",
     ),
     (
         ("rewritten with the same values",),
-        "pipeline.upsert_rescraped (the stale-anchor / jumped-anchor re-scrape) resolves and upserts but "
+        "pipeline.rescraped_upsert (the stale-anchor / jumped-anchor re-scrape) resolves and upserts but "
         "does not enrich: items whose site shows no unit price are upserted with none, over the unit price "
         "enrich computed for the same observation in the main upsert of the same run, and each re-run "
         "writes them twice again (upsert and rescrape_upsert both count them as updated).",
     ),
     (
         ("failed hard (scrape", "failed hard (plan"),
-        "resolve's trigger rule all_done_min_one_success is met by its upstream `start` (the run's XCom), "
-        "so when `plan` fails, or a chain's scrape task fails for any reason but ChainDown (a crash, a "
-        "worker lost after its retries), resolve and everything after it still run; pipeline.summary "
-        "fails the run only for chains whose scrape recorded itself down, and `summary` is the DAG's only "
-        "leaf: the DAG run ends success although a chain (or, after `plan`, every chain) was not scraped.",
+        "(finding 3, fixed: the summary fails the run for planned batches that failed or recorded nothing, and "
+        "a failed plan leaves the summary upstream_failed) check the summary task's inputs (the plan's batches, "
+        "the failed scrape map indexes from get_task_states) and pipeline.run_failure.",
     ),
 )
 
