@@ -125,21 +125,21 @@ DIAGNOSES = (
     ),
     (
         ("its plan changed",),
-        "(finding 5) the main plan is kept per run (runs.planned), but pipeline.stale_anchor_batches computes "
+        "(finding 5) the main plan is kept per run (runs.planned), but pipeline.find_stale_anchors computes "
         "the stale-anchor re-scrape again on a re-run: jumped_anchor_members reads an anchor that an earlier "
         "attempt appointed (succession) and re-scraped, whose deduplicated member rows all came back at this "
         "date, as 'jumped', and scrapes its members (forced), which are verified and deduplicated.",
     ),
     (
         ("price rows",),
-        "(findings 4 and 6) pipeline.rescraped_upsert does not enrich (rows written by the stale/jumped-anchor "
+        "(findings 4 and 6) pipeline.upsert_rescraped does not enrich (rows written by the stale/jumped-anchor "
         "re-scrape have no unit price, so they do not equal the anchor's rows and stay as overrides), and a "
         "member verified and then merged in one run is deduplicated first against its old anchor, then against "
         "the new one, while a re-run deduplicates it against the new anchor only.",
     ),
     (
         ("rewritten with the same values",),
-        "pipeline.rescraped_upsert (the stale-anchor / jumped-anchor re-scrape) resolves and upserts but "
+        "pipeline.upsert_rescraped (the stale-anchor / jumped-anchor re-scrape) resolves and upserts but "
         "does not enrich: items whose site shows no unit price are upserted with none, over the unit price "
         "enrich computed for the same observation in the main upsert of the same run, and each re-run "
         "writes them twice again (upsert and rescrape_upsert both count them as updated).",
