@@ -115,8 +115,9 @@ def _not_dry_run(context: Any) -> bool:
                         title="Chains", description="Chain codes to restrict the run to; empty = all."),
         "full_scrape": Param(False, type="boolean", title="Full scrape",
                              description="Scrape every store, not just anchors and members drawn for verification."),
-        "window_hours": Param(72, type="integer", minimum=1, maximum=1440, title="Window (hours)",
-                              description="Prices scraped this long before the logical date are current."),
+        "window_hours": Param(None, type=["null", "integer"], minimum=1, maximum=1440, title="Window (hours)",
+                              description="Prices scraped this long before the logical date are current; "
+                                          "empty = the setting (PRICEGROUPS_WINDOW_HOURS, default 72)."),
         "dry_run": Param(False, type="boolean", title="Dry run",
                          description="Compute and log plan and group decisions; fetch and write nothing."),
     },

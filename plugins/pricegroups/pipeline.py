@@ -34,9 +34,11 @@ from pricegroups.upsert import upsert_scraped_items
 
 log = logging.getLogger(__name__)
 
-# what a scheduled run uses; the DAG's Param defaults say the same
-DEFAULT_PARAMS: dict[str, Any] = {"stores": [], "chains": [], "full_scrape": False, "window_hours": 72, "dry_run": False}
+# what a scheduled run uses; the DAG's Param defaults say the same. window_hours None: the settings' window
+# (PRICEGROUPS_WINDOW_HOURS, else Settings' default): a run param overrides a setting only when it is given
+DEFAULT_PARAMS: dict[str, Any] = {"stores": [], "chains": [], "full_scrape": False, "window_hours": None, "dry_run": False}
 PARAM_KEYS = set(DEFAULT_PARAMS)
+SETTING_PARAMS = ("window_hours",)  # params that override the setting of the same name when given
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ def validate_params(params: Mapping[str, Any]) -> dict[str, Any]:
     for chain in chains:
         check_chain_code(chain.strip())
     window = params["window_hours"]
-    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 24 * 60:
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 24 * 60):
         raise ConfigError(f"param window_hours must be an integer from 1 to 1440, got {window!r}")
     for name in ("full_scrape", "dry_run"):
         if not isinstance(params[name], bool):
@@ -154,7 +156,8 @@ def start(
         raise ConfigError(f"unknown run type {run_type!r}; known: {', '.join(RUN_TYPES)}")
     checked = validate_params(params)
     migrate(conn)
-    settings = load_settings({"window_hours": checked["window_hours"]})
+    # only the params the run gave override settings: PRICEGROUPS_* variables hold otherwise
+    settings = load_settings({k: checked[k] for k in SETTING_PARAMS if checked[k] is not None})
     known_chains = {c for (c,) in conn.execute("SELECT code FROM chains")}
     missing = set(checked["chains"]) - known_chains
     if missing:

@@ -78,9 +78,9 @@ def test_scrapes_use_the_pool_and_retry_with_backoff(dag):
 def test_default_params_validate_and_have_a_schema_for_the_form(dag):
     params = dag.params
     resolved = params.validate()
-    assert resolved == {"stores": [], "chains": [], "full_scrape": False, "window_hours": 72, "dry_run": False}
+    assert resolved == {"stores": [], "chains": [], "full_scrape": False, "window_hours": None, "dry_run": False}
     schema = {k: params.get_param(k).schema for k in params}
-    assert schema["stores"]["type"] == "array" and schema["window_hours"]["type"] == "integer"
+    assert schema["stores"]["type"] == "array" and schema["window_hours"]["type"] == ["null", "integer"]
 
 
 @pytest.mark.parametrize("name, value", [("window_hours", "soon"), ("window_hours", 0), ("stores", "a,b"), ("dry_run", "yes")])

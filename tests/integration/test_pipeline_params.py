@@ -32,3 +32,18 @@ def test_codes_unique_across_chains_or_qualified_by_chain_resolve(conn, two_chai
 def test_unknown_or_ambiguous_codes_are_refused(conn, two_chains, codes, message):
     with pytest.raises(ConfigError, match=message):
         store_ids_for_codes(conn, codes)
+
+
+def test_a_window_set_in_the_environment_holds_unless_the_run_gives_one(conn, monkeypatch):
+    from datetime import datetime, timezone
+
+    from pricegroups.pipeline import DEFAULT_PARAMS, start
+
+    day = datetime(2026, 3, 3, 6, tzinfo=timezone.utc)
+    monkeypatch.setenv("PRICEGROUPS_WINDOW_HOURS", "48")
+    assert start(conn, "scheduled__1", day, {}, "scheduled").load_settings().window_hours == 48
+    assert start(conn, "scheduled__1", day, dict(DEFAULT_PARAMS), "scheduled").load_settings().window_hours == 48
+    given = start(conn, "manual__1", day, {**DEFAULT_PARAMS, "window_hours": 24}, "manual")
+    assert given.load_settings().window_hours == 24, "a run param the user gave wins"
+    monkeypatch.delenv("PRICEGROUPS_WINDOW_HOURS")
+    assert start(conn, "scheduled__2", day, {}, "scheduled").load_settings().window_hours == 72

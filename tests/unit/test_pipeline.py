@@ -7,7 +7,8 @@ from pricegroups.pipeline import RunContext, validate_params
 
 
 def test_default_params_are_valid():
-    assert validate_params({}) == {"stores": [], "chains": [], "full_scrape": False, "window_hours": 72, "dry_run": False}
+    assert validate_params({}) == {"stores": [], "chains": [], "full_scrape": False, "window_hours": None,
+                                   "dry_run": False}, "window_hours None: the settings' window"
 
 
 @pytest.mark.parametrize(
