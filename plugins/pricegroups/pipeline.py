@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import psycopg
 
@@ -23,8 +23,9 @@ from pricegroups.catalogue.reconcile import reconcile as reconcile_catalogue
 from pricegroups.catalogue.resolve import resolve_run
 from pricegroups.errors import ChainDown, ConfigError, PricegroupsError
 from pricegroups.grouping import service as grouping
-from pricegroups.grouping import spotcheck, verification
+from pricegroups.grouping import planning, spotcheck, verification
 from pricegroups.grouping.planning import plan_run
+from pricegroups import runlog
 from pricegroups.migrate import migrate
 from pricegroups.scrape.service import scrape_stores, sync_stores
 from pricegroups.scrape.spot import spot_check_stores
@@ -70,17 +71,10 @@ class RunContext:
 
 
 def record_step(conn: psycopg.Connection, context: RunContext, step: str, part: str, counts: Mapping[str, Any]) -> None:
-    """Keep a step's counts with the run (summary.steps.<step>.<part>), so the summary needs no XCom pulls."""
+    """Keep a step's counts with the run in the run log (runlog.record_step), committed; a dry run keeps none."""
     if context.dry_run:
         return
-    conn.execute(
-        """UPDATE runs SET summary = jsonb_set(
-               jsonb_set(summary, '{steps}', coalesce(summary->'steps', '{}'::jsonb)),
-               ARRAY['steps', %s],
-               coalesce(summary #> ARRAY['steps', %s], '{}'::jsonb) || jsonb_build_object(%s::text, %s::jsonb))
-           WHERE run_id = %s""",
-        (step, step, part, json.dumps(counts, default=str), context.run_id),
-    )
+    runlog.record_step(conn, context.run_id, step, counts, part)
     conn.commit()
 
 
@@ -401,6 +395,9 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
         conn, context.as_of_datetime, settings, context.chains, run_id=context.run_id, dry_run=context.dry_run
     )
     conn.commit()
+    kept = None if context.dry_run else planning.kept_rescrape(conn, context.run_id)
+    if kept is not None:  # a re-run re-scrapes what its first attempt did (DESIGN §6.4)
+        return scrape_batches(conn, kept, settings.max_map_instances, settings.map_min_stores)
     anchors = grouping.anchors_of(conn, groups)
     if context.store_ids is not None:
         anchors = [a for a in anchors if a in set(context.store_ids)]
@@ -414,15 +411,18 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     suspects = [s for s in suspects if s not in set(members)]
     if suspects:
         verification.record_plan(conn, context.run_id, context.as_of_datetime, {s: "spot" for s in suspects})
+    rescrape = sorted(set(anchors) | set(members) | set(suspects))
+    if not context.dry_run:
+        planning.keep_rescrape(conn, context.run_id, rescrape)
     conn.commit()
-    return scrape_batches(conn, sorted(set(anchors) | set(members) | set(suspects)), settings.max_map_instances,
-                          settings.map_min_stores)
+    return scrape_batches(conn, rescrape, settings.max_map_instances, settings.map_min_stores)
 
 
 def upsert_rescraped(conn: psycopg.Connection, context: RunContext, batches: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """Resolve and upsert what the stale-anchor re-scrape fetched."""
     store_ids = [s for b in batches for s in b["store_ids"]]
-    resolved = resolve(conn, context)
+    resolved = resolve_run(conn, context.run_id, context.load_settings(), part="rescrape")
+    conn.commit()
     counts = upsert(conn, context, store_ids)
     return {**{f"resolve_{k}": v for k, v in resolved.items()}, **counts}
 
@@ -443,11 +443,14 @@ def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[
 
 
 def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Sequence[int]) -> dict[str, int]:
+    # no deduplication here: the merge step deduplicates the run's verified members once, against their
+    # anchors after the merges, so the result does not depend on whether a re-run finds them merged already
     counts = grouping.health_check_groups(
-        conn, list(group_ids), context.as_of_datetime, context.run_id, context.load_settings(), context.dry_run
+        conn, list(group_ids), context.as_of_datetime, context.run_id, context.load_settings(), context.dry_run,
+        deduplicate=False,
     )
     conn.commit()
-    record_step(conn, context, "health", f"groups:{min(group_ids)}", counts)
+    record_step(conn, context, "health", f"groups:{group_ids[0]}", counts)  # batches are consecutive: distinct
     return counts
 
 
@@ -466,7 +469,7 @@ def compare_pairs(conn: psycopg.Connection, context: RunContext, pairs: Sequence
         conn, [tuple(p) for p in pairs], context.as_of_datetime, context.run_id, context.load_settings()  # type: ignore[misc]
     )
     conn.commit()
-    record_step(conn, context, "compare", f"pairs:{min(min(p) for p in pairs)}", counts)
+    record_step(conn, context, "compare", f"pairs:{pairs[0][0]}~{pairs[0][1]}", counts)  # distinct: see batching.split
     return counts
 
 
@@ -478,7 +481,7 @@ def merge_groups(conn: psycopg.Connection, context: RunContext) -> dict[str, int
         conn, context.as_of_datetime, context.run_id, settings, context.chains, context.dry_run
     )
     conn.commit()
-    if not context.dry_run:  # idempotence: a re-run re-scraped members verified at this date in full
+    if not context.dry_run:  # the run's verified members, once, against their anchors after the merges
         counts["rededuplicated"] = grouping.deduplicate_members(
             conn, context.as_of_datetime, settings, context.chains, since=context.as_of_datetime)["deduplicated"]
         conn.commit()
@@ -496,9 +499,9 @@ def summary(
     map indexes): `batches_not_scraped` names every planned batch that failed or recorded nothing, but
     those recorded down (`chains_down` names their chains); `run_failure` then says why the run fails.
     """
-    row = conn.execute("SELECT summary->'steps' FROM runs WHERE run_id = %s", (context.run_id,)).fetchone()
-    recorded = (row[0] if row else None) or {}
-    summary: dict[str, Any] = {step: _add_up(parts.values()) for step, parts in recorded.items()}
+    row = conn.execute("SELECT summary FROM runs WHERE run_id = %s", (context.run_id,)).fetchone()
+    recorded = runlog.step_parts(row[0] if row else None)
+    summary: dict[str, Any] = runlog.step_totals(row[0] if row else None)
     groups = conn.execute(
         """SELECT count(*), count(*) FILTER (WHERE members > 0) FROM
            (SELECT g.group_id, count(s.store_id) - 1 AS members FROM store_groups g
@@ -542,18 +545,3 @@ def verification_summary(conn: psycopg.Connection, context: RunContext) -> dict[
         f"estimate_{verification.ESTIMATE_DAYS}d": report["random"]["overall"],
         "chains": report["random"]["chains"],
     }
-
-
-def _add_up(counts: Any) -> Any:
-    """Mapped steps return one dict per instance: add them up key by key."""
-    if isinstance(counts, Mapping):
-        return dict(counts)
-    if isinstance(counts, Iterable) and not isinstance(counts, (str, bytes)):
-        total: dict[str, Any] = {}
-        for item in counts:
-            if isinstance(item, Mapping):
-                for k, v in item.items():
-                    if isinstance(v, (int, float)) and not isinstance(v, bool):
-                        total[k] = total.get(k, 0) + v
-        return total
-    return None  # a skipped step has no counts

@@ -20,8 +20,8 @@ import psycopg
 
 from pricegroups.catalogue.flags import Flag, flag_from_query, record_flags
 from pricegroups.catalogue.resolve import CATALOGUE_LOCK
-from pricegroups.catalogue.runlog import record_step
 from pricegroups.catalogue.sizes import Size, parse_size
+from pricegroups.runlog import record_step
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -209,6 +209,6 @@ def enrich(conn: psycopg.Connection, run_id: str, settings: Settings | None = No
 
     Writes products (size, barcode, category where missing), scraped_items.unit_price and
     unit_measure (only where the site gave none), catalogue_flags ('absurd_size',
-    'unit_price_disagrees') and runs.summary['enrich']. Idempotent.
+    'unit_price_disagrees') and runs.summary steps.enrich (pricegroups.runlog). Idempotent.
     """
     return ProductEnricher(conn, settings).enrich(run_id).as_counts()

@@ -23,7 +23,7 @@ from datetime import datetime
 import psycopg
 
 from pricegroups.catalogue.resolve import CATALOGUE_LOCK
-from pricegroups.catalogue.runlog import record_step
+from pricegroups.runlog import record_step, step_totals
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class PostProcessor:
             result.baselines_deleted = cur.rowcount
             cur.execute("SELECT summary FROM runs WHERE run_id = %s", (run_id,))
             row = cur.fetchone()
-            result.analyzed = self._changed_tables(row[0] if row else {}, result)
+            result.analyzed = self._changed_tables(step_totals(row[0] if row else {}), result)
             for table in result.analyzed:
                 cur.execute(f"ANALYZE {table}")  # names from a fixed list, never from input
             cur.execute(
@@ -172,16 +172,16 @@ class PostProcessor:
             overview = cur.fetchone()[0]
             if record_step(cur, run_id, "post_process", {**result.as_counts(), "analyzed": result.analyzed},
                            context=("stores_judged", "tables_analyzed", "analyzed")):
-                record_step(cur, run_id, "catalogue", overview)
+                record_step(cur, run_id, "catalogue", overview, context=())
         log.info("post-process %s: %s; %s", run_id, result.as_counts(), json.dumps(overview))
         return result
 
     @staticmethod
-    def _changed_tables(summary: dict, result: PostProcessResult) -> list[str]:
+    def _changed_tables(totals: dict, result: PostProcessResult) -> list[str]:
         """The tables this run changed, from the steps' own counts (deterministic, unlike pg_stat)."""
-        resolve = summary.get("resolve", {})
-        reconcile = summary.get("reconcile", {})
-        enrich = summary.get("enrich", {})
+        resolve = totals.get("resolve", {})
+        reconcile = totals.get("reconcile", {})
+        enrich = totals.get("enrich", {})
         staged = resolve.get("staged", 0) > 0
         changed = {
             "scraped_items": staged or result.staging_rows_deleted > 0,
@@ -202,7 +202,7 @@ def post_process(conn: psycopg.Connection, run_id: str, as_of: datetime,
 
     Writes listing_absences, prices (retired rows deleted), products (orphans deleted),
     scraped_items and served_overrides (rows older than staging_keep_days before as_of deleted), runs (row
-    ensured; summary['post_process'] and summary['catalogue']). Run it after the price
+    ensured; summary steps.post_process and steps.catalogue). Run it after the price
     upsert. Idempotent: a second call changes nothing further.
     """
     return PostProcessor(conn, settings).post_process(run_id, as_of).as_counts()

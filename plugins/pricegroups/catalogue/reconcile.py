@@ -22,8 +22,8 @@ from psycopg.rows import dict_row
 
 from pricegroups.catalogue.flags import Flag, record_flags
 from pricegroups.catalogue.resolve import CATALOGUE_LOCK
-from pricegroups.catalogue.runlog import record_step
 from pricegroups.catalogue.text import brand_key, canonical_brand_key
+from pricegroups.runlog import record_step
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -312,14 +312,14 @@ def reconcile(conn: psycopg.Connection, run_id: str, settings: Settings | None =
     Writes brands/products (merged rows deleted, survivors' gaps filled), listings,
     prices (the newest per store kept), scraped_items.product_id, listing_absences,
     catalogue_merges (one row per merged row), catalogue_flags ('ambiguous_duplicates')
-    and runs.summary['reconcile']. Brands first: merging brands can make products duplicates.
+    and runs.summary steps.reconcile. Brands first: merging brands can make products duplicates.
     """
     counts = {**BrandReconciler(conn, run_id, settings).run().as_counts("brand"),
               **ProductReconciler(conn, run_id, settings).run().as_counts("product")}
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(_REPOINT_STAGED, {"run": run_id})
         counts["staged_items_repointed"] = cur.rowcount
-        record_step(cur, run_id, "reconcile", counts)
+        record_step(cur, run_id, "reconcile", counts, context=())
     return counts
 
 

@@ -23,9 +23,9 @@ import psycopg
 
 from pricegroups.catalogue.barcodes import normalize_gtin
 from pricegroups.catalogue.flags import Flag, flag_from_query, record_flags
-from pricegroups.catalogue.runlog import record_step
 from pricegroups.catalogue.sizes import Size, parse_size
 from pricegroups.catalogue.text import brand_key, canonical_brand_key, name_key
+from pricegroups.runlog import ALL, record_step
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ class ProductResolver:
         self.conn = conn
         self.settings = settings or Settings()
 
-    def resolve(self, run_id: str) -> ResolveResult:
+    def resolve(self, run_id: str, part: str = ALL) -> ResolveResult:
         result = ResolveResult()
         params = {"run": run_id}
         with self.conn.transaction(), self.conn.cursor() as cur:
@@ -307,7 +307,7 @@ class ProductResolver:
             if cur.rowcount:
                 log.error("resolve %s: %d items left without a product (recorded as rejected)", run_id, cur.rowcount)
                 result.rejected += cur.rowcount
-            record_step(cur, run_id, "resolve", result.as_counts(), context=("staged",))
+            record_step(cur, run_id, "resolve", result.as_counts(), part, context=("staged",))
         log.info("resolve %s: %s", run_id, result.as_counts())
         return result
 
@@ -376,11 +376,12 @@ class ProductResolver:
         result.by_key = via.get("key", 0) + via.get("key_to_new", 0)
 
 
-def resolve_run(conn: psycopg.Connection, run_id: str, settings: Settings | None = None) -> dict[str, int]:
+def resolve_run(conn: psycopg.Connection, run_id: str, settings: Settings | None = None,
+                part: str = ALL) -> dict[str, int]:
     """DAG service: fill scraped_items.product_id for every item of the run (or reject it); counts out.
 
     Writes brands, products, listings (created; listing text and barcode refreshed),
     scraped_items.product_id, rejected_items (stage 'resolve'), catalogue_flags and
-    runs.summary['resolve']. Idempotent: a second call finds nothing left to do.
+    runs.summary steps.resolve. Idempotent: a second call finds nothing left to do.
     """
-    return ProductResolver(conn, settings).resolve(run_id).as_counts()
+    return ProductResolver(conn, settings).resolve(run_id, part).as_counts()
