@@ -23,7 +23,7 @@ from pricegroups.catalogue.reconcile import reconcile as reconcile_catalogue
 from pricegroups.catalogue.resolve import resolve_run
 from pricegroups.errors import ChainDown, ConfigError, PricegroupsError
 from pricegroups.grouping import service as grouping
-from pricegroups.grouping import spotcheck, verification
+from pricegroups.grouping import planning, spotcheck, verification
 from pricegroups.grouping.planning import plan_run
 from pricegroups import runlog
 from pricegroups.migrate import migrate
@@ -395,6 +395,9 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
         conn, context.as_of_datetime, settings, context.chains, run_id=context.run_id, dry_run=context.dry_run
     )
     conn.commit()
+    kept = None if context.dry_run else planning.kept_rescrape(conn, context.run_id)
+    if kept is not None:  # a re-run re-scrapes what its first attempt did (DESIGN §6.4)
+        return scrape_batches(conn, kept, settings.max_map_instances, settings.map_min_stores)
     anchors = grouping.anchors_of(conn, groups)
     if context.store_ids is not None:
         anchors = [a for a in anchors if a in set(context.store_ids)]
@@ -408,6 +411,9 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     suspects = [s for s in suspects if s not in set(members)]
     if suspects:
         verification.record_plan(conn, context.run_id, context.as_of_datetime, {s: "spot" for s in suspects})
+    rescrape = sorted(set(anchors) | set(members) | set(suspects))
+    if not context.dry_run:
+        planning.keep_rescrape(conn, context.run_id, rescrape)
     conn.commit()
     return scrape_batches(conn, sorted(set(anchors) | set(members) | set(suspects)), settings.max_map_instances,
                           settings.map_min_stores)
@@ -437,9 +443,12 @@ def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[
     return split(group_ids, settings.max_map_instances, settings.map_min_groups)
 
 
+    # no deduplication here: the merge step deduplicates the run's verified members once, against their
+    # anchors after the merges, so the result does not depend on whether a re-run finds them merged already
 def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Sequence[int]) -> dict[str, int]:
     counts = grouping.health_check_groups(
-        conn, list(group_ids), context.as_of_datetime, context.run_id, context.load_settings(), context.dry_run
+        conn, list(group_ids), context.as_of_datetime, context.run_id, context.load_settings(), context.dry_run,
+        deduplicate=False,
     )
     conn.commit()
     record_step(conn, context, "health", f"groups:{group_ids[0]}", counts)  # batches are consecutive: distinct
@@ -473,7 +482,7 @@ def merge_groups(conn: psycopg.Connection, context: RunContext) -> dict[str, int
         conn, context.as_of_datetime, context.run_id, settings, context.chains, context.dry_run
     )
     conn.commit()
-    if not context.dry_run:  # idempotence: a re-run re-scraped members verified at this date in full
+    if not context.dry_run:  # the run's verified members, once, against their anchors after the merges
         counts["rededuplicated"] = grouping.deduplicate_members(
             conn, context.as_of_datetime, settings, context.chains, since=context.as_of_datetime)["deduplicated"]
         conn.commit()

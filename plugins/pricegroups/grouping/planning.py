@@ -125,3 +125,24 @@ def plan_run(
         conn.execute("UPDATE runs SET planned = %s::jsonb WHERE run_id = %s",
                      (json.dumps({"key": key, "store_ids": plan}), run_id))
     return plan
+
+
+def kept_rescrape(conn: psycopg.Connection, run_id: str) -> list[int] | None:
+    """The stores the run's first attempt re-scraped in the stale-anchor branch; None before it chose.
+
+    A re-run must re-scrape what its first attempt did: recomputed from the
+    state that attempt left, an anchor it elected looks "jumped" (most of its
+    prices first seen today) and its members would be scraped and verified
+    again (make chaos, SEED=11 day 10; DESIGN §6.4).
+    """
+    row = conn.execute("SELECT planned->'rescrape' FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+    return sorted(row[0]) if row and row[0] is not None else None
+
+
+def keep_rescrape(conn: psycopg.Connection, run_id: str, store_ids: Sequence[int]) -> None:
+    """Record the run's re-scrape set with its plan (`runs.planned`), in the caller's transaction."""
+    conn.execute(
+        """UPDATE runs SET planned = coalesce(planned, '{}'::jsonb) || jsonb_build_object('rescrape', %s::jsonb)
+           WHERE run_id = %s""",
+        (json.dumps(sorted(set(store_ids))), run_id),
+    )

@@ -61,3 +61,19 @@ def test_a_run_with_other_restrictions_or_a_dry_run_plans_afresh(conn):
     dry = _start(conn, "dry__d1", {"dry_run": True})
     pipeline.plan(conn, dry)
     assert conn.execute("SELECT count(*) FROM runs WHERE run_id = 'dry__d1'").fetchone()[0] == 0
+
+
+def test_a_rerun_re_scrapes_what_the_first_attempt_re_scraped(conn):
+    w = _grouped(conn)
+    run = _start(conn, "scheduled__rescrape")
+    pipeline.plan(conn, run)
+    first = _planned(pipeline.find_stale_anchors(conn, run))
+    # the state changes under the run (as its first attempt's re-scrape and health checks would change it):
+    # every anchor goes stale, so a recomputed re-scrape would scrape all of them
+    conn.execute("UPDATE stores SET last_scraped_at = last_scraped_at - interval '30 days'")
+    conn.commit()
+    again = _planned(pipeline.find_stale_anchors(conn, run))
+    assert again == first
+    other = _start(conn, "scheduled__other")
+    pipeline.plan(conn, other)
+    assert _planned(pipeline.find_stale_anchors(conn, other)) != first, "another run chooses afresh"
