@@ -415,8 +415,7 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     if not context.dry_run:
         planning.keep_rescrape(conn, context.run_id, rescrape)
     conn.commit()
-    return scrape_batches(conn, sorted(set(anchors) | set(members) | set(suspects)), settings.max_map_instances,
-                          settings.map_min_stores)
+    return scrape_batches(conn, rescrape, settings.max_map_instances, settings.map_min_stores)
 
 
 def upsert_rescraped(conn: psycopg.Connection, context: RunContext, batches: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -443,9 +442,9 @@ def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[
     return split(group_ids, settings.max_map_instances, settings.map_min_groups)
 
 
+def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Sequence[int]) -> dict[str, int]:
     # no deduplication here: the merge step deduplicates the run's verified members once, against their
     # anchors after the merges, so the result does not depend on whether a re-run finds them merged already
-def health_check(conn: psycopg.Connection, context: RunContext, group_ids: Sequence[int]) -> dict[str, int]:
     counts = grouping.health_check_groups(
         conn, list(group_ids), context.as_of_datetime, context.run_id, context.load_settings(), context.dry_run,
         deduplicate=False,
