@@ -2,10 +2,13 @@
 
 One mechanism (BaseReconciler): find duplicate sets -> choose a survivor ->
 move references -> delete the rest -> log each merge in catalogue_merges.
-Each set is merged in its own transaction under the catalogue lock, after
-re-reading its rows, so a merge is all-or-nothing and a second pass finds
-nothing left to merge (idempotent). BrandReconciler and ProductReconciler only
-say what a duplicate is, which one survives and what points at them.
+Sets are merged in batches (`MERGE_BATCH` sets a transaction), set-based: a
+handful of statements per batch over a (merged row -> survivor) map, whatever
+the number of sets, like resolve. Each batch runs under the catalogue lock
+after re-reading its rows, so a merge is all-or-nothing and a second pass
+finds nothing left to merge (idempotent). BrandReconciler and
+ProductReconciler only say what a duplicate is, which one survives and what
+points at them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pricegroups.runlog import record_step
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
+
+MERGE_BATCH = 1_000  # duplicate sets merged in one transaction
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,9 @@ class BaseReconciler(ABC):
         """Every set of rows that are one thing, each with its survivor and the reason."""
 
     @abstractmethod
-    def merge(self, cur: psycopg.Cursor, dup: DuplicateSet, rows: dict[int, dict[str, Any]]) -> Counter:
-        """Move every reference of the merged rows to the survivor and delete them; count what moved."""
+    def merge(self, cur: psycopg.Cursor, dups: list[DuplicateSet], rows: dict[int, dict[str, Any]]) -> Counter:
+        """Move every reference of the sets' merged rows to their survivors and delete them, set-based (the sets
+        are disjoint); count what moved."""
 
     def run(self) -> ReconcileResult:
         result = ReconcileResult(moved=Counter(dict.fromkeys(self.moved_kinds, 0)))
@@ -78,18 +84,23 @@ class BaseReconciler(ABC):
             sets = self.find_duplicate_sets(cur)
             result.flags = record_flags(cur, self.run_id, self.flags)
         result.sets = len(sets)
-        for dup in sets:
+        for start in range(0, len(sets), MERGE_BATCH):
             with self.conn.transaction(), self.conn.cursor(row_factory=dict_row) as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", CATALOGUE_LOCK)
-                rows = self._lock_rows(cur, (dup.survivor_id, *dup.merged_ids))
-                present = tuple(i for i in dup.merged_ids if i in rows)
-                if dup.survivor_id not in rows or not present:
-                    result.skipped += 1
+                batch = sets[start:start + MERGE_BATCH]
+                rows = self._lock_rows(cur, tuple(i for dup in batch for i in (dup.survivor_id, *dup.merged_ids)))
+                ready = []
+                for dup in batch:
+                    present = tuple(i for i in dup.merged_ids if i in rows)
+                    if dup.survivor_id not in rows or not present:
+                        result.skipped += 1
+                        continue
+                    ready.append(DuplicateSet(dup.survivor_id, present, dup.reason, dup.detail))
+                if not ready:
                     continue
-                dup = DuplicateSet(dup.survivor_id, present, dup.reason, dup.detail)
-                result.moved.update(self.merge(cur, dup, rows))
-                self._log(cur, dup, rows)
-                result.merged += len(present)
+                result.moved.update(self.merge(cur, ready, rows))
+                self._log(cur, ready, rows)
+                result.merged += sum(len(dup.merged_ids) for dup in ready)
         log.info("%s reconcile %s: %d sets, %d merged", self.entity, self.run_id, result.sets, result.merged)
         return result
 
@@ -99,15 +110,24 @@ class BaseReconciler(ABC):
         )
         return {row[self.id_column]: row for row in cur.fetchall()}
 
-    def _log(self, cur: psycopg.Cursor, dup: DuplicateSet, rows: dict[int, dict[str, Any]]) -> None:
-        details = [json.dumps({**dup.detail, "merged_row": rows[i]}, default=str, ensure_ascii=False)
-                   for i in dup.merged_ids]
+    def _log(self, cur: psycopg.Cursor, dups: list[DuplicateSet], rows: dict[int, dict[str, Any]]) -> None:
+        merged = [(dup, i) for dup in dups for i in dup.merged_ids]
         cur.execute(
             """INSERT INTO catalogue_merges (run_id, entity, survivor_id, merged_id, reason, detail)
-               SELECT %s, %s, %s, m.id, %s, m.detail
-               FROM unnest(%s::bigint[], %s::jsonb[]) AS m(id, detail)""",
-            (self.run_id, self.entity, dup.survivor_id, dup.reason, list(dup.merged_ids), details),
+               SELECT %s, %s, m.survivor, m.id, m.reason, m.detail
+               FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::jsonb[])
+                    WITH ORDINALITY AS m(survivor, id, reason, detail, ord)
+               ORDER BY m.ord""",
+            (self.run_id, self.entity, [dup.survivor_id for dup, _ in merged], [i for _, i in merged],
+             [dup.reason for dup, _ in merged],
+             [json.dumps({**dup.detail, "merged_row": rows[i]}, default=str, ensure_ascii=False) for dup, i in merged]),
         )
+
+
+def _merge_map(dups: list[DuplicateSet]) -> dict[str, list[int]]:
+    """The batch's (merged row -> survivor) map as two arrays, for unnest."""
+    pairs = [(i, dup.survivor_id) for dup in dups for i in dup.merged_ids]
+    return {"merged": [i for i, _ in pairs], "survivor": [s for _, s in pairs]}
 
 
 class BrandReconciler(BaseReconciler):
@@ -140,14 +160,19 @@ class BrandReconciler(BaseReconciler):
                                      {"key": canonical, "names": [b[1] for b in ranked]}))
         return sets
 
-    def merge(self, cur: psycopg.Cursor, dup: DuplicateSet, rows: dict[int, dict[str, Any]]) -> Counter:
-        losers = list(dup.merged_ids)
-        cur.execute("UPDATE products SET brand_id = %s, updated_at = now() WHERE brand_id = ANY(%s)",
-                    (dup.survivor_id, losers))
+    def merge(self, cur: psycopg.Cursor, dups: list[DuplicateSet], rows: dict[int, dict[str, Any]]) -> Counter:
+        m = _merge_map(dups)
+        cur.execute(
+            """UPDATE products p SET brand_id = m.survivor, updated_at = now()
+               FROM unnest(%(merged)s::bigint[], %(survivor)s::bigint[]) AS m(merged, survivor)
+               WHERE p.brand_id = m.merged""", m)
         moved = Counter(products_moved=cur.rowcount)
-        cur.execute("DELETE FROM brands WHERE brand_id = ANY(%s)", (losers,))
-        cur.execute("UPDATE brands SET key = %s WHERE brand_id = %s AND key <> %s",
-                    (dup.detail["key"], dup.survivor_id, dup.detail["key"]))
+        cur.execute("DELETE FROM brands WHERE brand_id = ANY(%s)", (m["merged"],))
+        # after every merged brand is gone: a survivor may take the key one of them held
+        cur.execute(
+            """UPDATE brands b SET key = k.key FROM unnest(%s::bigint[], %s::text[]) AS k(brand_id, key)
+               WHERE b.brand_id = k.brand_id AND b.key <> k.key""",
+            ([dup.survivor_id for dup in dups], [dup.detail["key"] for dup in dups]))
         return moved
 
 
@@ -254,40 +279,59 @@ class ProductReconciler(BaseReconciler):
         self.flags.append(Flag("ambiguous_duplicates", "products " + ",".join(map(str, ids)),
                                product_id=ids[0], detail={"product_ids": ids, "why": why}))
 
-    def merge(self, cur: psycopg.Cursor, dup: DuplicateSet, rows: dict[int, dict[str, Any]]) -> Counter:
-        survivor, losers = dup.survivor_id, list(dup.merged_ids)
-        everyone = [survivor, *losers]
+    def merge(self, cur: psycopg.Cursor, dups: list[DuplicateSet], rows: dict[int, dict[str, Any]]) -> Counter:
+        m = _merge_map(dups)
+        # every product of a set, the survivor too, with its set's survivor
+        everyone = {"product": [*m["merged"], *(d.survivor_id for d in dups)],
+                    "survivor": [*m["survivor"], *(d.survivor_id for d in dups)]}
         moved: Counter = Counter()
-        # the newest price per store wins; on a tie the survivor's own row stays
+        # per set and store the newest price wins; on a tie the survivor's own row stays
         cur.execute(
             """DELETE FROM prices p
-               USING (SELECT product_id, store_id,
-                             row_number() OVER (PARTITION BY store_id
-                                                ORDER BY scraped_at DESC, product_id = %(s)s DESC, product_id) AS rank
-                      FROM prices WHERE product_id = ANY(%(all)s)) r
+               USING (SELECT pr.product_id, pr.store_id,
+                             row_number() OVER (PARTITION BY e.survivor, pr.store_id
+                                                ORDER BY pr.scraped_at DESC, pr.product_id = e.survivor DESC,
+                                                         pr.product_id) AS rank
+                      FROM prices pr
+                      JOIN unnest(%(product)s::bigint[], %(survivor)s::bigint[]) AS e(product_id, survivor)
+                        USING (product_id)) r
                WHERE r.rank > 1 AND p.product_id = r.product_id AND p.store_id = r.store_id""",
-            {"s": survivor, "all": everyone},
+            everyone,
         )
         moved["prices_dropped"] = cur.rowcount
-        cur.execute("UPDATE prices SET product_id = %s WHERE product_id = ANY(%s)", (survivor, losers))
-        moved["prices_moved"] = cur.rowcount
-        cur.execute("UPDATE listings SET product_id = %s WHERE product_id = ANY(%s)", (survivor, losers))
-        moved["listings_moved"] = cur.rowcount
+        for table, kind in (("prices", "prices_moved"), ("listings", "listings_moved"),
+                            ("listing_absences", None), ("catalogue_flags", None)):
+            if table == "listing_absences":  # one absence per (product, store): the survivor's, else the oldest
+                cur.execute(
+                    """DELETE FROM listing_absences a
+                       USING (SELECT la.product_id, la.store_id,
+                                     row_number() OVER (PARTITION BY e.survivor, la.store_id
+                                                        ORDER BY la.product_id = e.survivor DESC, la.product_id) AS rank
+                              FROM listing_absences la
+                              JOIN unnest(%(product)s::bigint[], %(survivor)s::bigint[]) AS e(product_id, survivor)
+                                USING (product_id)) r
+                       WHERE r.rank > 1 AND a.product_id = r.product_id AND a.store_id = r.store_id""",
+                    everyone,
+                )
+            cur.execute(
+                f"""UPDATE {table} t SET product_id = m.survivor
+                    FROM unnest(%(merged)s::bigint[], %(survivor)s::bigint[]) AS m(merged, survivor)
+                    WHERE t.product_id = m.merged""", m)  # table names from the fixed tuple above
+            if kind:
+                moved[kind] = cur.rowcount
+        cur.execute("DELETE FROM products WHERE product_id = ANY(%s)", (m["merged"],))
+        kept = [_fill_from(rows[d.survivor_id], [rows[i] for i in sorted(d.merged_ids)], d.detail.get("barcode"))
+                for d in dups]
         cur.execute(
-            """DELETE FROM listing_absences a WHERE a.product_id = ANY(%(l)s)
-                 AND EXISTS (SELECT 1 FROM listing_absences s WHERE s.product_id = %(s)s AND s.store_id = a.store_id)""",
-            {"s": survivor, "l": losers},
-        )
-        cur.execute("UPDATE listing_absences SET product_id = %s WHERE product_id = ANY(%s)", (survivor, losers))
-        cur.execute("UPDATE catalogue_flags SET product_id = %s WHERE product_id = ANY(%s)", (survivor, losers))
-        cur.execute("DELETE FROM products WHERE product_id = ANY(%s)", (losers,))
-        kept = _fill_from(rows[survivor], [rows[i] for i in sorted(losers)], dup.detail.get("barcode"))
-        cur.execute(
-            """UPDATE products SET barcode = %(barcode)s, category = %(category)s, brand_id = %(brand_id)s,
-                      size_value = %(size_value)s, size_unit = %(size_unit)s, attributes = %(attributes)s,
+            """UPDATE products p SET barcode = k.barcode, category = k.category, brand_id = k.brand_id,
+                      size_value = k.size_value, size_unit = k.size_unit, attributes = k.attributes,
                       updated_at = now()
-               WHERE product_id = %(product_id)s""",
-            {**kept, "attributes": json.dumps(kept["attributes"], ensure_ascii=False)},
+               FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[], %s::numeric[], %s::text[], %s::jsonb[])
+                    AS k(product_id, barcode, category, brand_id, size_value, size_unit, attributes)
+               WHERE p.product_id = k.product_id""",
+            ([k["product_id"] for k in kept], [k["barcode"] for k in kept], [k["category"] for k in kept],
+             [k["brand_id"] for k in kept], [k["size_value"] for k in kept], [k["size_unit"] for k in kept],
+             [json.dumps(k["attributes"], ensure_ascii=False) for k in kept]),
         )
         return moved
 

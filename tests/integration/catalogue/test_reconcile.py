@@ -160,3 +160,30 @@ def test_merges_repoint_the_runs_staged_items_so_the_upsert_sees_survivors(conn,
     reconcile(conn, "r1")
     assert product_of(conn, "r1", s1, "A") == survivor
     assert conn.execute("SELECT count(*) FROM products WHERE product_id = %s", (old,)).fetchone() == (0,)
+
+
+def test_many_duplicate_sets_merge_in_batches_each_keeping_its_own_newest_prices(conn, chain, monkeypatch):
+    from pricegroups.catalogue import reconcile as reconciling
+
+    monkeypatch.setattr(reconciling, "MERGE_BATCH", 2)  # 5 sets: 3 transactions, a few statements each
+    chain_id, (s1, s2, _) = chain
+    expected = []
+    for n in range(5):
+        barcode = "0" + with_check_digit(f"93100000000{n}")
+        survivor = _product(conn, f"Tea {n} 100g", barcode=barcode)
+        dup = _product(conn, f"Tea {n} 100g (old)", category=f"Tea {n}")
+        _listing(conn, chain_id, f"T{n}", survivor, barcode)
+        _listing(conn, chain_id, f"D{n}", dup, barcode)
+        _price(conn, survivor, s1, f"{n + 1}.00", T0)
+        _price(conn, dup, s1, f"{n + 1}.50", T0 + timedelta(days=1))  # newer: the set's price at s1
+        _price(conn, dup, s2, f"{n + 1}.20", T0)
+        expected += [(survivor, s1, Decimal(f"{n + 1}.50")), (survivor, s2, Decimal(f"{n + 1}.20"))]
+    conn.commit()
+    counts = reconcile(conn, "r1")
+    assert counts["product_sets"] == 5 and counts["product_merged"] == 5
+    assert counts["product_prices_dropped"] == 5 and counts["product_prices_moved"] == 10
+    assert conn.execute("SELECT product_id, store_id, price FROM prices ORDER BY 1, 2").fetchall() == sorted(expected)
+    assert conn.execute("SELECT count(*), count(DISTINCT survivor_id) FROM catalogue_merges").fetchone() == (5, 5)
+    assert [c for (c,) in conn.execute("SELECT category FROM products ORDER BY product_id")] == [
+        f"Tea {n}" for n in range(5)], "each survivor's gaps filled from its own duplicate"
+    assert reconcile(conn, "r1")["product_merged"] == 0
