@@ -327,7 +327,7 @@ def check_half_applied(
 
 # -- 4. no observed price lost ----------------------------------------------
 
-# Runs whose upsert is done: summarise (the DAG's last task, after both upserts) set finished_at, and no
+# Runs whose upsert is done: summary (the DAG's last task, after both upserts) set finished_at, and no
 # scrape of the run was logged after it (a cleared task re-running the run is not finished again yet).
 _FINISHED = """
 SELECT r.run_id,
