@@ -419,9 +419,16 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
 
 
 def upsert_rescraped(conn: psycopg.Connection, context: RunContext, batches: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Resolve and upsert what the stale-anchor re-scrape fetched."""
+    """Resolve, enrich and upsert what the stale-anchor re-scrape fetched.
+
+    Enriched like the main upsert's items (unit prices the site does not show):
+    upserted without, a re-scraped store's rows would differ from the same
+    observation upserted by the main step, and a re-run would rewrite them.
+    """
     store_ids = [s for b in batches for s in b["store_ids"]]
     resolved = resolve_run(conn, context.run_id, context.load_settings(), part="rescrape")
+    conn.commit()
+    enrich_catalogue(conn, context.run_id, context.load_settings())  # idempotent over the run's items
     conn.commit()
     counts = upsert(conn, context, store_ids)
     return {**{f"resolve_{k}": v for k, v in resolved.items()}, **counts}
