@@ -428,7 +428,7 @@ def upsert_rescraped(conn: psycopg.Connection, context: RunContext, batches: Seq
     store_ids = [s for b in batches for s in b["store_ids"]]
     resolved = resolve_run(conn, context.run_id, context.load_settings(), part="rescrape")
     conn.commit()
-    enrich_catalogue(conn, context.run_id, context.load_settings())  # idempotent over the run's items
+    enrich_catalogue(conn, context.run_id, context.load_settings(), part="rescrape")  # idempotent
     conn.commit()
     counts = upsert(conn, context, store_ids)
     return {**{f"resolve_{k}": v for k, v in resolved.items()}, **counts}

@@ -21,7 +21,7 @@ import psycopg
 from pricegroups.catalogue.flags import Flag, flag_from_query, record_flags
 from pricegroups.catalogue.resolve import CATALOGUE_LOCK
 from pricegroups.catalogue.sizes import Size, parse_size
-from pricegroups.runlog import record_step
+from pricegroups.runlog import ALL, record_step
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class ProductEnricher:
         self.conn = conn
         self.settings = settings or Settings()
 
-    def enrich(self, run_id: str) -> EnrichResult:
+    def enrich(self, run_id: str, part: str = ALL) -> EnrichResult:
         result = EnrichResult()
         params = {"run": run_id, "tolerance": self.settings.unit_price_tolerance}
         with self.conn.transaction(), self.conn.cursor() as cur:
@@ -164,7 +164,7 @@ class ProductEnricher:
             result.flags += flag_from_query(cur, run_id, _DISAGREEING, params)
             cur.execute(_COMPUTE_UNIT_PRICES, params)
             result.unit_prices_computed = cur.rowcount
-            record_step(cur, run_id, "enrich", result.as_counts(),
+            record_step(cur, run_id, "enrich", result.as_counts(), part,
                         context=("unit_prices_compared", "unit_prices_flagged"))
         log.info("enrich %s: %s", run_id, result.as_counts())
         return result
@@ -204,11 +204,11 @@ class ProductEnricher:
                     copy.write_row((text, size.unit, size.value))
 
 
-def enrich(conn: psycopg.Connection, run_id: str, settings: Settings | None = None) -> dict[str, int]:
+def enrich(conn: psycopg.Connection, run_id: str, settings: Settings | None = None, part: str = ALL) -> dict[str, int]:
     """DAG service: fill the run's products from their listings and the run's missing unit prices.
 
     Writes products (size, barcode, category where missing), scraped_items.unit_price and
     unit_measure (only where the site gave none), catalogue_flags ('absurd_size',
     'unit_price_disagrees') and runs.summary steps.enrich (pricegroups.runlog). Idempotent.
     """
-    return ProductEnricher(conn, settings).enrich(run_id).as_counts()
+    return ProductEnricher(conn, settings).enrich(run_id, part).as_counts()
