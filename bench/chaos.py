@@ -350,6 +350,14 @@ def quiet_broken_pipes(site: DemoSite) -> None:
     server.handle_error = handle_error
 
 
+
+def _changed_values(label: str, before: dict, after: dict, sep: str, shown: int = 6) -> str | None:
+    """The keys whose value differs between two snapshots, as "label k{sep}old->new, ..."; None when none."""
+    keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if not keys:
+        return None
+    return f"{label} " + ", ".join(f"{k}{sep}{before.get(k)}->{after.get(k)}" for k in keys[:shown])
+
 def chaos_scenario():
     """The compact scenario (34 stores, three layouts) with its zone moves kept and its scripted
     HTTP faults and closures dropped: the campaign's faults are the only ones, and counted."""
@@ -806,28 +814,10 @@ class Campaign:
         }
         if any(counts.values()):
             changes.append("price rows " + ", ".join(f"{what} {n}" for what, n in counts.items() if n))
-        moved = sorted(
-            k
-            for k in before["stores"].keys() | after["stores"].keys()
-            if before["stores"].get(k) != after["stores"].get(k)
-        )
-        if moved:
-            changes.append(
-                "stores "
-                + ", ".join(f"{k} {before['stores'].get(k)}->{after['stores'].get(k)}" for k in moved[:6])
-            )
-        anchors = sorted(
-            k
-            for k in before["anchors"].keys() | after["anchors"].keys()
-            if before["anchors"].get(k) != after["anchors"].get(k)
-        )
-        if anchors:
-            changes.append(
-                "anchors of groups "
-                + ", ".join(
-                    f"{k}: {before['anchors'].get(k)}->{after['anchors'].get(k)}" for k in anchors[:6]
-                )
-            )
+        for label, key, sep in (("stores", "stores", " "), ("anchors of groups", "anchors", ": ")):
+            changed = _changed_values(label, before[key], after[key], sep)
+            if changed:
+                changes.append(changed)
         events = after["events"][len(before["events"]) :]
         if events:
             changes.append(
