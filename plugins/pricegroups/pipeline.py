@@ -23,7 +23,7 @@ from pricegroups.catalogue.reconcile import reconcile as reconcile_catalogue
 from pricegroups.catalogue.resolve import resolve_run
 from pricegroups.errors import ChainDown, ConfigError, PricegroupsError
 from pricegroups.grouping import service as grouping
-from pricegroups.grouping import planning, spotcheck, verification
+from pricegroups.grouping import lateness, planning, spotcheck, verification
 from pricegroups.grouping.planning import plan_run
 from pricegroups import runlog
 from pricegroups.migrate import migrate
@@ -484,9 +484,13 @@ def merge_groups(conn: psycopg.Connection, context: RunContext) -> dict[str, int
     if context.backfill:
         return {"skipped_backfill": 1}
     settings = context.load_settings()
+    # before the merges and the deduplication: against the anchors the members were checked with
+    late = {} if context.dry_run else lateness.record_lateness(
+        conn, context.run_id, context.as_of_datetime, settings, context.chains)
     counts = grouping.merge_groups(
         conn, context.as_of_datetime, context.run_id, settings, context.chains, context.dry_run
     )
+    counts.update(late)
     conn.commit()
     if not context.dry_run:  # the run's verified members, once, against their anchors after the merges
         counts["rededuplicated"] = grouping.deduplicate_members(

@@ -36,6 +36,8 @@ class Settings:
     # anchor election: a member with this much larger a catalogue (and no noisier) takes over (health.py)
     anchor_coverage_margin: float = 0.02
     spot_check_min_mismatches: int = 2
+    # late stores (grouping/lateness.py): the days of late / on-time changes that say a store is usually late
+    lateness_days: int = 28
     anchor_failures_before_succession: int = 3
     price_ceiling: Decimal = Decimal("10000.00")
     retention_days: int = 14
@@ -115,6 +117,8 @@ class Settings:
             raise ConfigError(f"anchor_coverage_margin must be in [0, 1], got {self.anchor_coverage_margin}")
         if self.spot_check_pages < 0 or self.spot_check_min_mismatches < 1:
             raise ConfigError("spot_check_pages must not be negative and spot_check_min_mismatches at least 1")
+        if self.lateness_days < 1:
+            raise ConfigError(f"lateness_days must be at least 1, got {self.lateness_days}")
         if self.max_map_instances < 1 or self.upsert_batch_rows < 1:
             raise ConfigError("max_map_instances and upsert_batch_rows must be at least 1")
 

@@ -36,7 +36,9 @@ Design (figures measured on a 2-core machine, 1M rows; bench/upsert.py):
 * Freshness: an unchanged price keeps its row (and xmin); the store's
   `last_scraped_at` records when it was last observed. A row older than the
   stored price or than its store's last observation is ignored, so a backfill
-  never makes a price older.
+  never makes a price older. A regular-price change (no special before or
+  after) keeps the price it replaced in `previous_price`: what a store that
+  is late with changes still charges (grouping/lateness.py).
 
 Transactions: staging, then each chunk, runs in its own `conn.transaction()`
 block, and psycopg decides what that block is:
@@ -235,7 +237,9 @@ written AS (
         SET price = EXCLUDED.price, was_price = EXCLUDED.was_price,
             unit_price = EXCLUDED.unit_price, unit_measure = EXCLUDED.unit_measure,
             on_special = EXCLUDED.on_special, promo_text = EXCLUDED.promo_text,
-            scraped_at = EXCLUDED.scraped_at, run_id = EXCLUDED.run_id
+            scraped_at = EXCLUDED.scraped_at, run_id = EXCLUDED.run_id,
+            previous_price = CASE WHEN NOT p.on_special AND NOT EXCLUDED.on_special AND p.price <> EXCLUDED.price
+                                  THEN p.price END
         WHERE EXCLUDED.scraped_at >= p.scraped_at
           AND (p.price, p.was_price, p.unit_price, p.unit_measure, p.on_special, p.promo_text)
               IS DISTINCT FROM

@@ -80,6 +80,30 @@ def test_unchanged_rows_are_not_rewritten(conn, shop):
     assert conn.execute("SELECT last_scraped_at FROM stores WHERE store_id = %s", (s1,)).fetchone()[0] == T1
 
 
+def test_a_regular_price_change_keeps_the_price_it_replaced(conn, shop):
+    """previous_price: what a store late with the change still charges (grouping/lateness.py)."""
+    (s1, _), p = shop
+    two = Decimal("2.00")
+    upsert_prices(conn, [PriceRow(p[i], s1, two, T0) for i in range(4)]
+                  + [PriceRow(p[4], s1, Decimal("1.50"), T0, two, on_special=True)], "r0")
+    upsert_prices(conn, [
+        PriceRow(p[0], s1, Decimal("2.20"), T1),  # a regular-price change
+        PriceRow(p[1], s1, Decimal("1.80"), T1, two, on_special=True),  # a special starts
+        PriceRow(p[2], s1, two, T1, unit_measure="1kg"),  # the same price, another field changed
+        PriceRow(p[3], s1, two, T1),  # unchanged
+        PriceRow(p[4], s1, Decimal("2.10"), T1),  # the special ends at another regular price
+        PriceRow(p[5], s1, two, T1),  # new
+    ], "r1")
+    upsert_prices(conn, [PriceRow(p[0], s1, Decimal("2.20"), T2)], "r2")  # re-observed unchanged: kept
+    conn.commit()
+    previous = dict(conn.execute("SELECT product_id, previous_price FROM prices").fetchall())
+    assert previous == {p[0]: two, p[1]: None, p[2]: None, p[3]: None, p[4]: None, p[5]: None}
+    upsert_prices(conn, [PriceRow(p[0], s1, Decimal("2.40"), T2 + timedelta(hours=1))], "r3")
+    conn.commit()
+    assert conn.execute("SELECT previous_price FROM prices WHERE product_id = %s", (p[0],)).fetchone()[0] \
+        == Decimal("2.20")
+
+
 def test_backfill_never_makes_a_price_older(conn, shop):
     (s1, _), p = shop
     upsert_prices(conn, [PriceRow(p[0], s1, Decimal("3.00"), T0)], "r0")

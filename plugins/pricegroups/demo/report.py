@@ -164,7 +164,7 @@ def _step_counts(summary: Mapping, steps: Sequence[str]) -> dict[str, int]:
     return dict(total)
 
 
-SERVED_NOT_OBSERVED = ("inferred", "override", "stale_override")
+SERVED_NOT_OBSERVED = ("inferred", "override", "stale_override", "late")
 
 # why a served, not observed price was wrong, from the scenario's truth (the pipeline cannot know)
 WRONG_CAUSES = {

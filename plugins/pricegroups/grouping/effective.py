@@ -29,6 +29,13 @@ row. The rule, for an active store S of a group whose anchor is A:
     own row, then the smallest store id);
   - no own row: the anchor's row, source ``inferred``;
   - neither: nothing.
+  - **a late store** (``Serving.late``: usually late with price changes,
+    grouping/lateness.py): where the anchor's row would be served (source
+    ``inferred`` or ``stale_override``) and it is a *fresh* regular-price
+    change (``previous_price`` set, not on special, first observed at or
+    after ``Serving.fresh_since``: 12 hours before the chain's latest scrape),
+    the price the change replaced is served instead, source ``late``, with no
+    was-price.
 
 * Inactive stores get nothing; an inactive anchor's rows still serve its members.
 
@@ -51,17 +58,22 @@ OBSERVED = "observed"
 OVERRIDE = "override"
 STALE_OVERRIDE = "stale_override"
 INFERRED = "inferred"
-SOURCES = (OBSERVED, OVERRIDE, STALE_OVERRIDE, INFERRED)
+LATE = "late"
+SOURCES = (OBSERVED, OVERRIDE, STALE_OVERRIDE, INFERRED, LATE)
 HORIZON = timedelta(hours=48)  # the view's interval '48 hours': a difference this close to a change is timing
 
 
 class PriceRow(NamedTuple):
-    """One price row of one store: amounts in cents (was_price 0 = none)."""
+    """One price row of one store: amounts in cents (was_price 0 = none).
+
+    `previous_price`: the regular price a regular-price change replaced (0 = none; `prices.previous_price`).
+    """
 
     price: int
     was_price: int
     on_special: bool
     first_observed: datetime
+    previous_price: int = 0
 
     def same_price(self, other: "PriceRow") -> bool:
         """Equal price, was-price and special flag (repository.deduplicate's rule, without unit and promo)."""
@@ -77,6 +89,8 @@ class Serving:
     last_verified_at: datetime | None
     anchor_first_scraped_at: datetime | None
     active: bool = True
+    late: bool = False  # usually late with price changes (lateness.usually_late); never for an anchor
+    fresh_since: datetime | None = None  # the chain's latest scrape less lateness.FRESH
 
 
 class Effective(NamedTuple):
@@ -118,7 +132,7 @@ def effective_prices(
     out: dict[Hashable, Effective] = {}
     for product, row in own.items():
         if override_mode and _changed(anchor.get(product), store, horizon):
-            out[product] = Effective(anchor[product], STALE_OVERRIDE, True)
+            out[product] = _from_anchor(anchor[product], STALE_OVERRIDE, store)
             continue
         mate = (freshest or {}).get(product) if override_mode and product not in anchor else None
         if mate is not None and _fresher(mate.last_scraped_at, store.last_scraped_at):
@@ -127,8 +141,16 @@ def effective_prices(
             out[product] = Effective(row, own_source, False)
     for product, row in anchor.items():
         if product not in own:
-            out[product] = Effective(row, INFERRED, True)
+            out[product] = _from_anchor(row, INFERRED, store)
     return out
+
+
+def _from_anchor(row: PriceRow, source: str, store: Serving) -> Effective:
+    """The anchor's row, or for a late store the price a fresh change replaced (source LATE)."""
+    fresh = store.fresh_since is not None and row.first_observed >= store.fresh_since
+    if store.late and row.previous_price and not row.on_special and fresh:
+        return Effective(PriceRow(row.previous_price, 0, False, row.first_observed), LATE, True)
+    return Effective(row, source, True)
 
 
 def freshest_rows(

@@ -6,6 +6,7 @@ import random
 from datetime import datetime, timedelta
 
 from pricegroups.grouping.effective import freshest_rows, SOURCES, PriceRow, Serving, effective_prices
+from pricegroups.grouping.lateness import FRESH, usually_late
 from tests.factories import T0, make_chain_with_stores, make_products
 
 H = timedelta(hours=1)
@@ -15,8 +16,9 @@ D = timedelta(days=1)
 def build(conn, stores: dict[str, dict], groups: dict[str, list[str]], products: int) -> tuple[int, dict, list[int]]:
     """Stores by name with their times and rows, grouped as `groups` ({anchor: [members]}); returns (chain, ids, products).
 
-    A store's spec: scraped / verified / first (first_scraped_at) / active, and
-    rows {product index: (cents, was cents or 0, special, first observed)}.
+    A store's spec: scraped / verified / first (first_scraped_at) / active / late
+    ((late, on time) changes), and rows {product index: (cents, was cents or 0,
+    special, first observed[, previous cents])}.
     """
     names = sorted(stores)
     chain_id, ids = make_chain_with_stores(conn, "acme", len(names))
@@ -31,15 +33,18 @@ def build(conn, stores: dict[str, dict], groups: dict[str, list[str]], products:
     conn.execute("DELETE FROM store_groups g WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.group_id = g.group_id)")
     for name, spec in stores.items():
         conn.execute(
-            """UPDATE stores SET last_scraped_at = %s, last_verified_at = %s, first_scraped_at = %s, active = %s
+            """UPDATE stores SET last_scraped_at = %s, last_verified_at = %s, first_scraped_at = %s, active = %s,
+                                  late_changes = %s, timely_changes = %s
                WHERE store_id = %s""",
-            (spec.get("scraped"), spec.get("verified"), spec.get("first"), spec.get("active", True), store_id[name]),
+            (spec.get("scraped"), spec.get("verified"), spec.get("first"), spec.get("active", True),
+             *spec.get("late", (0, 0)), store_id[name]),
         )
-        for p, (cents, was, special, seen) in spec.get("rows", {}).items():
+        for p, (cents, was, special, seen, *previous) in spec.get("rows", {}).items():
             conn.execute(
-                """INSERT INTO prices (product_id, store_id, price, was_price, on_special, scraped_at, run_id)
-                   VALUES (%s, %s, %s / 100.0, %s / 100.0, %s, %s, 'test')""",
-                (product_ids[p], store_id[name], cents, was or None, special, seen),
+                """INSERT INTO prices (product_id, store_id, price, was_price, unit_price, on_special, scraped_at,
+                                     run_id, previous_price)
+                   VALUES (%s, %s, %s / 100.0, %s / 100.0, %s / 1000.0, %s, %s, 'test', %s / 100.0)""",
+                (product_ids[p], store_id[name], cents, was or None, cents, special, seen, previous[0] if previous else None),
             )
     conn.commit()
     return chain_id, store_id, product_ids
@@ -60,25 +65,29 @@ def from_view(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
 def from_rule(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
     """The same database state read as plain data and served by effective.effective_prices."""
     stores = conn.execute(
-        """SELECT s.store_id, s.active, s.last_scraped_at, s.last_verified_at, g.anchor_store_id, a.first_scraped_at
+        """SELECT s.store_id, s.active, s.last_scraped_at, s.last_verified_at, g.anchor_store_id, a.first_scraped_at,
+                  s.late_changes, s.timely_changes
            FROM stores s JOIN store_groups g ON g.group_id = s.group_id JOIN stores a ON a.store_id = g.anchor_store_id
            WHERE s.chain_id = %s""",
         (chain_id,),
     ).fetchall()
+    latest = conn.execute("SELECT max(last_scraped_at) FROM stores WHERE chain_id = %s", (chain_id,)).fetchone()[0]
     rows: dict[int, dict[int, PriceRow]] = {}
-    for store, product, price, was, special, seen in conn.execute(
-        "SELECT store_id, product_id, price, was_price, on_special, scraped_at FROM prices"
+    for store, product, price, was, special, seen, previous in conn.execute(
+        "SELECT store_id, product_id, price, was_price, on_special, scraped_at, previous_price FROM prices"
     ):
-        rows.setdefault(store, {})[product] = PriceRow(int(price * 100), int(was * 100) if was else 0, special, seen)
+        rows.setdefault(store, {})[product] = PriceRow(int(price * 100), int(was * 100) if was else 0, special, seen,
+                                                       int(previous * 100) if previous else 0)
     groups: dict[int, list] = {}
-    for store, active, scraped, verified, anchor, anchor_first in stores:
+    for store, active, scraped, verified, anchor, anchor_first, *_ in stores:
         if active:
             groups.setdefault(anchor, []).append((store, scraped))
     freshest = {anchor: freshest_rows({s: rows.get(s, {}) for s, _ in mates}, dict(mates))
                 for anchor, mates in groups.items()}
     out = {}
-    for store, active, scraped, verified, anchor, anchor_first in stores:
-        serving = Serving(store == anchor, scraped, verified, anchor_first, active)
+    for store, active, scraped, verified, anchor, anchor_first, late, on_time in stores:
+        serving = Serving(store == anchor, scraped, verified, anchor_first, active, usually_late(late, on_time),
+                          latest - FRESH if latest else None)
         served = effective_prices(serving, rows.get(store, {}), rows.get(anchor, {}), freshest=freshest.get(anchor))
         for product, e in served.items():
             source_store = anchor if e.from_anchor else e.from_store if e.from_store is not None else store
@@ -97,6 +106,8 @@ def test_view_and_rule_agree_on_every_source(conn):
         4: (140, 0, False, verified - 48 * H),  # changed exactly 48 hours before the verification
         5: (150, 0, False, verified - 48 * H - H),  # changed 49 hours before
         6: (160, 0, False, T0 - 10 * D),  # inferred for every member without its own row
+        7: (170, 0, False, T0, 165),  # a regular-price change first seen at the chain's latest scrape (fresh)
+        8: (180, 0, False, T0 - D, 175),  # a change a day old
     }
     stores = {
         "anchor": {"scraped": T0, "first": T0 - 10 * D, "rows": anchor_rows},
@@ -113,8 +124,15 @@ def test_view_and_rule_agree_on_every_source(conn):
                    "rows": {3: (132, 0, False, T0 - 9 * D)}},
         "never_scraped": {"verified": verified, "rows": {2: (124, 0, False, T0 - 9 * D), 3: (133, 0, False, T0 - 9 * D)}},
         "alone": {"scraped": T0, "first": T0, "rows": {0: (99, 0, False, T0)}},
+        # usually late (3 late changes, 1 on time), verified while it still showed product 7's old price
+        "late": {"scraped": verified, "verified": verified, "first": T0 - 20 * D, "late": (3, 1),
+                 "rows": {7: (165, 0, False, T0 - 9 * D)}},
+        "late_unverified": {"scraped": T0 - D, "first": T0 - 20 * D, "late": (5, 2)},
+        "seldom_late": {"scraped": T0 - D, "first": T0 - 20 * D, "late": (2, 0)},  # too little evidence
+        "as_often_on_time": {"scraped": T0 - D, "first": T0 - 20 * D, "late": (4, 4)},
     }
-    members = ["valid", "stale", "unverified", "rescraped", "closed", "never_scraped"]
+    members = ["valid", "stale", "unverified", "rescraped", "closed", "never_scraped", "late", "late_unverified",
+               "seldom_late", "as_often_on_time"]
     chain_id, sid, pid = build(conn, stores, {"anchor": members}, 10)
     view = from_view(conn, chain_id)
     assert view == from_rule(conn, chain_id)
@@ -142,21 +160,29 @@ def test_view_and_rule_agree_on_every_source(conn):
     assert served("never_scraped", 3) == (133, "override")
     assert served("never_scraped", 2) == (120, "stale_override")  # never scraped counts as scraped at -infinity
     assert served("alone", 0) == (99, "observed") and served("alone", 6) is None
+    # a late store is served the price a fresh change replaced, in place of a stale override or an inference
+    assert served("late", 7) == (165, "late") and served("late_unverified", 7) == (165, "late")
+    assert view[(sid["late"], pid[7])][1:3] == (0, False)  # no was-price, not on special
+    assert served("late", 8) == (180, "inferred")  # a day-old change: the anchor's price
+    assert served("late", 2) == (120, "inferred")  # a special is never served late
+    assert served("seldom_late", 7) == (170, "inferred") and served("as_often_on_time", 7) == (170, "inferred")
+    assert served("valid", 7) == (170, "inferred")
     assert {row[4] for row in view.values()} == set(SOURCES)
 
 
 def test_view_and_rule_agree_on_random_states(conn):
-    """Many members with times around every boundary (48 hours, the anchor's first scrape, NULLs)."""
+    """Many members with times around every boundary (48 hours, the anchor's first scrape, freshness, NULLs)."""
     rnd = random.Random(11)
     products = 12
     base = T0 - 10 * D
 
     def when() -> datetime | None:
         return rnd.choice([None, base, base + H, T0 - 3 * D, T0 - 2 * D, T0 - 2 * D - 48 * H,
-                           T0 - 2 * D - 47 * H, T0 - 2 * D - 49 * H, T0 - D, T0])
+                           T0 - 2 * D - 47 * H, T0 - 2 * D - 49 * H, T0 - D, T0 - 12 * H, T0 - 13 * H, T0])
 
     def rows(share: float) -> dict:
-        return {p: (rnd.randint(100, 110), rnd.choice([0, 0, 200]), rnd.random() < 0.2, when() or base)
+        return {p: (rnd.randint(100, 110), rnd.choice([0, 0, 200]), rnd.random() < 0.2, when() or base,
+                    rnd.choice([None, None, rnd.randint(90, 99)]))
                 for p in range(products) if rnd.random() < share}
 
     stores: dict[str, dict] = {}
@@ -168,7 +194,7 @@ def test_view_and_rule_agree_on_random_states(conn):
         for m in range(12):
             name = f"m{g}_{m:02d}"
             stores[name] = {"scraped": when(), "verified": when(), "first": when(), "active": rnd.random() < 0.9,
-                            "rows": rows(0.4)}
+                            "late": rnd.choice([(0, 0), (3, 2), (2, 0), (5, 5), (6, 1)]), "rows": rows(0.4)}
             groups[anchor].append(name)
     chain_id, _, _ = build(conn, stores, groups, products)
     view = from_view(conn, chain_id)

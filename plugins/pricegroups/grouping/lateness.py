@@ -1,0 +1,152 @@
+"""Stores late with price changes: learned from what members showed, served by the effective-prices rule.
+
+Some stores apply a regular-price change a day after the rest of their zone.
+For such a store the anchor's price of a change first observed today is wrong
+more often than the price it replaced, so the effective-prices rule serves
+the replaced price (`prices.previous_price`, source "late") while the change
+is *fresh*: first observed within `FRESH` of the chain's latest scrape.
+
+Whether a store is late is measured, never assumed. Each run, every member
+that was observed (scraped in full, or spot-checked) is compared with its
+anchor on the products whose anchor price is a fresh regular-price change:
+showing the replaced price counts as late, showing the new one as on time
+(`count`). A store is *usually late* (`usually_late`) once it was late at
+least `MIN_LATE` times within the last `Settings.lateness_days`, and more
+often late than on time: then the replaced price is the likelier one.
+A change that is a day old is served as the anchor shows it: a late store
+catches up within a day or two, and after a day it is more often on time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Hashable, Mapping, NamedTuple, Sequence
+
+import psycopg
+
+from pricegroups.grouping.effective import PriceRow
+from pricegroups.settings import Settings
+
+FRESH = timedelta(hours=12)  # the view's interval '12 hours': a change this recent is today's (daily runs)
+MIN_LATE = 3  # the view's late_changes >= 3: fewer late changes are not a habit
+
+
+class Lateness(NamedTuple):
+    """Of a member's observed products whose anchor price had just changed: how many it showed late, on time."""
+
+    late: int
+    on_time: int
+
+
+def usually_late(late: int, on_time: int) -> bool:
+    """The replaced price is the likelier one: at least MIN_LATE late changes, and more late than on time."""
+    return late >= MIN_LATE and late > on_time
+
+
+class Seen(NamedTuple):
+    """A member's price of one product as one scrape or spot check showed it (cents)."""
+
+    price: int
+    on_special: bool
+    at: datetime
+
+
+def count(observed: Mapping[Hashable, Seen], anchor: Mapping[Hashable, PriceRow]) -> Lateness:
+    """Late and on-time changes in one run's observation of a member.
+
+    Only the anchor's fresh regular-price changes count: a row with a previous
+    price, not on special, first observed within FRESH of the observation
+    (before or after it: the two scrapes of one run). A product the member
+    shows on special, or at a third price, says nothing about timing.
+    """
+    late = on_time = 0
+    for product, seen in observed.items():
+        row = anchor.get(product)
+        if row is None or not row.previous_price or row.on_special or seen.on_special:
+            continue
+        if abs(row.first_observed - seen.at) > FRESH:
+            continue
+        if seen.price == row.previous_price:
+            late += 1
+        elif seen.price == row.price:
+            on_time += 1
+    return Lateness(late, on_time)
+
+
+# -- reading and writing PostgreSQL -------------------------------------------
+
+# What members showed this run, on the products whose anchor price is a regular-price change first
+# observed within FRESH of the observation: their full scrape (scraped_items) or else their spot check.
+_OBSERVED = """
+WITH seen AS (
+    SELECT i.store_id, i.product_id, i.price, i.on_special, i.scraped_at AS observed_at
+    FROM scraped_items i
+    WHERE i.run_id = %(run)s AND i.product_id IS NOT NULL
+    UNION ALL
+    SELECT i.store_id, l.product_id, i.price, i.on_special, k.checked_at
+    FROM spot_check_items i
+    JOIN spot_checks k ON k.run_id = i.run_id AND k.store_id = i.store_id
+    JOIN listings l ON l.chain_id = k.chain_id AND l.sku = i.sku
+    WHERE i.run_id = %(run)s
+      AND NOT EXISTS (SELECT 1 FROM scraped_items f WHERE f.run_id = i.run_id AND f.store_id = i.store_id)
+)
+SELECT v.store_id, v.product_id, (v.price * 100)::bigint, v.on_special, v.observed_at,
+       (ap.price * 100)::bigint, (ap.previous_price * 100)::bigint, ap.on_special, ap.scraped_at
+FROM seen v
+JOIN stores s ON s.store_id = v.store_id
+JOIN chains c ON c.chain_id = s.chain_id
+JOIN store_groups g ON g.group_id = s.group_id
+JOIN prices ap ON ap.store_id = g.anchor_store_id AND ap.product_id = v.product_id
+WHERE s.store_id <> g.anchor_store_id AND s.active
+  AND (%(chains)s::text[] IS NULL OR c.code = ANY(%(chains)s))
+  AND ap.previous_price IS NOT NULL AND NOT ap.on_special
+  AND ap.scraped_at BETWEEN v.observed_at - %(fresh)s AND v.observed_at + %(fresh)s
+ORDER BY v.store_id, v.product_id
+"""
+
+_RECOUNT = """
+UPDATE stores s SET late_changes = coalesce(t.late, 0), timely_changes = coalesce(t.on_time, 0)
+FROM (SELECT x.store_id, sum(l.late)::int AS late, sum(l.on_time)::int AS on_time
+      FROM unnest(%(stores)s::int[]) AS x(store_id)
+      LEFT JOIN store_lateness l ON l.store_id = x.store_id AND l.observed_at > %(since)s
+      GROUP BY x.store_id) t
+WHERE s.store_id = t.store_id
+"""
+
+
+def record_lateness(
+    conn: psycopg.Connection, run_id: str, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """Count, per member observed in `run_id`, its late and on-time changes; refresh the stores' sums.
+
+    Idempotent: a re-run replaces the run's rows and recounts the same sums.
+    Call it after the run's upserts and before its members are deduplicated
+    (the merge step), while every member's observation is still in staging.
+    """
+    observed: dict[int, dict[int, Seen]] = {}
+    anchors: dict[int, dict[int, PriceRow]] = {}
+    times: dict[int, datetime] = {}
+    rows = conn.execute(_OBSERVED, {"run": run_id, "chains": list(chains) if chains else None, "fresh": FRESH})
+    for store, product, cents, special, at, a_cents, a_previous, a_special, a_seen in rows:
+        observed.setdefault(store, {})[product] = Seen(cents, special, at)
+        anchors.setdefault(store, {})[product] = PriceRow(a_cents, 0, a_special, a_seen, a_previous)
+        times[store] = min(times.get(store, at), at)
+    counts = {store: count(observed[store], anchors[store]) for store in observed}
+    with conn.transaction():
+        conn.execute("DELETE FROM store_lateness WHERE run_id = %s AND NOT store_id = ANY(%s)", (run_id, list(counts)))
+        for store, c in counts.items():
+            conn.execute(
+                """INSERT INTO store_lateness (run_id, store_id, observed_at, late, on_time) VALUES (%s, %s, %s, %s, %s)
+                   ON CONFLICT (run_id, store_id) DO UPDATE
+                       SET observed_at = EXCLUDED.observed_at, late = EXCLUDED.late, on_time = EXCLUDED.on_time""",
+                (run_id, store, times[store], c.late, c.on_time),
+            )
+        stale = [r[0] for r in conn.execute(
+            "SELECT store_id FROM stores WHERE late_changes > 0 OR timely_changes > 0")]
+        conn.execute(_RECOUNT, {"stores": sorted(set(counts) | set(stale)),
+                                "since": as_of - timedelta(days=settings.lateness_days)})
+    return {"late_observed": len(counts), "late_changes": sum(c.late for c in counts.values()),
+            "timely_changes": sum(c.on_time for c in counts.values()),
+            "late_stores": conn.execute(
+                "SELECT count(*) FROM stores WHERE late_changes >= %s AND late_changes > timely_changes",
+                (MIN_LATE,)).fetchone()[0]}

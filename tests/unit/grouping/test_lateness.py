@@ -1,0 +1,85 @@
+"""Late stores: what counts as a late or an on-time change, and when a store is usually late (lateness.py),
+and how the effective-prices rule serves a late store (effective.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from pricegroups.grouping.effective import INFERRED, LATE, STALE_OVERRIDE, PriceRow, Serving, effective_prices
+from pricegroups.grouping.lateness import FRESH, MIN_LATE, Lateness, Seen, count, usually_late
+
+T0 = datetime(2026, 3, 10, 6, tzinfo=timezone.utc)
+H = timedelta(hours=1)
+
+
+def anchor_row(price: int, previous: int = 0, seen: datetime = T0, special: bool = False) -> PriceRow:
+    return PriceRow(price, 0, special, seen, previous)
+
+
+def test_count_tells_late_from_on_time_on_fresh_regular_changes_only():
+    anchor = {
+        "late": anchor_row(120, 100),
+        "on_time": anchor_row(220, 200),
+        "third_price": anchor_row(320, 300),
+        "no_change": anchor_row(420),
+        "special_at_anchor": anchor_row(520, 500, special=True),
+        "special_at_member": anchor_row(620, 600),
+        "old_change": anchor_row(720, 700, seen=T0 - FRESH - H),
+        "change_after": anchor_row(820, 800, seen=T0 + FRESH),  # the anchor scraped later in the same run
+    }
+    observed = {
+        "late": Seen(100, False, T0),
+        "on_time": Seen(220, False, T0),
+        "third_price": Seen(310, False, T0),
+        "no_change": Seen(410, False, T0),
+        "special_at_anchor": Seen(500, False, T0),
+        "special_at_member": Seen(600, True, T0),
+        "old_change": Seen(700, False, T0),
+        "change_after": Seen(800, False, T0),
+        "anchor_lacks_it": Seen(900, False, T0),
+    }
+    assert count(observed, anchor) == Lateness(late=2, on_time=1)
+
+
+@pytest.mark.parametrize(
+    "late, on_time, expected",
+    [(MIN_LATE, 0, True), (MIN_LATE, MIN_LATE - 1, True), (MIN_LATE, MIN_LATE, False), (MIN_LATE - 1, 0, False),
+     (10, 9, True), (10, 10, False), (0, 0, False)],
+)
+def test_usually_late_needs_evidence_and_a_majority(late, on_time, expected):
+    assert usually_late(late, on_time) is expected
+
+
+def serving(late: bool, verified: datetime | None = None, fresh_since: datetime | None = T0 - FRESH) -> Serving:
+    return Serving(False, verified, verified, T0 - 30 * 24 * H, late=late, fresh_since=fresh_since)
+
+
+def test_a_late_store_is_served_the_replaced_price_while_the_change_is_fresh():
+    anchor = {1: anchor_row(120, 100), 2: anchor_row(220, 200, seen=T0 - FRESH - H), 3: anchor_row(320),
+              4: anchor_row(420, 400, special=True), 5: PriceRow(520, 600, False, T0, 500)}
+    late = effective_prices(serving(True), {}, anchor)
+    assert late[1].source == LATE and late[1].row.price == 100 and late[1].from_anchor
+    assert late[5].row == PriceRow(500, 0, False, T0)  # the replaced price has no was-price
+    assert {p: e.source for p, e in late.items() if p != 1 and p != 5} == {2: INFERRED, 3: INFERRED, 4: INFERRED}
+    on_time = effective_prices(serving(False), {}, anchor)
+    assert {e.source for e in on_time.values()} == {INFERRED} and on_time[1].row.price == 120
+    unknown_clock = effective_prices(serving(True, fresh_since=None), {}, anchor)
+    assert unknown_clock[1].source == INFERRED
+
+
+def test_a_late_store_verified_while_late_keeps_its_observed_price():
+    """Its verification saw the old price; the stale-override rule would serve the anchor's new one."""
+    verified = T0 - 2 * H
+    own = {1: PriceRow(100, 0, False, T0 - 100 * H)}
+    anchor = {1: anchor_row(120, 100)}
+    assert effective_prices(serving(False, verified), own, anchor)[1].source == STALE_OVERRIDE
+    served = effective_prices(serving(True, verified), own, anchor)[1]
+    assert (served.source, served.row.price) == (LATE, 100)
+
+
+def test_an_anchor_is_never_served_late():
+    anchor = Serving(True, T0, None, T0 - 30 * 24 * H, late=True, fresh_since=T0 - FRESH)
+    own = {1: anchor_row(120, 100)}
+    assert effective_prices(anchor, own, {})[1].row.price == 120
