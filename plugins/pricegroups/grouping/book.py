@@ -28,6 +28,7 @@ import numpy as np
 from pricegroups.grouping.comparer import Comparer, chain_change_rate
 from pricegroups.grouping.effective import HORIZON, Effective, PriceRow, Serving, effective_prices, freshest_rows
 from pricegroups.grouping.health import check_group
+from pricegroups.grouping.lateness import FRESH, Seen, count, usually_late
 from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix, encode_key, hours, sort_key
@@ -107,7 +108,9 @@ class GroupBook:
         """A successful scrape of `store` at `at` (the upsert's rules, for a whole store at once).
 
         Its rows become `rows`; a product whose price, was-price and special flag
-        are unchanged keeps when it was first observed. last_scraped_at becomes
+        are unchanged keeps its row (when it was first observed, its previous
+        price); a regular-price change keeps the price it replaced as
+        `previous_price`, any other change has none. last_scraped_at becomes
         `at`, first_scraped_at is set once (`first_seen`, default `at`). A scrape
         not newer than the store's last one is ignored (returns False): a re-run
         or a backfill never makes a store's prices older.
@@ -119,7 +122,13 @@ class GroupBook:
         kept: dict[Hashable, PriceRow] = {}
         for product, row in rows.items():
             before = old.get(product)
-            kept[product] = row._replace(first_observed=before.first_observed) if before and before.same_price(row) else row
+            if before is None:
+                kept[product] = row  # its previous price, if any, is from the PRICES.csv history
+            elif before.same_price(row):
+                kept[product] = before
+            else:
+                regular = not before.on_special and not row.on_special and before.price != row.price
+                kept[product] = row._replace(previous_price=before.price if regular else 0)
         self.rows[store] = kept
         self.stores[store] = replace(state, scraped_at=at)
         if self.first_scraped_at.get(store) is None:
@@ -173,13 +182,35 @@ class GroupBook:
             active = [m for m in (group.anchor, *group.members) if self.stores[m].active]
             freshest[key] = freshest_rows({m: self.rows.get(m, {}) for m in active},
                                           {m: self.stores[m].scraped_at for m in active})
+        latest: dict[Hashable, datetime] = {}  # per chain, its latest scrape (the view's clock)
         for store, state in self.stores.items():
-            anchor = self.groups[state.group].anchor
+            chain = self.groups[state.group].chain
+            if state.scraped_at is not None and (chain not in latest or state.scraped_at > latest[chain]):
+                latest[chain] = state.scraped_at
+        for store, state in self.stores.items():
+            anchor, chain = self.groups[state.group].anchor, self.groups[state.group].chain
             serving = Serving(store == anchor, state.scraped_at, state.verified_at, self.first_scraped_at.get(anchor),
-                              state.active)
+                              state.active, usually_late(state.late, state.on_time),
+                              latest[chain] - FRESH if chain in latest else None)
             out[store] = effective_prices(serving, self.rows.get(store, {}), self.rows.get(anchor, {}), horizon,
                                           freshest[state.group])
         return out
+
+    def record_lateness(self, scraped: Iterable[Hashable]) -> None:
+        """Add, for each member among `scraped` (this round's scrapes), its late and on-time changes (lateness.py).
+
+        Call it after the round's scrapes are recorded and before the round:
+        the members' rows are still whole catalogues. Unlike the database, the
+        book keeps the sums for good (no `lateness_days` window).
+        """
+        for store in scraped:
+            state = self.stores[store]
+            anchor = self.groups[state.group].anchor
+            if store == anchor or state.scraped_at is None or not state.active:
+                continue
+            seen = {p: Seen(r.price, r.on_special, state.scraped_at) for p, r in self.rows.get(store, {}).items()}
+            found = count(seen, self.rows.get(anchor, {}))
+            self.stores[store] = replace(state, late=state.late + found.late, on_time=state.on_time + found.on_time)
 
     # -- one maintenance round ---------------------------------------------
     def maintenance_round(

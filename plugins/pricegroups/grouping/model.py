@@ -24,6 +24,8 @@ class StoreState:
     verified_at: datetime | None = None  # last comparison with its anchor that matched
     failures: int = 0  # consecutive failed scrapes
     active: bool = True
+    late: int = 0  # changes it showed late / on time as a member (lateness.py; stores.late_changes, timely_changes)
+    on_time: int = 0
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,9 @@ STATE_GROUP_COLUMNS = ("chain", "group", "anchor", "created_at")
 STATE_STORE_COLUMNS = ("chain", "store", "group", "first_scraped_at", "last_scraped_at", "verified_at",
                        "needs_verification")
 STATE_ROW_COLUMNS = ("chain", "store", "product", "price", "was_price", "on_special", "first_observed")
+# written by --state-out; optional in --state-in (a state written before them has none: 0 / no previous price)
+STATE_STORE_EXTRA = ("late_changes", "timely_changes")
+STATE_ROW_EXTRA = ("previous_price",)
 STATE_FILES = {"groups.csv": STATE_GROUP_COLUMNS, "stores.csv": STATE_STORE_COLUMNS, "rows.csv": STATE_ROW_COLUMNS}
 Store = tuple[str, str]  # (chain, store code); a group key is (chain, group label)
 
@@ -93,12 +96,14 @@ def read_prices(path: Path, as_of: datetime | None, settings: Settings) -> Price
         *_, price, was, special, at = observations[-1]
         if at < floor:
             continue
-        first = at
+        first, previous = at, 0
         for earlier in reversed(observations[:-1]):  # the price has been the same since...
             if earlier[2:5] != (price, was, special):
+                if not earlier[4] and not special and earlier[2] != price:  # a regular-price change
+                    previous = earlier[2]
                 break
             first = earlier[5]
-        current.setdefault(store, {})[product] = PriceRow(price, was, special, first)
+        current.setdefault(store, {})[product] = PriceRow(price, was, special, first, previous)
     return PriceDump(current, newest, oldest, frozenset(r[0] for r in rows), as_of)
 
 
@@ -143,7 +148,8 @@ def read_state(directory: Path) -> GroupBook:
             raise BadData(f"{where}: group {group!r} of chain {chain!r} is not in {groups_path.name}")
         scraped = _optional_time(record["last_scraped_at"], "last_scraped_at", where)
         verified = _optional_time(record["verified_at"], "verified_at", where)
-        stores[(chain, code)] = StoreState((chain, code), (chain, group), scraped, verified)
+        late, on_time = (_count(record.get(c), c, where) for c in ("late_changes", "timely_changes"))
+        stores[(chain, code)] = StoreState((chain, code), (chain, group), scraped, verified, late=late, on_time=on_time)
         first_scraped[(chain, code)] = _optional_time(record["first_scraped_at"], "first_scraped_at", where)
         if _flag(record["needs_verification"], "needs_verification", where):
             flagged.add((chain, code))
@@ -170,8 +176,10 @@ def read_state(directory: Path) -> GroupBook:
         seen.add((chain, code, product))
         price = _money(record["price"], "price", where)
         was = _money(record["was_price"], "was_price", where) if record["was_price"].strip() else 0
+        previous = _money(record["previous_price"], "previous_price", where) \
+            if (record.get("previous_price") or "").strip() else 0
         row = PriceRow(price, was, _flag(record["on_special"], "on_special", where),
-                       _time(record["first_observed"], "first_observed", where))
+                       _time(record["first_observed"], "first_observed", where), previous)
         book.rows.setdefault((chain, code), {})[product] = row
     return book
 
@@ -183,12 +191,12 @@ def state_outputs(book: GroupBook, directory: Path) -> list[tuple[Path, tuple, l
     return [
         (directory / "groups.csv", STATE_GROUP_COLUMNS,
          [(g.chain, _label(g.group), g.anchor[1], _iso(g.created_at)) for g in groups]),
-        (directory / "stores.csv", STATE_STORE_COLUMNS,
+        (directory / "stores.csv", STATE_STORE_COLUMNS + STATE_STORE_EXTRA,
          [(s.store[0], s.store[1], _label(s.group), _iso(book.first_scraped_at.get(s.store)), _iso(s.scraped_at),
-           _iso(s.verified_at), _bool(s.store in book.needs_verification)) for s in stores]),
-        (directory / "rows.csv", STATE_ROW_COLUMNS,
+           _iso(s.verified_at), _bool(s.store in book.needs_verification), s.late, s.on_time) for s in stores]),
+        (directory / "rows.csv", STATE_ROW_COLUMNS + STATE_ROW_EXTRA,
          [(s.store[0], s.store[1], product, _amount(r.price), _amount(r.was_price) if r.was_price else "",
-           _bool(r.on_special), _iso(r.first_observed))
+           _bool(r.on_special), _iso(r.first_observed), _amount(r.previous_price) if r.previous_price else "")
           for s in stores for product, r in sorted(book.rows.get(s.store, {}).items())]),
     ]
 
@@ -230,13 +238,13 @@ def run_round(
         book = GroupBook.from_anchors({s: s[0] for s in previous}, previous, created)
     for store in sorted(dump.stores - set(book.stores)):  # new stores start ungrouped
         book.add_store(store, store[0], dump.first_seen.get(store, dump.as_of))
-    scraped = not_newer = 0
+    recorded: list[Store] = []
     for store in sorted(dump.rows):
         if book.record_scrape(store, dump.rows[store], dump.scraped_at[store], dump.first_seen[store]):
-            scraped += 1
-        else:
-            not_newer += 1
+            recorded.append(store)
+    book.record_lateness(recorded)
     summary = book.maintenance_round(None, dump.as_of, settings)
+    scraped, not_newer = len(recorded), len(dump.rows) - len(recorded)
     summary.scraped, summary.not_newer = scraped, not_newer
     outputs = []
     if out_path is not None:
@@ -318,6 +326,16 @@ def _records(path: Path, required: tuple[str, ...]):
                 yield reader.line_num, record
         except csv.Error as exc:
             raise BadData(f"{path}:{reader.line_num}: {exc}") from exc
+
+
+def _count(raw: str | None, name: str, where: str) -> int:
+    """A non-negative whole number; an absent or empty field is 0."""
+    text = (raw or "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise BadData(f"{where}: {name} must be a whole number of at least 0, not {text!r}")
+    return int(text)
 
 
 def _required(record: dict, names: tuple[str, ...], where: str) -> list[str]:

@@ -168,7 +168,8 @@ def test_day1_state_has_the_groups_times_and_deduplicated_rows(tmp_path, day1):
     ]
     stores = {r["store"]: r for r in read_csv(day1 / "stores.csv")}
     assert stores["s3"] == {"chain": "acme", "store": "s3", "group": "s1", "first_scraped_at": DAY1,
-                            "last_scraped_at": DAY1, "verified_at": DAY1, "needs_verification": "false"}
+                            "last_scraped_at": DAY1, "verified_at": DAY1, "needs_verification": "false",
+                            "late_changes": "0", "timely_changes": "0"}
     assert stores["s1"]["verified_at"] == "" and stores["s1"]["last_scraped_at"] == DAY1
     rows = read_csv(day1 / "rows.csv")
     by_store: dict[str, dict[str, dict]] = {}
@@ -384,3 +385,34 @@ def test_members_verified_before_an_anchor_price_change_do_not_back_the_new_pric
     own = {store[1]: n for store, n in zip(evidence["stores"], evidence["own"])}
     assert evidence["shared"] == 0 and own == {"s2": 3, "s1": 0}
     assert set(read_groups(tmp_path / "groups2.csv").values()) == {"s1"}
+
+
+def test_a_member_late_with_changes_is_learned_and_served_the_replaced_prices(tmp_path, day1):
+    """Day 2: the anchor of list 0 changes three regular prices; s5, scraped too, still shows the old ones.
+    Day 3 (state in, only the anchors): a fresh change is served to s5 at its old price, to s3 at the new."""
+    lists = price_lists()
+    changed = {"p010": 777, "p011": 778, "p012": 779}
+    write_scrapes(tmp_path / "day2.csv", {"s1": dict(lists[0], **changed), "s2": lists[1],
+                                          "s5": dict(lists[0], p013=lists[0]["p013"])}, DAY2)
+    assert run("--prices", tmp_path / "day2.csv", "--state-in", day1, "--state-out", tmp_path / "state2",
+               "--effective-out", tmp_path / "effective2.csv") == 0
+    stores = {r["store"]: r for r in read_csv(tmp_path / "state2" / "stores.csv")}
+    assert (stores["s5"]["late_changes"], stores["s5"]["timely_changes"]) == ("3", "0")
+    assert (stores["s3"]["late_changes"], stores["s3"]["timely_changes"]) == ("0", "0")  # not scraped
+    rows = {(r["store"], r["product"]): r for r in read_csv(tmp_path / "state2" / "rows.csv")}
+    assert rows[("s1", "p010")]["previous_price"] == f"{lists[0]['p010'] / 100:.2f}"
+    assert rows[("s1", "p013")]["previous_price"] == ""
+    served2 = {(r["store"], r["product"]): (round(float(r["price"]) * 100), r["source"])
+               for r in read_csv(tmp_path / "effective2.csv")}
+    assert served2[("s5", "p010")] == (lists[0]["p010"], "late")  # what s5 showed, not the anchor's new price
+    assert served2[("s3", "p010")] == (777, "inferred")
+
+    day3 = "2026-11-03T06:00:00+00:00"
+    write_scrapes(tmp_path / "day3.csv", {"s1": dict(lists[0], **changed, p020=555), "s2": lists[1]}, day3)
+    assert run("--prices", tmp_path / "day3.csv", "--state-in", tmp_path / "state2",
+               "--effective-out", tmp_path / "effective3.csv") == 0
+    served3 = {(r["store"], r["product"]): (round(float(r["price"]) * 100), r["source"])
+               for r in read_csv(tmp_path / "effective3.csv")}
+    assert served3[("s5", "p020")] == (lists[0]["p020"], "late")  # fresh today: the price it replaced
+    assert served3[("s5", "p010")] == (777, "stale_override")  # a day old: the late store has caught up
+    assert served3[("s3", "p020")] == (555, "inferred")
