@@ -406,6 +406,14 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
         members = [m for m in members if m in set(context.store_ids)]
     if members and not context.dry_run:
         verification.record_plan(conn, context.run_id, context.as_of_datetime, {m: "forced" for m in members})
+    # a chain-wide change (a new week's specials): refresh the products the anchors do not carry
+    complement = [] if context.dry_run else grouping.complement_members(
+        conn, context.as_of_datetime, settings, context.chains)
+    complement = [m for m in complement if m not in set(members)
+                  and (context.store_ids is None or m in set(context.store_ids))]
+    if complement:
+        verification.record_plan(conn, context.run_id, context.as_of_datetime, {m: "complement" for m in complement})
+    members = sorted(set(members) | set(complement))
     # members whose spot check disagrees with what is served: scraped in full now, checked by the health check
     suspects = [] if context.dry_run else spotcheck.judge_spot_checks(conn, context.run_id, settings)
     suspects = [s for s in suspects if s not in set(members)]

@@ -202,6 +202,28 @@ def jumped_anchors(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: S
     return sorted((g for g, (chain, share) in fresh.items() if share > median[chain] + margin), key=sort_key)
 
 
+def turnover_chains(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: Settings) -> list[Hashable]:
+    """Chains whose anchors' prices changed en masse in this run: {group: (chain, share)} as `jumped_anchors`.
+
+    When the median anchor of a chain shows more than 3 x max_member_deviation
+    of its prices first seen in this run (a new week's specials, a price
+    round), the products the anchors do not carry changed too, and their only
+    rows are members' older observations. One member per group is scraped in
+    the same run to refresh them (`complement_member`).
+    """
+    by_chain: dict[Hashable, list[float]] = {}
+    for chain, share in fresh.values():
+        by_chain.setdefault(chain, []).append(share)
+    margin = 3 * settings.max_member_deviation
+    return sorted((c for c, shares in by_chain.items() if float(np.median(shares)) > margin), key=sort_key)
+
+
+def complement_member(beyond_anchor: Mapping[Hashable, int]) -> Hashable | None:
+    """The member whose rows cover most products its anchor does not carry ({member: count}); ties: smallest key."""
+    ranked = sorted((m for m, n in beyond_anchor.items() if n > 0), key=lambda m: (-beyond_anchor[m], sort_key(m)))
+    return ranked[0] if ranked else None
+
+
 def plan_succession(
     group: GroupState, stores: Mapping[Hashable, StoreState], as_of: datetime, settings: Settings
 ) -> ReplaceAnchor | None:

@@ -21,7 +21,8 @@ from pricegroups.grouping import repository as repo
 from pricegroups.grouping import verification
 from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer, Outcome
-from pricegroups.grouping.health import anchor_ready, check_group, due_for_check, jumped_anchors, plan_succession
+from pricegroups.grouping.health import (anchor_ready, check_group, complement_member, due_for_check, jumped_anchors,
+                                        plan_succession, turnover_chains)
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState
 from pricegroups.grouping.support import group_supports
@@ -104,6 +105,48 @@ def jumped_anchor_members(
     jumped = jumped_anchors({g: (chain, fresh) for g, chain, fresh, _ in rows}, settings)
     members = {g: m for g, _, _, m in rows}
     return sorted(s for g in jumped for s in members[g][:per_group])
+
+
+def complement_members(
+    conn: psycopg.Connection, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
+) -> list[int]:
+    """Members to scrape now because their chain's anchors changed en masse (health.turnover_chains).
+
+    Per group of such a chain, the member with the most rows for products the
+    anchor does not carry (health.complement_member): after a new week's
+    specials those rows are the stale ones, and nothing else refreshes them.
+    A group whose chosen member was scraped in this run already is skipped.
+    """
+    rows = conn.execute(
+        """SELECT g.group_id, g.chain_id,
+                  (SELECT count(*) FILTER (WHERE p.scraped_at >= a.last_scraped_at)::float8 / greatest(count(*), 1)
+                   FROM prices p WHERE p.store_id = a.store_id) AS fresh
+           FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
+           WHERE a.last_scraped_at = %(as_of)s AND a.first_scraped_at < a.last_scraped_at
+             AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))""",
+        {"as_of": as_of, "chains": chain_ids(conn, chains)},
+    ).fetchall()
+    turned = set(turnover_chains({g: (chain, fresh) for g, chain, fresh in rows}, settings))
+    groups = [g for g, chain, _ in rows if chain in turned]
+    if not groups:
+        return []
+    beyond: dict[int, dict[int, int]] = {}
+    scraped_now: set[int] = set()  # already scraped in this run: its rows are fresh
+    for group_id, store_id, n, now in conn.execute(
+        """SELECT s.group_id, s.store_id, count(*), s.last_scraped_at >= %s
+           FROM stores s JOIN store_groups g ON g.group_id = s.group_id
+           JOIN prices p ON p.store_id = s.store_id
+           WHERE s.group_id = ANY(%s) AND s.active AND s.store_id <> g.anchor_store_id
+             AND NOT EXISTS (SELECT 1 FROM prices ap WHERE ap.store_id = g.anchor_store_id
+                                                       AND ap.product_id = p.product_id)
+           GROUP BY s.group_id, s.store_id""",
+        (as_of, groups),
+    ):
+        beyond.setdefault(group_id, {})[store_id] = n
+        if now:
+            scraped_now.add(store_id)
+    chosen = (complement_member(members) for members in beyond.values())
+    return sorted(m for m in chosen if m is not None and m not in scraped_now)
 
 
 def anchors_of(conn: psycopg.Connection, group_ids: Sequence[int]) -> list[int]:

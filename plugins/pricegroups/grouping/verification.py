@@ -31,7 +31,9 @@ import psycopg
 
 from pricegroups.settings import Settings
 
-REASONS = ("random", "risk", "forced", "named", "bootstrap", "spot")  # "spot": its spot check disagreed (spotcheck.py)
+# "spot": its spot check disagreed (spotcheck.py); "complement": its chain's anchors changed en masse and it
+# carries most of what its anchor does not (service.complement_members)
+REASONS = ("random", "risk", "forced", "named", "bootstrap", "spot", "complement")
 CHANGE_EVENTS = ("merged", "member_ejected", "anchor_replaced")
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 ESTIMATE_DAYS = 14  # the window the run summary, `groups show` and the demo report estimate over

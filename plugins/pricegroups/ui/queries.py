@@ -25,7 +25,7 @@ from pricegroups.grouping.verification import ESTIMATE_DAYS, estimate
 # Group changes an operator looks for; `verified` (routine) and `created` (a new store, or the other
 # half of an ejection) are counted, not listed.
 DECISIONS = ("merged", "member_ejected", "anchor_replaced", "reset", "store_closed")
-ROLES = ("anchor", "bootstrap", "named", "forced", "random", "risk")
+ROLES = ("anchor", "bootstrap", "named", "forced", "random", "risk", "spot", "complement")
 
 
 def chains(conn: psycopg.Connection) -> list[dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from pricegroups.grouping.service import (
@@ -304,6 +306,37 @@ def test_anchor_moving_on_a_normal_day_gets_its_old_members_reverified_and_regro
     assert conn.execute("SELECT count(*) FROM stores WHERE needs_verification").fetchone()[0] == 0
     assert_group_invariants(conn)
     assert_effective_prices_true(w)
+
+
+def test_a_chain_wide_change_scrapes_the_member_that_covers_what_its_anchor_lacks(conn):
+    from pricegroups.grouping.service import complement_members
+
+    w = World.build(conn, ["A", "A", "A", "A", "B", "B", "B"])
+    w.derive_zone("B", "A", 0.25)
+    w.add_gaps(0.1)
+    w.scrape(w.stores, day(0))
+    maintain(conn, 0)
+    anchors = groups_of(conn)
+    w.scrape(list(anchors), day(1))
+    assert complement_members(conn, day(1), SETTINGS) == []  # an ordinary day
+    for zone in w.zones.values():  # a new week: a fifth of every list changes
+        for p in w.products[::5]:
+            zone[p] += Decimal("0.30")
+    w.scrape(list(anchors), day(2))
+    chosen = complement_members(conn, day(2), SETTINGS)
+    beyond = {}  # per member, the products it carries that its anchor does not
+    for s in w.stores:
+        anchor = next(a for a, members in anchors.items() if s in members)
+        if s != anchor:
+            beyond[s] = len(set(w.carried(s)) - set(w.carried(anchor)))
+    expected = []
+    for anchor, members in anchors.items():
+        others = [m for m in members if m != anchor and beyond[m]]
+        if others:
+            expected.append(min(others, key=lambda m: (-beyond[m], m)))
+    assert chosen == sorted(expected) and chosen
+    w.scrape(chosen[:1], day(2))  # one of them was scraped in this run already: not again
+    assert complement_members(conn, day(2), SETTINGS) == chosen[1:]
 
 
 def test_an_anchor_that_jumps_to_another_list_gets_members_scraped_in_the_same_run(conn):

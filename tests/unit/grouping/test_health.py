@@ -153,3 +153,16 @@ def test_a_wider_but_noisier_member_or_a_margin_too_small_keeps_the_anchor():
     slightly = {p: A[p] for p in range(96)}  # 1 more product: within the 2 % margin (ceil(1.9) = 2)
     group, stores, comparer = with_support({"a": narrow, "m1": slightly, "m2": narrow}, "a")
     assert not any(isinstance(d, ReplaceAnchor) for d in check_group(group, stores, comparer).decisions)
+
+
+def test_a_chain_whose_anchors_changed_en_masse_gets_a_complement_member_per_group():
+    from pricegroups.grouping.health import complement_member, turnover_chains
+
+    # chain c: a new week's specials move its median anchor by 16 %; chain d has an ordinary day,
+    # one of its anchors jumped (that is jumped_anchors' case, not a turnover)
+    fresh = {"g1": ("c", 0.16), "g2": ("c", 0.17), "g3": ("c", 0.02), "g4": ("d", 0.01), "g5": ("d", 0.40),
+             "g6": ("d", 0.005)}
+    assert turnover_chains(fresh, S) == ["c"]
+    assert turnover_chains(fresh, Settings(max_member_deviation=0.1)) == []
+    assert complement_member({"m1": 12, "m2": 30, "m3": 30}) == "m2"  # most products beyond the anchor; ties: key
+    assert complement_member({"m1": 0}) is None and complement_member({}) is None
