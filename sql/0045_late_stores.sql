@@ -31,13 +31,18 @@ ALTER TABLE stores
     ADD COLUMN late_changes   integer NOT NULL DEFAULT 0 CHECK (late_changes >= 0),
     ADD COLUMN timely_changes integer NOT NULL DEFAULT 0 CHECK (timely_changes >= 0);
 
--- sql/0040's rule plus one case (effective.py says the same in Python, and
--- tests/integration/grouping/test_effective_rule.py holds them equal): for a
--- member that is usually late (at least 3 late changes, and more late than on
--- time), a price it would be served from its anchor is replaced by the price it
--- replaced when that change is fresh: a regular-price change first observed
--- within 12 hours of the chain's latest scrape. Source 'late'; the unit price
--- is scaled to the served price, and there is no was-price or promotion.
+-- sql/0040's rule plus two cases (effective.py says the same in Python, and
+-- tests/integration/grouping/test_effective_rule.py holds them equal):
+-- * for a member that is usually late (at least 3 late changes, and more late
+--   than on time), a price it would be served from its anchor is replaced by
+--   the price it replaced when that change is fresh: a regular-price change
+--   first observed within 12 hours of the chain's latest scrape. Source 'late';
+--   the unit price is scaled to the served price, and there is no was-price or
+--   promotion;
+-- * a member scraped within 12 hours of the chain's latest scrape (today) is
+--   served what that scrape saw: its overrides are not stale on the day they
+--   were observed, whatever the anchor's price did (a store that shows a change
+--   late, seen doing so today, charges the old price today).
 CREATE OR REPLACE VIEW effective_prices AS
 WITH member AS (
     SELECT s.store_id, s.chain_id, s.group_id, g.anchor_store_id, s.last_scraped_at, s.last_verified_at,
@@ -45,7 +50,8 @@ WITH member AS (
            s.store_id <> g.anchor_store_id AND s.last_verified_at IS NOT NULL
                AND coalesce(s.last_scraped_at, '-infinity') <= s.last_verified_at AS override_mode,
            s.store_id <> g.anchor_store_id AND s.late_changes >= 3 AND s.late_changes > s.timely_changes AS late,
-           clock.latest - interval '12 hours' AS fresh_since
+           clock.latest - interval '12 hours' AS fresh_since,
+           coalesce(s.last_scraped_at >= clock.latest - interval '12 hours', false) AS scraped_today
     FROM stores s
     JOIN store_groups g ON g.group_id = s.group_id
     LEFT JOIN stores a ON a.store_id = g.anchor_store_id
@@ -60,7 +66,7 @@ SELECT m.store_id, m.chain_id, p.product_id, p.price, p.was_price, p.unit_price,
 FROM member m
 JOIN prices p ON p.store_id = m.store_id
 LEFT JOIN prices ap ON ap.store_id = m.anchor_store_id AND ap.product_id = p.product_id
-WHERE NOT (m.override_mode AND ap.product_id IS NOT NULL
+WHERE NOT (m.override_mode AND ap.product_id IS NOT NULL AND NOT m.scraped_today
            AND ap.scraped_at > coalesce(m.anchor_first_scraped_at, '-infinity')
            AND ap.scraped_at >= m.last_verified_at - interval '48 hours')
   AND NOT (m.override_mode AND ap.product_id IS NULL
@@ -106,6 +112,6 @@ CROSS JOIN LATERAL (
 ) lagged
 WHERE m.store_id <> m.anchor_store_id
   AND (own.product_id IS NULL
-       OR (m.override_mode
+       OR (m.override_mode AND NOT m.scraped_today
            AND ap.scraped_at > coalesce(m.anchor_first_scraped_at, '-infinity')
            AND ap.scraped_at >= m.last_verified_at - interval '48 hours'));

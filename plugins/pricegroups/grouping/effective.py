@@ -14,7 +14,9 @@ row. The rule, for an active store S of a group whose anchor is A:
   Per product:
 
   - own row, no reason to doubt it: the own row, source ``observed`` or
-    ``override`` (as just said);
+    ``override`` (as just said); so is every own row of a member scraped at
+    or after ``Serving.fresh_since`` (today): nothing it was seen charging
+    today is stale;
   - an override is **stale** when the anchor's price for the product was
     first observed (i) after the anchor's first scrape (a *change*, not a
     price the anchor had from the start; a NULL first scrape counts as
@@ -130,8 +132,9 @@ def effective_prices(
     override_mode = verified is not None and (scraped is None or scraped <= verified)  # verified, not scraped since
     own_source = OVERRIDE if override_mode else OBSERVED
     out: dict[Hashable, Effective] = {}
+    today = store.fresh_since is not None and scraped is not None and scraped >= store.fresh_since
     for product, row in own.items():
-        if override_mode and _changed(anchor.get(product), store, horizon):
+        if override_mode and not today and _changed(anchor.get(product), store, horizon):
             out[product] = _from_anchor(anchor[product], STALE_OVERRIDE, store)
             continue
         mate = (freshest or {}).get(product) if override_mode and product not in anchor else None

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pricegroups.grouping.effective import INFERRED, LATE, STALE_OVERRIDE, PriceRow, Serving, effective_prices
+from pricegroups.grouping.effective import INFERRED, LATE, OVERRIDE, STALE_OVERRIDE, PriceRow, Serving, effective_prices
 from pricegroups.grouping.lateness import FRESH, MIN_LATE, Lateness, Seen, count, usually_late
 
 T0 = datetime(2026, 3, 10, 6, tzinfo=timezone.utc)
@@ -70,12 +70,16 @@ def test_a_late_store_is_served_the_replaced_price_while_the_change_is_fresh():
 
 
 def test_a_late_store_verified_while_late_keeps_its_observed_price():
-    """Its verification saw the old price; the stale-override rule would serve the anchor's new one."""
-    verified = T0 - 2 * H
+    """Seen charging the old price today: served as seen. Seen yesterday: the stale-override rule would
+    serve the anchor's new price; a late store is served the replaced price instead."""
     own = {1: PriceRow(100, 0, False, T0 - 100 * H)}
     anchor = {1: anchor_row(120, 100)}
-    assert effective_prices(serving(False, verified), own, anchor)[1].source == STALE_OVERRIDE
-    served = effective_prices(serving(True, verified), own, anchor)[1]
+    for late in (False, True):
+        today = effective_prices(serving(late, T0 - 2 * H), own, anchor)[1]
+        assert (today.source, today.row.price) == (OVERRIDE, 100)
+    yesterday = T0 - 20 * H
+    assert effective_prices(serving(False, yesterday), own, anchor)[1].source == STALE_OVERRIDE
+    served = effective_prices(serving(True, yesterday), own, anchor)[1]
     assert (served.source, served.row.price) == (LATE, 100)
 
 

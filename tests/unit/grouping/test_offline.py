@@ -404,7 +404,7 @@ def test_a_member_late_with_changes_is_learned_and_served_the_replaced_prices(tm
     assert rows[("s1", "p013")]["previous_price"] == ""
     served2 = {(r["store"], r["product"]): (round(float(r["price"]) * 100), r["source"])
                for r in read_csv(tmp_path / "effective2.csv")}
-    assert served2[("s5", "p010")] == (lists[0]["p010"], "late")  # what s5 showed, not the anchor's new price
+    assert served2[("s5", "p010")] == (lists[0]["p010"], "override")  # what s5 showed today, not the new price
     assert served2[("s3", "p010")] == (777, "inferred")
 
     day3 = "2026-11-03T06:00:00+00:00"
