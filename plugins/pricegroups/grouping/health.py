@@ -194,10 +194,7 @@ def jumped_anchors(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: S
     until some are compared with it (the integrity chain): the stale-anchor
     branch scrapes a few of them in the same run.
     """
-    by_chain: dict[Hashable, list[float]] = {}
-    for chain, share in fresh.values():
-        by_chain.setdefault(chain, []).append(share)
-    median = {chain: float(np.median(shares)) for chain, shares in by_chain.items()}
+    median = _median_shares(fresh)
     margin = 3 * settings.max_member_deviation
     return sorted((g for g, (chain, share) in fresh.items() if share > median[chain] + margin), key=sort_key)
 
@@ -211,11 +208,16 @@ def turnover_chains(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: 
     rows are members' older observations. One member per group is scraped in
     the same run to refresh them (`complement_member`).
     """
+    margin = 3 * settings.max_member_deviation
+    return sorted((c for c, median in _median_shares(fresh).items() if median > margin), key=sort_key)
+
+
+def _median_shares(fresh: Mapping[Hashable, tuple[Hashable, float]]) -> dict[Hashable, float]:
+    """{chain: the median of its anchors' shares} from {group: (chain, share)}."""
     by_chain: dict[Hashable, list[float]] = {}
     for chain, share in fresh.values():
         by_chain.setdefault(chain, []).append(share)
-    margin = 3 * settings.max_member_deviation
-    return sorted((c for c, shares in by_chain.items() if float(np.median(shares)) > margin), key=sort_key)
+    return {chain: float(np.median(shares)) for chain, shares in by_chain.items()}
 
 
 def complement_member(beyond_anchor: Mapping[Hashable, int]) -> Hashable | None:

@@ -80,17 +80,10 @@ def find_stale_anchors(
     return stale
 
 
-def jumped_anchor_members(
-    conn: psycopg.Connection, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
-    per_group: int = 3,
-) -> list[int]:
-    """Members to scrape now because their anchor's prices just changed far more than its chain's did.
-
-    Reads, for every anchor scraped at `as_of` (and scraped before), the share
-    of its prices first seen in this run, and its members most recently
-    verified first; health.jumped_anchors decides (docs/grouping.md).
-    """
-    rows = conn.execute(
+def _anchor_fresh_shares(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None) -> list[tuple]:
+    """(group, chain, share of the anchor's prices first seen in this run, members most recently verified first)
+    for every anchor scraped at `as_of` that was scraped before."""
+    return conn.execute(
         """SELECT g.group_id, g.chain_id,
                   (SELECT count(*) FILTER (WHERE p.scraped_at >= a.last_scraped_at)::float8 / greatest(count(*), 1)
                    FROM prices p WHERE p.store_id = a.store_id) AS fresh,
@@ -102,6 +95,19 @@ def jumped_anchor_members(
              AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))""",
         {"as_of": as_of, "chains": chain_ids(conn, chains)},
     ).fetchall()
+
+
+def jumped_anchor_members(
+    conn: psycopg.Connection, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
+    per_group: int = 3,
+) -> list[int]:
+    """Members to scrape now because their anchor's prices just changed far more than its chain's did.
+
+    Reads, for every anchor scraped at `as_of` (and scraped before), the share
+    of its prices first seen in this run, and its members most recently
+    verified first; health.jumped_anchors decides (docs/grouping.md).
+    """
+    rows = _anchor_fresh_shares(conn, as_of, chains)
     jumped = jumped_anchors({g: (chain, fresh) for g, chain, fresh, _ in rows}, settings)
     members = {g: m for g, _, _, m in rows}
     return sorted(s for g in jumped for s in members[g][:per_group])
@@ -117,17 +123,9 @@ def complement_members(
     specials those rows are the stale ones, and nothing else refreshes them.
     A group whose chosen member was scraped in this run already is skipped.
     """
-    rows = conn.execute(
-        """SELECT g.group_id, g.chain_id,
-                  (SELECT count(*) FILTER (WHERE p.scraped_at >= a.last_scraped_at)::float8 / greatest(count(*), 1)
-                   FROM prices p WHERE p.store_id = a.store_id) AS fresh
-           FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
-           WHERE a.last_scraped_at = %(as_of)s AND a.first_scraped_at < a.last_scraped_at
-             AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))""",
-        {"as_of": as_of, "chains": chain_ids(conn, chains)},
-    ).fetchall()
-    turned = set(turnover_chains({g: (chain, fresh) for g, chain, fresh in rows}, settings))
-    groups = [g for g, chain, _ in rows if chain in turned]
+    rows = _anchor_fresh_shares(conn, as_of, chains)
+    turned = set(turnover_chains({g: (chain, fresh) for g, chain, fresh, _ in rows}, settings))
+    groups = [g for g, chain, _, _ in rows if chain in turned]
     if not groups:
         return []
     beyond: dict[int, dict[int, int]] = {}
