@@ -10,7 +10,8 @@ Whether a store is late is measured, never assumed. Each run, every member
 that was observed (scraped in full, or spot-checked) is compared with its
 anchor on the products whose anchor price is a fresh regular-price change:
 showing the replaced price counts as late, showing the new one as on time
-(`count`). A store is *usually late* (`usually_late`) once it was late at
+(`count`; not on a day its anchor's list was repriced en masse). A store
+is *usually late* (`usually_late`) once it was late at
 least `MIN_LATE` times within the last `Settings.lateness_days`, and more
 often late than on time: then the replaced price is the likelier one.
 A change that is a day old is served as the anchor shows it: a late store
@@ -77,6 +78,9 @@ def count(observed: Mapping[Hashable, Seen], anchor: Mapping[Hashable, PriceRow]
 
 # What members showed this run, on the products whose anchor price is a regular-price change first
 # observed within FRESH of the observation: their full scrape (scraped_items) or else their spot check.
+# Not on a day the anchor's list was repriced en masse (more than 3 x max_member_deviation of its rows
+# changed: a zone moved or converged): a store applies such a change with its whole list, and hundreds
+# of on-time changes of one day would drown its habit with ordinary changes.
 _OBSERVED = """
 WITH seen AS (
     SELECT i.store_id, i.product_id, i.price, i.on_special, i.scraped_at AS observed_at
@@ -90,12 +94,22 @@ WITH seen AS (
     WHERE i.run_id = %(run)s
       AND NOT EXISTS (SELECT 1 FROM scraped_items f WHERE f.run_id = i.run_id AND f.store_id = i.store_id)
 )
+-- the share of each anchor's rows that are regular-price changes first seen in its latest scrape
+, repriced AS (
+    SELECT g.group_id,
+           count(*) FILTER (WHERE ap.previous_price IS NOT NULL
+                              AND ap.scraped_at >= a.last_scraped_at - %(fresh)s)::float8 / count(*) AS share
+    FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
+    JOIN prices ap ON ap.store_id = a.store_id
+    GROUP BY g.group_id
+)
 SELECT v.store_id, v.product_id, (v.price * 100)::bigint, v.on_special, v.observed_at,
        (ap.price * 100)::bigint, (ap.previous_price * 100)::bigint, ap.on_special, ap.scraped_at
 FROM seen v
 JOIN stores s ON s.store_id = v.store_id
 JOIN chains c ON c.chain_id = s.chain_id
 JOIN store_groups g ON g.group_id = s.group_id
+JOIN repriced r ON r.group_id = g.group_id AND r.share <= %(mass)s
 JOIN prices ap ON ap.store_id = g.anchor_store_id AND ap.product_id = v.product_id
 WHERE s.store_id <> g.anchor_store_id AND s.active
   AND (%(chains)s::text[] IS NULL OR c.code = ANY(%(chains)s))
@@ -126,7 +140,8 @@ def record_lateness(
     observed: dict[int, dict[int, Seen]] = {}
     anchors: dict[int, dict[int, PriceRow]] = {}
     times: dict[int, datetime] = {}
-    rows = conn.execute(_OBSERVED, {"run": run_id, "chains": list(chains) if chains else None, "fresh": FRESH})
+    rows = conn.execute(_OBSERVED, {"run": run_id, "chains": list(chains) if chains else None, "fresh": FRESH,
+                                    "mass": 3 * settings.max_member_deviation})
     for store, product, cents, special, at, a_cents, a_previous, a_special, a_seen in rows:
         observed.setdefault(store, {})[product] = Seen(cents, special, at)
         anchors.setdefault(store, {})[product] = PriceRow(a_cents, 0, a_special, a_seen, a_previous)

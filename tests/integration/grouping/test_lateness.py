@@ -15,23 +15,23 @@ D = timedelta(days=1)
 SETTINGS = Settings(lateness_days=28)
 
 
-def setup(conn):
+def setup(conn, changed: int = 5):
     """Anchor A with members M (scraped in full) and N (spot-checked), and a loner L in a group of its own.
 
-    Products 0-4 change regular price at the anchor on day 1 (1.00 -> 1.50 .. 5.00 -> 5.50); 5 does not.
+    Of 200 products, 0 to `changed` - 1 change regular price at the anchor on day 1 (1.00 -> 1.50,
+    2.00 -> 2.50, ...); the rest do not. Five changes are an ordinary day (2.5 % of the list).
     """
     chain_id, (a, m, n, loner) = make_chain_with_stores(conn, "acme", 4)
-    p = make_products(conn, 6)
+    p = make_products(conn, 200)
     conn.execute("UPDATE stores SET group_id = (SELECT group_id FROM stores WHERE store_id = %s) WHERE store_id = ANY(%s)",
                  (a, [m, n]))
     conn.execute("DELETE FROM store_groups g WHERE NOT EXISTS (SELECT 1 FROM stores s WHERE s.group_id = g.group_id)")
     conn.execute("INSERT INTO listings (chain_id, sku, product_id, first_seen_at, last_seen_at)"
-                 " SELECT %s, 'sku' || i, (%s::bigint[])[i + 1], %s, %s FROM generate_series(0, 5) i",
+                 " SELECT %s, 'sku' || i, (%s::bigint[])[i + 1], %s, %s FROM generate_series(0, 199) i",
                  (chain_id, p, T0, T0))
-    old = [PriceRow(p[i], s, Decimal(i + 1), T0) for i in range(6) for s in (a, m, n, loner)]
-    upsert_prices(conn, old, "r0")
-    upsert_prices(conn, [PriceRow(p[i], a, Decimal(i + 1) + Decimal("0.5"), T0 + D) for i in range(5)]
-                  + [PriceRow(p[5], a, Decimal(6), T0 + D)], "r1")
+    upsert_prices(conn, [PriceRow(p[i], s, Decimal(i + 1), T0) for i in range(200) for s in (a, m, n, loner)], "r0")
+    upsert_prices(conn, [PriceRow(p[i], a, Decimal(i + 1) + (Decimal("0.5") if i < changed else 0), T0 + D)
+                         for i in range(200)], "r1")
     conn.commit()
     return chain_id, a, m, n, loner, p
 
@@ -90,3 +90,12 @@ def test_a_rerun_counts_the_same_and_old_evidence_expires(conn):
     # 29 days later, a run that observes nobody: the old evidence is out of the window
     record_lateness(conn, "r29", T0 + 30 * D, SETTINGS)
     assert sums(conn, m) == [(0, 0)]
+
+
+def test_a_day_the_anchors_list_is_repriced_en_masse_is_no_evidence(conn):
+    """A zone that moves or converges changes a large share of the list at once; stores apply it together."""
+    chain_id, a, m, n, loner, p = setup(conn, changed=20)  # 10 % of the list: more than 3 x 1 %
+    scrape(conn, "r1", chain_id, m, p[:20], [f"{i + 1}.00" for i in range(20)], T0 + D)  # all "late"
+    conn.commit()
+    counts = record_lateness(conn, "r1", T0 + D, SETTINGS)
+    assert sums(conn, m) == [(0, 0)] and counts["late_observed"] == 0
