@@ -10,10 +10,10 @@ Whether a store is late is measured, never assumed. Each run, every member
 that was observed (scraped in full, or spot-checked) is compared with its
 anchor on the products whose anchor price is a fresh regular-price change:
 showing the replaced price counts as late, showing the new one as on time
-(`count`; not on a day its anchor's list was repriced en masse). A store
-is *usually late* (`usually_late`) once it was late at
-least `MIN_LATE` times within the last `Settings.lateness_days`, and more
-often late than on time: then the replaced price is the likelier one.
+(`count`; not on a day its anchor's list was repriced en masse). A store is
+*usually late* (`usually_late`) once it was late at least `MIN_LATE` times
+within the last `Settings.lateness_days`, and more often late than on time:
+then the replaced price is the likelier one.
 A change that is a day old is served as the anchor shows it: a late store
 catches up within a day or two, and after a day it is more often on time.
 """
