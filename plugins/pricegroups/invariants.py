@@ -135,12 +135,12 @@ FROM (
                                coalesce(e.evidence->>'stores', 'none'), e.store_id, e.other_store_id)
                WHEN e.kind = 'anchor_replaced'
                     AND coalesce(e.evidence->>'reason', '')
-                        NOT IN ('anchor_drift', 'anchor_failed', 'representative', 'coverage')
+                        NOT IN ('anchor_drift', 'anchor_failed', 'representative', 'coverage', 'punctual')
                    THEN format('unknown reason %%s', coalesce(e.evidence->>'reason', 'none'))
                WHEN e.kind = 'anchor_replaced' AND e.evidence->>'reason' = 'anchor_drift'
                     AND coalesce(e.evidence #>> '{old_vs_new,outcome}', '') NOT IN ('match', 'mismatch')
                    THEN 'an anchor drift without a conclusive comparison of the old and the new anchor'
-               WHEN e.kind = 'anchor_replaced' AND e.evidence->>'reason' IN ('representative', 'coverage')
+               WHEN e.kind = 'anchor_replaced' AND e.evidence->>'reason' IN ('representative', 'coverage', 'punctual')
                     AND NOT e.evidence ? 'off_consensus'
                    THEN 'an anchor election without the consensus counts'
                WHEN e.kind = 'anchor_replaced' AND e.evidence->>'reason' = 'anchor_failed'

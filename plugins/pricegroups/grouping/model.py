@@ -75,7 +75,7 @@ class ReplaceAnchor:
     group: Hashable
     old_anchor: Hashable
     new_anchor: Hashable
-    reason: str  # "anchor_drift" | "anchor_failed" | "representative" | "coverage"
+    reason: str  # "anchor_drift" | "anchor_failed" | "representative" | "coverage" | "punctual"
     evidence: dict[str, Any]
     kind = "anchor_replaced"
 

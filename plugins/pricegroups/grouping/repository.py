@@ -45,7 +45,7 @@ def load_states(
     """Active stores and their groups (optionally of some chains or groups only)."""
     rows = conn.execute(
         """SELECT s.store_id, s.group_id, s.last_scraped_at, s.last_verified_at, s.consecutive_failures,
-                  s.active, g.chain_id, g.anchor_store_id, g.created_at
+                  s.active, g.chain_id, g.anchor_store_id, g.created_at, s.late_changes, s.timely_changes
            FROM stores s JOIN store_groups g ON g.group_id = s.group_id
            WHERE (s.active OR s.store_id = g.anchor_store_id)
              AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))
@@ -57,8 +57,8 @@ def load_states(
     stores: dict[int, StoreState] = {}
     members: dict[int, list[int]] = {}
     heads: dict[int, tuple] = {}
-    for store, group, scraped, verified, failures, active, chain, anchor, created in rows:
-        stores[store] = StoreState(store, group, scraped, verified, failures, active)
+    for store, group, scraped, verified, failures, active, chain, anchor, created, late, on_time in rows:
+        stores[store] = StoreState(store, group, scraped, verified, failures, active, late, on_time)
         heads[group] = (chain, anchor, created)
         if store != anchor:
             members.setdefault(group, []).append(store)

@@ -166,3 +166,23 @@ def test_a_chain_whose_anchors_changed_en_masse_gets_a_complement_member_per_gro
     assert turnover_chains(fresh, Settings(max_member_deviation=0.1)) == []
     assert complement_member({"m1": 12, "m2": 30, "m3": 30}) == "m2"  # most products beyond the anchor; ties: key
     assert complement_member({"m1": 0}) is None and complement_member({}) is None
+
+
+def test_a_late_anchor_hands_over_to_a_punctual_member_and_a_late_member_never_takes_the_role():
+    from dataclasses import replace as with_fields
+
+    group, stores, comparer = with_support({"a": A, "m1": A, "m2": A}, "a")
+    assert not [d for d in check_group(group, stores, comparer).decisions if isinstance(d, ReplaceAnchor)]
+    stores["a"] = with_fields(stores["a"], late=5, on_time=1)  # usually late with price changes
+    decisions = check_group(group, stores, comparer).decisions
+    replace = [d for d in decisions if isinstance(d, ReplaceAnchor)]
+    assert len(replace) == 1 and (replace[0].new_anchor, replace[0].reason) == ("m1", "punctual")
+    assert replace[0].evidence["usually_late"] == ["a"]
+    stores["m1"] = with_fields(stores["m1"], late=3, on_time=0)
+    replace = [d for d in check_group(group, stores, comparer).decisions if isinstance(d, ReplaceAnchor)]
+    assert [(d.new_anchor, d.reason) for d in replace] == [("m2", "punctual")]
+    # a wider catalogue does not make a late member the anchor
+    narrow = {p: A[p] for p in range(95)}
+    group, stores, comparer = with_support({"a": narrow, "m1": A, "m2": {p: A[p] for p in range(96)}}, "a")
+    stores["m1"] = with_fields(stores["m1"], late=4, on_time=0)
+    assert not [d for d in check_group(group, stores, comparer).decisions if isinstance(d, ReplaceAnchor)]
