@@ -30,6 +30,7 @@ from pricegroups.demo.model import Event
 from pricegroups.demo.chains import register_demo_chains
 from pricegroups.demo.report import adjusted_rand_index
 from pricegroups.demo.server import DemoSite
+from pricegroups.grouping.lateness import usually_late
 from pricegroups.invariants import check_invariants, price_times, regressions
 from pricegroups.migrate import migrate
 from pricegroups.pipeline import DEFAULT_PARAMS
@@ -499,3 +500,35 @@ def test_a_member_that_moved_zone_is_caught_by_its_spot_check_the_same_day(histo
         if ("greengrocer", history.spot_mover) in group:
             assert all(history.scenario.zone_of("greengrocer", code, 6) != old_zone
                        for chain, code in group if code != history.spot_mover), group
+
+
+def test_members_late_with_changes_are_measured_and_no_punctual_store_is_called_late(history):
+    """store_lateness: late changes are seen mostly at the stores the scenario makes late (Store.lag_share);
+    a punctual store may show one by coincidence (its price equals its anchor's old one), never a habit."""
+    lagging = {(c.code, s.code) for c in history.scenario.chains.values() for s in c.stores if s.lag_share > 0}
+    with psycopg.connect(history.conninfo) as conn:
+        evidence = conn.execute(
+            """SELECT c.code, s.code, sum(l.late), sum(l.on_time) FROM store_lateness l
+               JOIN stores s USING (store_id) JOIN chains c ON c.chain_id = s.chain_id
+               GROUP BY c.code, s.code""").fetchall()
+    late_at = {(chain, code): n for chain, code, n, _ in evidence}
+    habit = {(chain, code) for chain, code, late, on_time in evidence if usually_late(late, on_time)}
+    assert sum(on_time for *_, on_time in evidence) > 0, "punctual members were measured too"
+    assert habit <= lagging, f"punctual stores called late: {sorted(habit - lagging)}"
+    at_lagging = sum(n for store, n in late_at.items() if store in lagging)
+    elsewhere = sum(n for store, n in late_at.items() if store not in lagging)
+    assert at_lagging >= 3 and at_lagging >= 3 * elsewhere, (at_lagging, elsewhere)
+
+
+def test_a_chain_wide_change_has_a_complement_member_scraped_per_group(history):
+    """Day 7 starts a new week of specials: the anchors of the chains that are up change en masse."""
+    run = history.runs["chain_down"]
+    with psycopg.connect(history.conninfo) as conn:
+        complement = conn.execute(
+            """SELECT c.code, s.code, s.group_id FROM verifications v JOIN stores s USING (store_id)
+               JOIN chains c ON c.chain_id = s.chain_id WHERE v.run_id = %s AND v.reason = 'complement'""",
+            (run["run_id"],)).fetchall()
+    chains = {chain for chain, _, _ in complement}
+    assert chains and "greengrocer" not in chains  # the chain that is down changed nothing
+    assert all(code in run["scraped"] for _, code, _ in complement), "scraped in the same run"
+    assert len({group for *_, group in complement}) == len(complement), "one member per group"
