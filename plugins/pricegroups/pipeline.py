@@ -402,10 +402,11 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     if context.store_ids is not None:
         anchors = [a for a in anchors if a in set(context.store_ids)]
     members = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains)
+    members += grouping.late_anchor_members(conn, context.as_of_datetime, context.chains)  # for a re-election
     if context.store_ids is not None:
         members = [m for m in members if m in set(context.store_ids)]
     if members and not context.dry_run:
-        verification.record_plan(conn, context.run_id, context.as_of_datetime, {m: "forced" for m in members})
+        verification.record_plan(conn, context.run_id, context.as_of_datetime, {m: "forced" for m in sorted(set(members))})
     # a chain-wide change (a new week's specials): refresh the products the anchors do not carry
     complement = [] if context.dry_run else grouping.complement_members(
         conn, context.as_of_datetime, settings, context.chains)

@@ -21,7 +21,7 @@ catches up within a day or two, and after a day it is more often on time.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Hashable, Mapping, NamedTuple, Sequence
+from typing import Hashable, Iterable, Mapping, NamedTuple, Sequence
 
 import psycopg
 
@@ -74,6 +74,27 @@ def count(observed: Mapping[Hashable, Seen], anchor: Mapping[Hashable, PriceRow]
     return Lateness(late, on_time)
 
 
+def count_anchor(earlier: Mapping[Hashable, Iterable[Seen]], anchor: Mapping[Hashable, PriceRow]) -> Lateness:
+    """Late and on-time changes of an anchor, from what its members showed the run before its change.
+
+    For each fresh regular-price change of the anchor (`count`'s rule), the
+    members' observations from the day before it was first seen: a member
+    already showing the new price means the anchor showed it a day late; a
+    member showing the replaced price means the change is the day's.
+    """
+    late = on_time = 0
+    for product, seen in earlier.items():
+        row = anchor.get(product)
+        if row is None or not row.previous_price or row.on_special:
+            continue
+        prices = {s.price for s in seen if not s.on_special and s.at < row.first_observed - FRESH}
+        if row.price in prices:
+            late += 1
+        elif row.previous_price in prices:
+            on_time += 1
+    return Lateness(late, on_time)
+
+
 # -- reading and writing PostgreSQL -------------------------------------------
 
 # What members showed this run, on the products whose anchor price is a regular-price change first
@@ -81,17 +102,17 @@ def count(observed: Mapping[Hashable, Seen], anchor: Mapping[Hashable, PriceRow]
 # Not on a day the anchor's list was repriced en masse (more than 3 x max_member_deviation of its rows
 # changed: a zone moved or converged): a store applies such a change with its whole list, and hundreds
 # of on-time changes of one day would drown its habit with ordinary changes.
-_OBSERVED = """
+_SEEN_AND_REPRICED = """
 WITH seen AS (
     SELECT i.store_id, i.product_id, i.price, i.on_special, i.scraped_at AS observed_at
     FROM scraped_items i
-    WHERE i.run_id = %(run)s AND i.product_id IS NOT NULL
+    WHERE i.run_id = ANY(%(runs)s) AND i.product_id IS NOT NULL
     UNION ALL
     SELECT i.store_id, l.product_id, i.price, i.on_special, k.checked_at
     FROM spot_check_items i
     JOIN spot_checks k ON k.run_id = i.run_id AND k.store_id = i.store_id
     JOIN listings l ON l.chain_id = k.chain_id AND l.sku = i.sku
-    WHERE i.run_id = %(run)s
+    WHERE i.run_id = ANY(%(runs)s)
       AND NOT EXISTS (SELECT 1 FROM scraped_items f WHERE f.run_id = i.run_id AND f.store_id = i.store_id)
 )
 -- the share of each anchor's rows that are regular-price changes first seen in its latest scrape
@@ -103,6 +124,8 @@ WITH seen AS (
     JOIN prices ap ON ap.store_id = a.store_id
     GROUP BY g.group_id
 )
+"""
+_OBSERVED = _SEEN_AND_REPRICED + """
 SELECT v.store_id, v.product_id, (v.price * 100)::bigint, v.on_special, v.observed_at,
        (ap.price * 100)::bigint, (ap.previous_price * 100)::bigint, ap.on_special, ap.scraped_at
 FROM seen v
@@ -118,6 +141,25 @@ WHERE s.store_id <> g.anchor_store_id AND s.active
 ORDER BY v.store_id, v.product_id
 """
 
+# What the members of each anchor scraped in this run showed in the runs of the day before, on the
+# products whose anchor price is a fresh regular-price change (not on a day of mass repricing).
+_EARLIER = _SEEN_AND_REPRICED + """
+SELECT a.store_id, v.product_id, (v.price * 100)::bigint, v.on_special, v.observed_at,
+       (ap.price * 100)::bigint, (ap.previous_price * 100)::bigint, ap.on_special, ap.scraped_at
+FROM store_groups g
+JOIN stores a ON a.store_id = g.anchor_store_id
+JOIN chains c ON c.chain_id = a.chain_id
+JOIN repriced r ON r.group_id = g.group_id AND r.share <= %(mass)s
+JOIN prices ap ON ap.store_id = a.store_id
+JOIN stores s ON s.group_id = g.group_id AND s.store_id <> a.store_id AND s.active
+JOIN seen v ON v.store_id = s.store_id AND v.product_id = ap.product_id
+WHERE a.last_scraped_at >= %(as_of)s - %(fresh)s
+  AND (%(chains)s::text[] IS NULL OR c.code = ANY(%(chains)s))
+  AND ap.previous_price IS NOT NULL AND NOT ap.on_special AND ap.scraped_at >= a.last_scraped_at - %(fresh)s
+  AND v.observed_at < ap.scraped_at - %(fresh)s AND v.observed_at >= ap.scraped_at - %(fresh)s - interval '1 day'
+ORDER BY a.store_id, v.product_id
+"""
+
 _RECOUNT = """
 UPDATE stores s SET late_changes = coalesce(t.late, 0), timely_changes = coalesce(t.on_time, 0)
 FROM (SELECT x.store_id, sum(l.late)::int AS late, sum(l.on_time)::int AS on_time
@@ -131,22 +173,37 @@ WHERE s.store_id = t.store_id
 def record_lateness(
     conn: psycopg.Connection, run_id: str, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
 ) -> dict[str, int]:
-    """Count, per member observed in `run_id`, its late and on-time changes; refresh the stores' sums.
+    """Count, per member observed in `run_id` and per anchor scraped in it, its late and on-time changes
+    (`count`, `count_anchor`); refresh the stores' sums.
 
     Idempotent: a re-run replaces the run's rows and recounts the same sums.
     Call it after the run's upserts and before its members are deduplicated
     (the merge step), while every member's observation is still in staging.
     """
+    params = {"runs": [run_id], "as_of": as_of, "chains": list(chains) if chains else None, "fresh": FRESH,
+              "mass": 3 * settings.max_member_deviation}
     observed: dict[int, dict[int, Seen]] = {}
     anchors: dict[int, dict[int, PriceRow]] = {}
     times: dict[int, datetime] = {}
-    rows = conn.execute(_OBSERVED, {"run": run_id, "chains": list(chains) if chains else None, "fresh": FRESH,
-                                    "mass": 3 * settings.max_member_deviation})
-    for store, product, cents, special, at, a_cents, a_previous, a_special, a_seen in rows:
+    for store, product, cents, special, at, a_cents, a_previous, a_special, a_seen in conn.execute(_OBSERVED, params):
         observed.setdefault(store, {})[product] = Seen(cents, special, at)
         anchors.setdefault(store, {})[product] = PriceRow(a_cents, 0, a_special, a_seen, a_previous)
         times[store] = min(times.get(store, at), at)
     counts = {store: count(observed[store], anchors[store]) for store in observed}
+    # anchors: what their members showed the day before (the runs of that day, this run excluded)
+    params["runs"] = [r for (r,) in conn.execute(
+        "SELECT run_id FROM runs WHERE logical_date < %s AND logical_date >= %s AND run_id <> %s",
+        (as_of - FRESH, as_of - FRESH - timedelta(days=1), run_id))]
+    earlier: dict[int, dict[int, list[Seen]]] = {}
+    own: dict[int, dict[int, PriceRow]] = {}
+    for anchor, product, cents, special, at, a_cents, a_previous, a_special, a_seen in (
+            conn.execute(_EARLIER, params) if params["runs"] else ()):
+        earlier.setdefault(anchor, {}).setdefault(product, []).append(Seen(cents, special, at))
+        own.setdefault(anchor, {})[product] = PriceRow(a_cents, 0, a_special, a_seen, a_previous)
+        times[anchor] = min(times.get(anchor, a_seen), a_seen)
+    for anchor in earlier:
+        if anchor not in counts:  # a store is a member or an anchor of this run, never both
+            counts[anchor] = count_anchor(earlier[anchor], own[anchor])
     with conn.transaction():
         conn.execute("DELETE FROM store_lateness WHERE run_id = %s AND NOT store_id = ANY(%s)", (run_id, list(counts)))
         for store, c in counts.items():

@@ -23,6 +23,7 @@ from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.health import (anchor_ready, check_group, complement_member, due_for_check, jumped_anchors,
                                         plan_succession, turnover_chains)
+from pricegroups.grouping.lateness import usually_late
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState
 from pricegroups.grouping.support import group_supports
@@ -145,6 +146,33 @@ def complement_members(
             scraped_now.add(store_id)
     chosen = (complement_member(members) for members in beyond.values())
     return sorted(m for m in chosen if m is not None and m not in scraped_now)
+
+
+def late_anchor_members(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None = None) -> list[int]:
+    """Two members to scrape now in each group whose anchor is usually late with changes (lateness.py).
+
+    With the anchor and two matching members checked in one run, the health
+    check hands the role to the member closest to the group's consensus
+    (health.elect_anchor, reason "punctual"). Only members that are not late
+    themselves, most recently verified first; a group with fewer than two is
+    left alone, and a member scraped at `as_of` already is not scraped again.
+    """
+    rows = conn.execute(
+        """SELECT a.late_changes, a.timely_changes,
+                  ARRAY(SELECT ARRAY[s.store_id, s.late_changes, s.timely_changes,
+                                     (coalesce(s.last_scraped_at, '-infinity') >= %(as_of)s)::int] FROM stores s
+                        WHERE s.group_id = g.group_id AND s.active AND s.store_id <> g.anchor_store_id
+                        ORDER BY s.last_verified_at DESC NULLS LAST, s.store_id)
+           FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
+           WHERE a.late_changes > 0 AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))""",
+        {"as_of": as_of, "chains": chain_ids(conn, chains)},
+    ).fetchall()
+    chosen: list[int] = []
+    for late, on_time, members in rows:
+        punctual = [(store, now) for store, m_late, m_on_time, now in members if not usually_late(m_late, m_on_time)]
+        if usually_late(late, on_time) and len(punctual) >= 2:
+            chosen += [store for store, now in punctual[:2] if not now]
+    return sorted(chosen)
 
 
 def anchors_of(conn: psycopg.Connection, group_ids: Sequence[int]) -> list[int]:

@@ -99,3 +99,30 @@ def test_a_day_the_anchors_list_is_repriced_en_masse_is_no_evidence(conn):
     conn.commit()
     counts = record_lateness(conn, "r1", T0 + D, SETTINGS)
     assert sums(conn, m) == [(0, 0)] and counts["late_observed"] == 0
+
+
+def test_an_anchor_whose_members_showed_its_changes_a_day_earlier_is_counted_late(conn):
+    chain_id, a, m, n, loner, p = setup(conn)
+    conn.execute("INSERT INTO runs (run_id, logical_date) VALUES ('r0', %s), ('r1', %s)", (T0, T0 + D))
+    # the day before the anchor's change, M already showed the new price of 0-2 and the old one of 3;
+    # N's spot check showed the new price of 0 too
+    scrape(conn, "r0", chain_id, m, p[:4], ["1.50", "2.50", "3.50", "4.00"], T0)
+    spot_check(conn, "r0", chain_id, n, {"sku0": "1.50"}, T0)
+    conn.commit()
+    counts = record_lateness(conn, "r1", T0 + D, SETTINGS)
+    assert sums(conn, a, m, n) == [(3, 1), (0, 0), (0, 0)] and counts["late_stores"] == 1
+    record_lateness(conn, "r1", T0 + D, SETTINGS)  # a re-run counts the same
+    assert sums(conn, a) == [(3, 1)]
+
+
+def test_a_usually_late_anchor_has_two_punctual_members_scraped(conn):
+    from pricegroups.grouping.service import late_anchor_members
+
+    chain_id, a, m, n, loner, p = setup(conn)
+    assert late_anchor_members(conn, T0 + D) == []
+    conn.execute("UPDATE stores SET late_changes = 4, timely_changes = 1 WHERE store_id = %s", (a,))
+    assert late_anchor_members(conn, T0 + D) == sorted([m, n])
+    conn.execute("UPDATE stores SET last_scraped_at = %s WHERE store_id = %s", (T0 + D, m))
+    assert late_anchor_members(conn, T0 + D) == [n]  # scraped in this run already
+    conn.execute("UPDATE stores SET late_changes = 3 WHERE store_id = %s", (n,))  # late itself: one punctual left
+    assert late_anchor_members(conn, T0 + D) == []

@@ -87,3 +87,22 @@ def test_an_anchor_is_never_served_late():
     anchor = Serving(True, T0, None, T0 - 30 * 24 * H, late=True, fresh_since=T0 - FRESH)
     own = {1: anchor_row(120, 100)}
     assert effective_prices(anchor, own, {})[1].row.price == 120
+
+
+def test_an_anchor_is_late_when_its_members_showed_its_change_the_day_before():
+    from pricegroups.grouping.lateness import count_anchor
+
+    day_before = T0 - 24 * H
+    anchor = {"late": anchor_row(120, 100), "on_time": anchor_row(220, 200), "both": anchor_row(320, 300),
+              "special": anchor_row(420, 400, special=True), "no_change": anchor_row(520),
+              "same_day": anchor_row(620, 600)}
+    earlier = {
+        "late": [Seen(120, False, day_before), Seen(100, False, day_before)],  # one member had it already
+        "on_time": [Seen(200, False, day_before)],
+        "both": [Seen(300, False, day_before), Seen(300, True, day_before)],
+        "special": [Seen(420, False, day_before)],
+        "no_change": [Seen(520, False, day_before)],
+        "same_day": [Seen(620, False, T0 - H)],  # seen in the same run: says nothing about the day before
+        "unknown": [Seen(1, False, day_before)],
+    }
+    assert count_anchor(earlier, anchor) == Lateness(late=1, on_time=2)
