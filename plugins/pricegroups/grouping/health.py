@@ -16,7 +16,7 @@ from typing import Hashable, Mapping
 import numpy as np
 
 from pricegroups.grouping.comparer import Comparer, Comparison, Outcome, plain
-from pricegroups.grouping.lateness import usually_late
+from pricegroups.grouping.lateness import often_late
 from pricegroups.grouping.model import Decision, Eject, GroupState, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import column_mode, sort_key
 from pricegroups.settings import Settings
@@ -130,7 +130,7 @@ def elect_anchor(
 ) -> tuple[Decision, ...] | None:
     """Re-elect the anchor when a member just verified represents the group better (DESIGN.md §5).
 
-    A store usually late with price changes (lateness.usually_late) never takes
+    A store often late with price changes (lateness.often_late) never takes
     the role, and an anchor that is hands it to the member closest to the
     consensus when that member is no further off than the anchor plus the
     shared tolerance (reason "punctual"): a late anchor's members are served
@@ -156,14 +156,14 @@ def elect_anchor(
     size = int(comparer.matrix.sizes[rows[0]])
     margin = max(1, int(comparer.settings.shared_deviation_tolerance * size))
     sizes = comparer.matrix.sizes[rows]
-    late = [usually_late(stores[s].late, stores[s].on_time) for s in candidates]
+    late = [often_late(stores[s].late, stores[s].on_time) for s in candidates]
     eligible = [i for i in range(1, len(candidates)) if not late[i]]  # a late store never takes the role
     if not eligible:
         return None
     best = min(eligible, key=lambda i: (off[i], -int(sizes[i]), -_ts(stores[candidates[i]].scraped_at), i))
     reason = "representative"
     if late[0] and off[best] <= off[0] + margin:
-        reason = "punctual"  # the anchor is usually late with changes; a member as close to the consensus is not
+        reason = "punctual"  # the anchor is often late with changes; a member as close to the consensus is not
     elif off[best] + margin > off[0]:
         wider = size + max(1, math.ceil(comparer.settings.anchor_coverage_margin * size))
         larger = [i for i in eligible if off[i] <= off[0] and int(sizes[i]) >= wider]
@@ -174,7 +174,7 @@ def elect_anchor(
     new = candidates[best]
     evidence = {
         "consensus_of": [plain(s) for s in candidates],
-        "usually_late": [plain(s) for s, is_late in zip(candidates, late) if is_late],
+        "often_late": [plain(s) for s, is_late in zip(candidates, late) if is_late],
         "off_consensus": {str(plain(s)): int(n) for s, n in zip(candidates, off)},
         "catalogue": {str(plain(s)): int(n) for s, n in zip(candidates, sizes)},
         "margin": margin,

@@ -23,7 +23,7 @@ from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.health import (anchor_ready, check_group, complement_member, due_for_check, jumped_anchors,
                                         plan_succession, turnover_chains)
-from pricegroups.grouping.lateness import usually_late
+from pricegroups.grouping.lateness import often_late
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState
 from pricegroups.grouping.support import group_supports
@@ -149,7 +149,7 @@ def complement_members(
 
 
 def late_anchor_members(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None = None) -> list[int]:
-    """Two members to scrape now in each group whose anchor is usually late with changes (lateness.py).
+    """Two members to scrape now in each group whose anchor is often late with changes (lateness.often_late).
 
     With the anchor and two matching members checked in one run, the health
     check hands the role to the member closest to the group's consensus
@@ -169,8 +169,8 @@ def late_anchor_members(conn: psycopg.Connection, as_of: datetime, chains: Seque
     ).fetchall()
     chosen: list[int] = []
     for late, on_time, members in rows:
-        punctual = [(store, now) for store, m_late, m_on_time, now in members if not usually_late(m_late, m_on_time)]
-        if usually_late(late, on_time) and len(punctual) >= 2:
+        punctual = [(store, now) for store, m_late, m_on_time, now in members if not often_late(m_late, m_on_time)]
+        if often_late(late, on_time) and len(punctual) >= 2:
             chosen += [store for store, now in punctual[:2] if not now]
     return sorted(chosen)
 

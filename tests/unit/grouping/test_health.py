@@ -177,7 +177,7 @@ def test_a_late_anchor_hands_over_to_a_punctual_member_and_a_late_member_never_t
     decisions = check_group(group, stores, comparer).decisions
     replace = [d for d in decisions if isinstance(d, ReplaceAnchor)]
     assert len(replace) == 1 and (replace[0].new_anchor, replace[0].reason) == ("m1", "punctual")
-    assert replace[0].evidence["usually_late"] == ["a"]
+    assert replace[0].evidence["often_late"] == ["a"]
     stores["m1"] = with_fields(stores["m1"], late=3, on_time=0)
     replace = [d for d in check_group(group, stores, comparer).decisions if isinstance(d, ReplaceAnchor)]
     assert [(d.new_anchor, d.reason) for d in replace] == [("m2", "punctual")]

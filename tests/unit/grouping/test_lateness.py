@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pricegroups.grouping.effective import INFERRED, LATE, OVERRIDE, STALE_OVERRIDE, PriceRow, Serving, effective_prices
-from pricegroups.grouping.lateness import FRESH, MIN_LATE, Lateness, Seen, count, usually_late
+from pricegroups.grouping.lateness import FRESH, MIN_LATE, Lateness, Seen, count, often_late, usually_late
 
 T0 = datetime(2026, 3, 10, 6, tzinfo=timezone.utc)
 H = timedelta(hours=1)
@@ -106,3 +106,12 @@ def test_an_anchor_is_late_when_its_members_showed_its_change_the_day_before():
         "unknown": [Seen(1, False, day_before)],
     }
     assert count_anchor(earlier, anchor) == Lateness(late=1, on_time=2)
+
+
+@pytest.mark.parametrize(
+    "late, on_time, expected",
+    [(MIN_LATE, 0, True), (MIN_LATE, 2 * MIN_LATE, True), (MIN_LATE, 2 * MIN_LATE + 1, False),
+     (MIN_LATE - 1, 0, False), (11, 17, True), (11, 23, False), (0, 5, False)],
+)
+def test_often_late_is_a_third_of_the_changes_for_anchor_choice(late, on_time, expected):
+    assert often_late(late, on_time) is expected
