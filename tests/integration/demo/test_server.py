@@ -56,7 +56,7 @@ def test_the_command_serves_on_the_given_day_until_interrupted():
         assert "Disallow: /freshmart/checkout" in requests.get(url + "/robots.txt", timeout=5).text
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=60) == 0  # a clean exit, however loaded the machine (10 s once was not)
 
 
 def test_the_command_writes_the_default_scenario(tmp_path):
