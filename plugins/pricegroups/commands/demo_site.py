@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from datetime import date
 
 
@@ -41,5 +42,19 @@ def run_demo_site(args: argparse.Namespace) -> int:
           f"/on/YYYY-MM-DD/ serves the day since {scenario.start_date}); Ctrl-C stops it")
     for chain in scenario.chains.values():
         print(f"  {chain.code:12} {chain.layout:7} {url}/{chain.code}/")
+    _stop_on_signals()
     site.serve_forever(args.port, args.host)
     return 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C, SIGINT and SIGTERM stop the site cleanly, even when started in the background.
+
+    A background job of a non-interactive shell (`make ... &`, nohup, CI
+    runners) inherits SIGINT as ignored, and Python then keeps ignoring it.
+    """
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)

@@ -56,7 +56,22 @@ def test_the_command_serves_on_the_given_day_until_interrupted():
         assert "Disallow: /freshmart/checkout" in requests.get(url + "/robots.txt", timeout=5).text
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0  # a clean exit, however loaded the machine (10 s once was not)
+        assert proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_the_command_stops_on_a_signal_even_when_started_with_sigint_ignored(signum):
+    """A background job of a non-interactive shell (CI, `&`) inherits SIGINT ignored."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pricegroups", "demo-site", "--port", "0"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert "http://127.0.0.1:" in proc.stdout.readline()
+    finally:
+        proc.send_signal(signum)
+        assert proc.wait(timeout=10) == 0
 
 
 def test_the_command_writes_the_default_scenario(tmp_path):
