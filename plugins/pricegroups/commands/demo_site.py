@@ -35,15 +35,18 @@ def run_demo_site(args: argparse.Namespace) -> int:
         scenario.save(args.write_scenario)
         print(f"wrote {args.write_scenario}")
         return 0
+    _stop_on_signals()  # before the first line is printed: whoever reads it may signal at once
     site = DemoSite(scenario, day=args.day)
     url = site.start(args.port, args.host)
-    stores = sum(len(c.stores) for c in scenario.chains.values())
-    print(f"demo site on {url} (day {args.day}, {len(scenario.chains)} chains, {stores} stores; "
-          f"/on/YYYY-MM-DD/ serves the day since {scenario.start_date}); Ctrl-C stops it")
-    for chain in scenario.chains.values():
-        print(f"  {chain.code:12} {chain.layout:7} {url}/{chain.code}/")
-    _stop_on_signals()
-    site.serve_forever(args.port, args.host)
+    try:
+        stores = sum(len(c.stores) for c in scenario.chains.values())
+        print(f"demo site on {url} (day {args.day}, {len(scenario.chains)} chains, {stores} stores; "
+              f"/on/YYYY-MM-DD/ serves the day since {scenario.start_date}); Ctrl-C stops it", flush=True)
+        for chain in scenario.chains.values():
+            print(f"  {chain.code:12} {chain.layout:7} {url}/{chain.code}/", flush=True)
+        site.serve_forever(args.port, args.host)
+    except KeyboardInterrupt:
+        site.stop()
     return 0
 
 
