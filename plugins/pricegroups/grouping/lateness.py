@@ -108,11 +108,11 @@ def count_anchor(earlier: Mapping[Hashable, Iterable[Seen]], anchor: Mapping[Has
 
 # -- reading and writing PostgreSQL -------------------------------------------
 
-# What members showed this run, on the products whose anchor price is a regular-price change first
-# observed within FRESH of the observation: their full scrape (scraped_items) or else their spot check.
-# Not on a day the anchor's list was repriced en masse (more than 3 x max_member_deviation of its rows
-# changed: a zone moved or converged): a store applies such a change with its whole list, and hundreds
-# of on-time changes of one day would drown its habit with ordinary changes.
+# What members showed in some runs: their full scrape (scraped_items) or else their spot check. And per
+# group, whether the anchor's list was repriced en masse in its latest scrape (more than 3 x
+# max_member_deviation of its rows changed: a zone moved or converged): such a day is no evidence, as a
+# store applies that change with its whole list, and hundreds of on-time changes of one day would drown
+# its habit with ordinary changes.
 _SEEN_AND_REPRICED = """
 WITH seen AS (
     SELECT i.store_id, i.product_id, i.price, i.on_special, i.scraped_at AS observed_at
@@ -136,39 +136,42 @@ WITH seen AS (
     GROUP BY g.group_id
 )
 """
-_OBSERVED = _SEEN_AND_REPRICED + """
-SELECT v.store_id, v.product_id, (v.price * 100)::bigint, v.on_special, v.observed_at,
-       (ap.price * 100)::bigint, (ap.previous_price * 100)::bigint, ap.on_special, ap.scraped_at
-FROM seen v
-JOIN stores s ON s.store_id = v.store_id
-JOIN chains c ON c.chain_id = s.chain_id
-JOIN store_groups g ON g.group_id = s.group_id
-JOIN repriced r ON r.group_id = g.group_id AND r.share <= %(mass)s
-JOIN prices ap ON ap.store_id = g.anchor_store_id AND ap.product_id = v.product_id
-WHERE s.store_id <> g.anchor_store_id AND s.active
-  AND (%(chains)s::text[] IS NULL OR c.code = ANY(%(chains)s))
-  AND ap.previous_price IS NOT NULL AND NOT ap.on_special
-  AND ap.scraped_at BETWEEN v.observed_at - %(fresh)s AND v.observed_at + %(fresh)s
-ORDER BY v.store_id, v.product_id
+# Every member's observation in the runs asked for, with its anchor's row for the product when that row
+# is a regular-price change, not on a day of mass repricing. Both questions below read it.
+_PAIRS = _SEEN_AND_REPRICED + """
+, pairs AS (
+    SELECT s.store_id AS member, a.store_id AS anchor, v.product_id,
+           (v.price * 100)::bigint AS cents, v.on_special, v.observed_at,
+           (ap.price * 100)::bigint AS a_cents, (ap.previous_price * 100)::bigint AS a_previous,
+           ap.on_special AS a_special, ap.scraped_at AS a_seen, a.last_scraped_at AS a_last
+    FROM seen v
+    JOIN stores s ON s.store_id = v.store_id
+    JOIN store_groups g ON g.group_id = s.group_id
+    JOIN stores a ON a.store_id = g.anchor_store_id
+    JOIN chains c ON c.chain_id = s.chain_id
+    JOIN repriced r ON r.group_id = g.group_id AND r.share <= %(mass)s
+    JOIN prices ap ON ap.store_id = a.store_id AND ap.product_id = v.product_id
+    WHERE s.store_id <> a.store_id AND s.active
+      AND (%(chains)s::text[] IS NULL OR c.code = ANY(%(chains)s))
+      AND ap.previous_price IS NOT NULL AND NOT ap.on_special
+)
+"""
+_COLUMNS = "product_id, cents, on_special, observed_at, a_cents, a_previous, a_special, a_seen"
+
+# Members: what they showed this run, against their anchor's changes first seen within FRESH of it.
+_OBSERVED = _PAIRS + f"""
+SELECT member, {_COLUMNS} FROM pairs
+WHERE a_seen BETWEEN observed_at - %(fresh)s AND observed_at + %(fresh)s
+ORDER BY member, product_id
 """
 
-# What the members of each anchor scraped in this run showed in the runs of the day before, on the
-# products whose anchor price is a fresh regular-price change (not on a day of mass repricing).
-_EARLIER = _SEEN_AND_REPRICED + """
-SELECT a.store_id, v.product_id, (v.price * 100)::bigint, v.on_special, v.observed_at,
-       (ap.price * 100)::bigint, (ap.previous_price * 100)::bigint, ap.on_special, ap.scraped_at
-FROM store_groups g
-JOIN stores a ON a.store_id = g.anchor_store_id
-JOIN chains c ON c.chain_id = a.chain_id
-JOIN repriced r ON r.group_id = g.group_id AND r.share <= %(mass)s
-JOIN prices ap ON ap.store_id = a.store_id
-JOIN stores s ON s.group_id = g.group_id AND s.store_id <> a.store_id AND s.active
-JOIN seen v ON v.store_id = s.store_id AND v.product_id = ap.product_id
-WHERE a.last_scraped_at >= %(as_of)s - %(fresh)s
-  AND (%(chains)s::text[] IS NULL OR c.code = ANY(%(chains)s))
-  AND ap.previous_price IS NOT NULL AND NOT ap.on_special AND ap.scraped_at >= a.last_scraped_at - %(fresh)s
-  AND v.observed_at < ap.scraped_at - %(fresh)s AND v.observed_at >= ap.scraped_at - %(fresh)s - interval '1 day'
-ORDER BY a.store_id, v.product_id
+# Anchors scraped in this run: what their members showed in the runs of the day before, against the
+# anchor's changes first seen in this scrape.
+_EARLIER = _PAIRS + f"""
+SELECT anchor, {_COLUMNS} FROM pairs
+WHERE a_last >= %(as_of)s - %(fresh)s AND a_seen >= a_last - %(fresh)s
+  AND observed_at < a_seen - %(fresh)s AND observed_at >= a_seen - %(fresh)s - interval '1 day'
+ORDER BY anchor, product_id
 """
 
 _RECOUNT = """
@@ -193,37 +196,26 @@ def record_lateness(
     """
     params = {"runs": [run_id], "as_of": as_of, "chains": list(chains) if chains else None, "fresh": FRESH,
               "mass": 3 * settings.max_member_deviation}
-    observed: dict[int, dict[int, Seen]] = {}
-    anchors: dict[int, dict[int, PriceRow]] = {}
-    times: dict[int, datetime] = {}
-    for store, product, cents, special, at, a_cents, a_previous, a_special, a_seen in conn.execute(_OBSERVED, params):
-        observed.setdefault(store, {})[product] = Seen(cents, special, at)
-        anchors.setdefault(store, {})[product] = PriceRow(a_cents, 0, a_special, a_seen, a_previous)
-        times[store] = min(times.get(store, at), at)
+    observed, anchors, times = _read(conn.execute(_OBSERVED, params))
     counts = {store: count(observed[store], anchors[store]) for store in observed}
     # anchors: what their members showed the day before (the runs of that day, this run excluded)
     params["runs"] = [r for (r,) in conn.execute(
         "SELECT run_id FROM runs WHERE logical_date < %s AND logical_date >= %s AND run_id <> %s",
         (as_of - FRESH, as_of - FRESH - timedelta(days=1), run_id))]
-    earlier: dict[int, dict[int, list[Seen]]] = {}
-    own: dict[int, dict[int, PriceRow]] = {}
-    for anchor, product, cents, special, at, a_cents, a_previous, a_special, a_seen in (
-            conn.execute(_EARLIER, params) if params["runs"] else ()):
-        earlier.setdefault(anchor, {}).setdefault(product, []).append(Seen(cents, special, at))
-        own.setdefault(anchor, {})[product] = PriceRow(a_cents, 0, a_special, a_seen, a_previous)
-        times[anchor] = min(times.get(anchor, a_seen), a_seen)
-    for anchor in earlier:
-        if anchor not in counts:  # a store is a member or an anchor of this run, never both
-            counts[anchor] = count_anchor(earlier[anchor], own[anchor])
+    if params["runs"]:
+        earlier, own, anchor_times = _read(conn.execute(_EARLIER, params), for_anchors=True)
+        for anchor in earlier:
+            if anchor not in counts:  # a store is a member or an anchor of this run, never both
+                counts[anchor] = count_anchor(earlier[anchor], own[anchor])
+                times[anchor] = anchor_times[anchor]
     with conn.transaction():
         conn.execute("DELETE FROM store_lateness WHERE run_id = %s AND NOT store_id = ANY(%s)", (run_id, list(counts)))
-        for store, c in counts.items():
-            conn.execute(
-                """INSERT INTO store_lateness (run_id, store_id, observed_at, late, on_time) VALUES (%s, %s, %s, %s, %s)
-                   ON CONFLICT (run_id, store_id) DO UPDATE
-                       SET observed_at = EXCLUDED.observed_at, late = EXCLUDED.late, on_time = EXCLUDED.on_time""",
-                (run_id, store, times[store], c.late, c.on_time),
-            )
+        conn.cursor().executemany(
+            """INSERT INTO store_lateness (run_id, store_id, observed_at, late, on_time) VALUES (%s, %s, %s, %s, %s)
+               ON CONFLICT (run_id, store_id) DO UPDATE
+                   SET observed_at = EXCLUDED.observed_at, late = EXCLUDED.late, on_time = EXCLUDED.on_time""",
+            [(run_id, store, times[store], c.late, c.on_time) for store, c in sorted(counts.items())],
+        )
         stale = [r[0] for r in conn.execute(
             "SELECT store_id FROM stores WHERE late_changes > 0 OR timely_changes > 0")]
         conn.execute(_RECOUNT, {"stores": sorted(set(counts) | set(stale)),
@@ -233,3 +225,22 @@ def record_lateness(
             "late_stores": conn.execute(
                 "SELECT count(*) FROM stores WHERE late_changes >= %s AND late_changes > timely_changes",
                 (MIN_LATE,)).fetchone()[0]}
+
+
+def _read(rows: Iterable[tuple], for_anchors: bool = False) -> tuple[dict, dict, dict]:
+    """Rows of _OBSERVED or _EARLIER as ({store: {product: Seen}}, {store: {product: anchor PriceRow}},
+    {store: when}). For anchors, every member's observation is kept ({product: [Seen]}) and `when` is the
+    anchor's scrape; for members, `when` is the member's observation."""
+    observed: dict = {}
+    anchors: dict[int, dict[int, PriceRow]] = {}
+    times: dict[int, datetime] = {}
+    for store, product, cents, special, at, a_cents, a_previous, a_special, a_seen in rows:
+        seen = Seen(cents, special, at)
+        if for_anchors:
+            observed.setdefault(store, {}).setdefault(product, []).append(seen)
+        else:
+            observed.setdefault(store, {})[product] = seen
+        anchors.setdefault(store, {})[product] = PriceRow(a_cents, 0, a_special, a_seen, a_previous)
+        when = a_seen if for_anchors else at
+        times[store] = min(times.get(store, when), when)
+    return observed, anchors, times
