@@ -398,29 +398,23 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     kept = None if context.dry_run else planning.kept_rescrape(conn, context.run_id)
     if kept is not None:  # a re-run re-scrapes what its first attempt did (DESIGN §6.4)
         return scrape_batches(conn, kept, settings.max_map_instances, settings.map_min_stores)
-    anchors = grouping.anchors_of(conn, groups)
-    if context.store_ids is not None:
-        anchors = [a for a in anchors if a in set(context.store_ids)]
-    members = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains)
-    members += grouping.late_anchor_members(conn, context.as_of_datetime, context.chains)  # for a re-election
-    if context.store_ids is not None:
-        members = [m for m in members if m in set(context.store_ids)]
-    if members and not context.dry_run:
-        verification.record_plan(conn, context.run_id, context.as_of_datetime, {m: "forced" for m in sorted(set(members))})
-    # a chain-wide change (a new week's specials): refresh the products the anchors do not carry
+    allowed = None if context.store_ids is None else set(context.store_ids)
+    anchors = [a for a in grouping.anchors_of(conn, groups) if allowed is None or a in allowed]
+    # members scraped in full now, checked by the health check: a jumped or late anchor's (so that it can be
+    # re-elected), after a chain-wide change (a new week's specials) those covering what anchors lack, and
+    # members whose spot check disagrees with what is served; each keeps the first reason that names it
+    forced = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains)
+    forced += grouping.late_anchor_members(conn, context.as_of_datetime, context.chains)
     complement = [] if context.dry_run else grouping.complement_members(
         conn, context.as_of_datetime, settings, context.chains)
-    complement = [m for m in complement if m not in set(members)
-                  and (context.store_ids is None or m in set(context.store_ids))]
-    if complement:
-        verification.record_plan(conn, context.run_id, context.as_of_datetime, {m: "complement" for m in complement})
-    members = sorted(set(members) | set(complement))
-    # members whose spot check disagrees with what is served: scraped in full now, checked by the health check
+    reasons: dict[int, str] = {}
+    for reason, stores in (("forced", forced), ("complement", complement)):
+        reasons.update({s: reason for s in stores if s not in reasons and (allowed is None or s in allowed)})
     suspects = [] if context.dry_run else spotcheck.judge_spot_checks(conn, context.run_id, settings)
-    suspects = [s for s in suspects if s not in set(members)]
-    if suspects:
-        verification.record_plan(conn, context.run_id, context.as_of_datetime, {s: "spot" for s in suspects})
-    rescrape = sorted(set(anchors) | set(members) | set(suspects))
+    reasons.update({s: "spot" for s in suspects if s not in reasons})
+    if reasons and not context.dry_run:
+        verification.record_plan(conn, context.run_id, context.as_of_datetime, reasons)
+    rescrape = sorted(set(anchors) | set(reasons))
     if not context.dry_run:
         planning.keep_rescrape(conn, context.run_id, rescrape)
     conn.commit()
