@@ -29,6 +29,7 @@ from typing import Collection, Hashable, Iterable, Mapping, NamedTuple, Sequence
 import psycopg
 
 from pricegroups.grouping.pricing import sort_key
+from pricegroups.grouping.served import served_prices
 from pricegroups.settings import Settings
 
 TIMING = timedelta(hours=48)  # as the effective-prices rule: a difference this close to a change is timing
@@ -151,23 +152,25 @@ WHERE s.active AND s.store_id <> g.anchor_store_id
 ORDER BY c.code, s.store_id
 """
 
-# One store at a time: the effective-prices view restricted to one store plans well whatever the
-# statistics say; over all spot-checked stores at once, a misestimate (prices just upserted, not yet
-# analysed) once made this a seven-minute nested loop.
-_CHECKED = """
-SELECT k.store_id, k.checked_at, s.group_id FROM spot_checks k JOIN stores s USING (store_id)
-WHERE k.run_id = %s AND k.error IS NULL ORDER BY k.store_id
+# The run's spot-checked pages, each item with its product: one statement for every member checked.
+_PAGES = """
+SELECT k.store_id, k.checked_at, s.group_id, i.sku, l.product_id, i.price, i.was_price, i.on_special
+FROM spot_checks k
+JOIN stores s ON s.store_id = k.store_id
+LEFT JOIN spot_check_items i ON i.run_id = k.run_id AND i.store_id = k.store_id
+LEFT JOIN listings l ON l.chain_id = s.chain_id AND l.sku = i.sku
+WHERE k.run_id = %s AND k.error IS NULL
+ORDER BY k.store_id, i.sku
 """
-_PAGE = """
-SELECT i.sku, i.price, i.was_price, i.on_special, e.price, e.was_price, e.on_special, e.scraped_at, e.source,
-       src.first_scraped_at
-FROM spot_check_items i
-JOIN stores s ON s.store_id = i.store_id
-JOIN listings l ON l.chain_id = s.chain_id AND l.sku = i.sku
-JOIN effective_prices e ON e.store_id = %(store)s AND e.product_id = l.product_id
-LEFT JOIN stores src ON src.store_id = e.source_store_id
-WHERE i.run_id = %(run)s AND i.store_id = %(store)s
-ORDER BY i.sku
+
+
+# Every verdict of the run in one statement.
+_RECORD = """
+UPDATE spot_checks k SET compared = v.compared, mismatched = v.mismatched, timing = v.timing,
+                         suspect = v.suspect, evidence = v.evidence::jsonb
+FROM unnest(%s::int[], %s::int[], %s::int[], %s::int[], %s::bool[], %s::text[])
+     AS v(store_id, compared, mismatched, timing, suspect, evidence)
+WHERE k.run_id = %s AND k.store_id = v.store_id
 """
 
 
@@ -188,37 +191,59 @@ def judge_spot_checks(conn: psycopg.Connection, run_id: str, settings: Settings)
     Called after the run's anchors are upserted, so "served" is today's list.
     A store that was also scraped in full this run (a re-run) is judged all the same.
     """
-    groups: dict[int, dict[int, list[SpotPrice]]] = {}
-    checked: dict[int, datetime] = {}
-    for store_id, checked_at, group_id in conn.execute(_CHECKED, (run_id,)).fetchall():
-        checked[store_id] = checked_at
-        groups.setdefault(group_id, {})[store_id] = [
-            SpotPrice(sku, (price, was, special), (e_price, e_was, e_special), since, source, first)
-            for sku, price, was, special, e_price, e_was, e_special, since, source, first in conn.execute(
-                _PAGE, {"run": run_id, "store": store_id}
-            )
-        ]
+    groups = read_pages(conn, run_id)
+    checked = {store: at for pages in groups.values() for store, (at, _) in pages.items()}
     suspects: list[int] = []
-    with conn.transaction():
-        for pages in groups.values():
-            shared = shared_differences(pages, max(checked[s] for s in pages))
-            verdicts = {store: judge(prices, checked[store], settings, shared) for store, prices in pages.items()}
-            moved = [store for store, v in verdicts.items() if v.suspect]
-            witnesses = anchor_witnesses(pages, shared, settings, exclude=moved)
-            anchor_off = sorted({sku for sku, _ in shared})[:EXAMPLES]
-            for store_id, verdict in verdicts.items():
-                evidence = {"examples": verdict.examples, "shared_with_group": verdict.shared}
-                if store_id in witnesses:
-                    evidence["anchor_off"] = anchor_off  # scraped to re-elect the anchor, not for itself
-                conn.execute(
-                    """UPDATE spot_checks SET compared = %s, mismatched = %s, timing = %s, suspect = %s,
-                                              evidence = %s
-                       WHERE run_id = %s AND store_id = %s""",
-                    (verdict.compared, verdict.mismatched, verdict.timing, verdict.suspect or store_id in witnesses,
-                     json.dumps(evidence), run_id, store_id),
-                )
-            suspects += moved + witnesses
+    recorded: list[tuple] = []
+    for checked_pages in groups.values():
+        pages = {store: prices for store, (_, prices) in checked_pages.items()}
+        shared = shared_differences(pages, max(checked[s] for s in pages))
+        verdicts = {store: judge(prices, checked[store], settings, shared) for store, prices in pages.items()}
+        moved = [store for store, v in verdicts.items() if v.suspect]
+        witnesses = anchor_witnesses(pages, shared, settings, exclude=moved)
+        anchor_off = sorted({sku for sku, _ in shared})[:EXAMPLES]
+        for store_id, verdict in verdicts.items():
+            evidence = {"examples": verdict.examples, "shared_with_group": verdict.shared}
+            if store_id in witnesses:
+                evidence["anchor_off"] = anchor_off  # scraped to re-elect the anchor, not for itself
+            recorded.append((store_id, verdict.compared, verdict.mismatched, verdict.timing,
+                             verdict.suspect or store_id in witnesses, json.dumps(evidence)))
+        suspects += moved + witnesses
+    if recorded:
+        with conn.transaction():
+            conn.execute(_RECORD, (*(list(column) for column in zip(*sorted(recorded))), run_id))
     return sorted(suspects)
+
+
+def read_pages(
+    conn: psycopg.Connection, run_id: str
+) -> dict[int, dict[int, tuple[datetime, list[SpotPrice]]]]:
+    """{group: {member: (checked_at, its page against what is served)}} for the run's spot checks.
+
+    Two reads and one computation for every member checked (served.served_prices),
+    whatever their number: the cost follows the pages read, not the stores.
+    Items whose SKU maps to no product, or with nothing served, are left out.
+    """
+    rows = conn.execute(_PAGES, (run_id,)).fetchall()
+    wanted: dict[int, set[int]] = {}
+    for store, _, _, _, product, *_ in rows:
+        products = wanted.setdefault(store, set())
+        if product is not None:
+            products.add(product)
+    served = served_prices(conn, {s: p for s, p in wanted.items() if p})
+    groups: dict[int, dict[int, tuple[datetime, list[SpotPrice]]]] = {}
+    for store, checked_at, group, sku, product, price, was, special in rows:
+        _, page = groups.setdefault(group, {}).setdefault(store, (checked_at, []))
+        e = served.get(store, {}).get(product) if product is not None else None
+        if e is None:
+            continue
+        page.append(SpotPrice(sku, (price, was, special), (_money(e.price), _money(e.was_price) or None, e.on_special),
+                              e.since, e.source, e.source_first_scraped))
+    return groups
+
+
+def _money(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
 
 
 def spot_summary(conn: psycopg.Connection, run_id: str) -> Mapping[str, int]:

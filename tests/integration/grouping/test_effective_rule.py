@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from pricegroups.grouping.effective import freshest_rows, SOURCES, PriceRow, Serving, effective_prices
 from pricegroups.grouping.lateness import FRESH, usually_late
+from pricegroups.grouping.served import served_prices
 from tests.factories import T0, make_chain_with_stores, make_products
 
 H = timedelta(hours=1)
@@ -96,6 +97,19 @@ def from_rule(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
     return out
 
 
+def from_served(conn, chain_id: int, share: float = 1.0, seed: int = 0) -> dict[tuple[int, int], tuple]:
+    """served.served_prices asked for every (store, product) of the chain, or a random share of them."""
+    rnd = random.Random(seed)
+    stores = [s for (s,) in conn.execute("SELECT store_id FROM stores WHERE chain_id = %s", (chain_id,))]
+    products = [p for (p,) in conn.execute("SELECT product_id FROM products")]
+    wanted = {s: [p for p in products if rnd.random() < share] for s in stores}
+    out = {}
+    for store, served in served_prices(conn, wanted).items():
+        for product, e in served.items():
+            out[(store, product)] = (e.price, e.was_price, e.on_special, e.since, e.source, e.source_store)
+    return out
+
+
 def test_view_and_rule_agree_on_every_source(conn):
     verified = T0 - 2 * D
     anchor_rows = {
@@ -136,6 +150,7 @@ def test_view_and_rule_agree_on_every_source(conn):
     chain_id, sid, pid = build(conn, stores, {"anchor": members}, 10)
     view = from_view(conn, chain_id)
     assert view == from_rule(conn, chain_id)
+    assert view == from_served(conn, chain_id)
 
     def served(store: str, product: int) -> tuple | None:
         row = view.get((sid[store], pid[product]))
@@ -200,4 +215,8 @@ def test_view_and_rule_agree_on_random_states(conn):
     view = from_view(conn, chain_id)
     assert len(view) > 300
     assert view == from_rule(conn, chain_id)
+    assert view == from_served(conn, chain_id)
+    # asked for some products only (a spot-checked page), each is served as in the whole store's answer
+    some = from_served(conn, chain_id, share=0.3, seed=5)
+    assert some and len(some) < len(view) and all(view[key] == row for key, row in some.items())
     assert {row[4] for row in view.values()} == set(SOURCES)

@@ -1,0 +1,163 @@
+"""Served prices for many stores at once (DESIGN.md §3, §10): the rule of effective.py over rows read set-based.
+
+The `effective_prices` view is what the site reads, one store or one chain at
+a time. A run's own consumers (spot-check judging first) need the served price
+of a few products at hundreds of stores; asking the view store by store costs
+a statement per store, and asking it for all of them at once gives plans that
+depend on fresh statistics. So this module reads, in three statements
+whatever the number of stores, the facts the rule needs (each store's
+`Serving`, its own rows and its anchor's rows for the products asked, and for
+products the anchor lacks the freshest group-mate's row) and applies
+`effective.effective_prices` in Python: the one rule that
+tests/integration/grouping/test_effective_rule.py holds equal to the view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Collection, Mapping, NamedTuple
+
+import psycopg
+
+from pricegroups.grouping.effective import MateRow, PriceRow, Serving, effective_prices
+from pricegroups.grouping.lateness import FRESH, usually_late
+
+
+class Served(NamedTuple):
+    """One served price (cents; was_price 0 = none), its source, and the store whose row it is.
+
+    `since`: when the served row was first observed (`prices.scraped_at`);
+    `source_first_scraped`: that store's first scrape: a row observed then was
+    not a change.
+    """
+
+    price: int
+    was_price: int
+    on_special: bool
+    since: datetime
+    source: str
+    source_store: int
+    source_first_scraped: datetime | None
+
+
+@dataclass(frozen=True)
+class _Facts:
+    serving: Serving
+    anchor: int
+    first_scraped_at: datetime | None
+    anchor_first_scraped_at: datetime | None
+
+
+_FACTS = """
+SELECT s.store_id, s.store_id = g.anchor_store_id, s.active, s.last_scraped_at, s.last_verified_at,
+       s.first_scraped_at, g.anchor_store_id, a.first_scraped_at, s.late_changes, s.timely_changes, clock.latest
+FROM stores s
+JOIN store_groups g ON g.group_id = s.group_id
+LEFT JOIN stores a ON a.store_id = g.anchor_store_id
+LEFT JOIN (SELECT c.chain_id, max(c.last_scraped_at) AS latest FROM stores c
+           WHERE c.chain_id IN (SELECT chain_id FROM stores WHERE store_id = ANY(%(stores)s))
+           GROUP BY c.chain_id) clock ON clock.chain_id = s.chain_id
+WHERE s.store_id = ANY(%(stores)s)
+"""
+
+# The store's own row and its anchor's row for each (store, product) asked.
+_ROWS = """
+SELECT w.store_id, w.product_id,
+       (p.price * 100)::bigint, coalesce((p.was_price * 100)::bigint, 0), p.on_special, p.scraped_at,
+       coalesce((p.previous_price * 100)::bigint, 0),
+       (ap.price * 100)::bigint, coalesce((ap.was_price * 100)::bigint, 0), ap.on_special, ap.scraped_at,
+       coalesce((ap.previous_price * 100)::bigint, 0)
+FROM unnest(%(stores)s::int[], %(products)s::int[]) AS w(store_id, product_id)
+JOIN stores s ON s.store_id = w.store_id
+JOIN store_groups g ON g.group_id = s.group_id
+LEFT JOIN prices p ON p.store_id = w.store_id AND p.product_id = w.product_id
+LEFT JOIN prices ap ON ap.store_id = g.anchor_store_id AND ap.product_id = w.product_id
+                   AND g.anchor_store_id <> w.store_id
+"""
+
+# For an override the anchor does not carry: the row of the group's active store scraped most recently
+# after the member (ties: the smallest store id), as the view's `fresher` part.
+_MATES = """
+SELECT DISTINCT ON (w.store_id, w.product_id)
+       w.store_id, w.product_id, o.store_id, o.last_scraped_at, o.first_scraped_at,
+       (q.price * 100)::bigint, coalesce((q.was_price * 100)::bigint, 0), q.on_special, q.scraped_at,
+       coalesce((q.previous_price * 100)::bigint, 0)
+FROM unnest(%(stores)s::int[], %(products)s::int[]) AS w(store_id, product_id)
+JOIN stores m ON m.store_id = w.store_id
+JOIN stores o ON o.group_id = m.group_id AND o.active
+JOIN prices q ON q.store_id = o.store_id AND q.product_id = w.product_id
+WHERE coalesce(o.last_scraped_at, '-infinity') > coalesce(m.last_scraped_at, '-infinity')
+ORDER BY w.store_id, w.product_id, o.last_scraped_at DESC, o.store_id
+"""
+
+
+def served_prices(
+    conn: psycopg.Connection, wanted: Mapping[int, Collection[int]]
+) -> dict[int, dict[int, Served]]:
+    """{store: {product: Served}} for the products asked of each store; a product served nothing is absent.
+
+    Three statements for any number of stores. The rule sees only the products
+    asked, which is enough: effective_prices decides each product from that
+    product's rows and the store's facts alone.
+    """
+    pairs = [(s, p) for s, products in sorted(wanted.items()) for p in sorted(set(products))]
+    if not pairs:
+        return {}
+    stores = sorted(wanted)
+    facts = _facts(conn, stores)
+    arrays = {"stores": [s for s, _ in pairs], "products": [p for _, p in pairs]}
+    own: dict[int, dict[int, PriceRow]] = {s: {} for s in stores}
+    anchor: dict[int, dict[int, PriceRow]] = {s: {} for s in stores}
+    lacking: list[tuple[int, int]] = []  # own rows the anchor lacks: a fresher group-mate may serve them
+    for store, product, *cols in conn.execute(_ROWS, arrays):
+        mine, theirs = _row(cols[:5]), _row(cols[5:])
+        if mine is not None:
+            own[store][product] = mine
+            if theirs is None and store in facts and not facts[store].serving.is_anchor:
+                lacking.append((store, product))
+        if theirs is not None:
+            anchor[store][product] = theirs
+    mates: dict[int, dict[int, MateRow]] = {s: {} for s in stores}
+    first_of: dict[int, datetime | None] = {}
+    if lacking:
+        rows = conn.execute(_MATES, {"stores": [s for s, _ in lacking], "products": [p for _, p in lacking]})
+        for store, product, mate, mate_scraped, mate_first, *cols in rows:
+            mates[store][product] = MateRow(_row(cols), mate, mate_scraped)
+            first_of[mate] = mate_first
+    out: dict[int, dict[int, Served]] = {}
+    for store in stores:
+        if store not in facts:
+            continue
+        f = facts[store]
+        first_of.setdefault(store, f.first_scraped_at)
+        first_of.setdefault(f.anchor, f.anchor_first_scraped_at)
+        served = effective_prices(f.serving, own[store], anchor[store], freshest=mates[store])
+        out[store] = {}
+        for product, e in served.items():
+            source_store = f.anchor if e.from_anchor else (e.from_store if e.from_store is not None else store)
+            out[store][product] = Served(e.row.price, e.row.was_price, e.row.on_special, e.row.first_observed,
+                                         e.source, source_store, first_of.get(source_store))
+    return out
+
+
+def _facts(conn: psycopg.Connection, stores: list[int]) -> dict[int, _Facts]:
+    out: dict[int, _Facts] = {}
+    for (store, is_anchor, active, scraped, verified, first, anchor, anchor_first, late, timely,
+         latest) in conn.execute(_FACTS, {"stores": stores}):
+        serving = Serving(
+            is_anchor=is_anchor, last_scraped_at=scraped, last_verified_at=verified,
+            anchor_first_scraped_at=anchor_first, active=active,
+            late=not is_anchor and usually_late(late, timely),
+            fresh_since=latest - FRESH if latest is not None else None,
+        )
+        out[store] = _Facts(serving, anchor, first, anchor_first)
+    return out
+
+
+def _row(cols) -> PriceRow | None:
+    price, was, special, seen, previous = cols
+    if price is None:
+        return None
+    return PriceRow(int(price), int(was), special, seen, int(previous))
+
