@@ -403,10 +403,11 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     # members scraped in full now, checked by the health check: a jumped or late anchor's (so that it can be
     # re-elected), after a chain-wide change (a new week's specials) those covering what anchors lack, and
     # members whose spot check disagrees with what is served; each keeps the first reason that names it
-    forced = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains)
+    shares = grouping.anchor_fresh_shares(conn, context.as_of_datetime, context.chains)
+    forced = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains, shares=shares)
     forced += grouping.late_anchor_members(conn, context.as_of_datetime, context.chains)
     complement = [] if context.dry_run else grouping.complement_members(
-        conn, context.as_of_datetime, settings, context.chains)
+        conn, context.as_of_datetime, settings, context.chains, shares=shares)
     reasons: dict[int, str] = {}
     for reason, stores in (("forced", forced), ("complement", complement)):
         reasons.update({s: reason for s in stores if s not in reasons and (allowed is None or s in allowed)})

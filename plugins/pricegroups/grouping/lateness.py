@@ -210,11 +210,14 @@ def record_lateness(
                 times[anchor] = anchor_times[anchor]
     with conn.transaction():
         conn.execute("DELETE FROM store_lateness WHERE run_id = %s AND NOT store_id = ANY(%s)", (run_id, list(counts)))
-        conn.cursor().executemany(
-            """INSERT INTO store_lateness (run_id, store_id, observed_at, late, on_time) VALUES (%s, %s, %s, %s, %s)
+        stores = sorted(counts)
+        conn.execute(
+            """INSERT INTO store_lateness (run_id, store_id, observed_at, late, on_time)
+               SELECT %s, * FROM unnest(%s::int[], %s::timestamptz[], %s::int[], %s::int[])
                ON CONFLICT (run_id, store_id) DO UPDATE
                    SET observed_at = EXCLUDED.observed_at, late = EXCLUDED.late, on_time = EXCLUDED.on_time""",
-            [(run_id, store, times[store], c.late, c.on_time) for store, c in sorted(counts.items())],
+            (run_id, stores, [times[s] for s in stores], [counts[s].late for s in stores],
+             [counts[s].on_time for s in stores]),
         )
         stale = [r[0] for r in conn.execute(
             "SELECT store_id FROM stores WHERE late_changes > 0 OR timely_changes > 0")]

@@ -81,9 +81,10 @@ def find_stale_anchors(
     return stale
 
 
-def _anchor_fresh_shares(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None) -> list[tuple]:
+def anchor_fresh_shares(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None) -> list[tuple]:
     """(group, chain, share of the anchor's prices first seen in this run, members most recently verified first)
-    for every anchor scraped at `as_of` that was scraped before."""
+    for every anchor scraped at `as_of` that was scraped before. Read once per run: jumped anchors and
+    complement scrapes both decide from it."""
     return conn.execute(
         """SELECT g.group_id, g.chain_id,
                   (SELECT count(*) FILTER (WHERE p.scraped_at >= a.last_scraped_at)::float8 / greatest(count(*), 1)
@@ -100,15 +101,16 @@ def _anchor_fresh_shares(conn: psycopg.Connection, as_of: datetime, chains: Sequ
 
 def jumped_anchor_members(
     conn: psycopg.Connection, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
-    per_group: int = 3,
+    per_group: int = 3, shares: list[tuple] | None = None,
 ) -> list[int]:
     """Members to scrape now because their anchor's prices just changed far more than its chain's did.
 
     Reads, for every anchor scraped at `as_of` (and scraped before), the share
     of its prices first seen in this run, and its members most recently
-    verified first; health.jumped_anchors decides (docs/grouping.md).
+    verified first (`shares`, when the caller read them already); health.jumped_anchors decides
+    (docs/grouping.md).
     """
-    rows = _anchor_fresh_shares(conn, as_of, chains)
+    rows = anchor_fresh_shares(conn, as_of, chains) if shares is None else shares
     jumped = jumped_anchors({g: (chain, fresh) for g, chain, fresh, _ in rows}, settings)
     members = {g: m for g, _, _, m in rows}
     return sorted(s for g in jumped for s in members[g][:per_group])
@@ -116,6 +118,7 @@ def jumped_anchor_members(
 
 def complement_members(
     conn: psycopg.Connection, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
+    shares: list[tuple] | None = None,
 ) -> list[int]:
     """Members to scrape now because their chain's anchors changed en masse (health.turnover_chains).
 
@@ -123,8 +126,9 @@ def complement_members(
     anchor does not carry (health.complement_member): after a new week's
     specials those rows are the stale ones, and nothing else refreshes them.
     A group whose chosen member was scraped in this run already is skipped.
+    `shares`: anchor_fresh_shares, when the caller read them already.
     """
-    rows = _anchor_fresh_shares(conn, as_of, chains)
+    rows = anchor_fresh_shares(conn, as_of, chains) if shares is None else shares
     turned = set(turnover_chains({g: (chain, fresh) for g, chain, fresh, _ in rows}, settings))
     groups = [g for g, chain, _, _ in rows if chain in turned]
     if not groups:

@@ -25,6 +25,7 @@ import math
 import random
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Sequence
 
 import psycopg
@@ -265,55 +266,60 @@ def take_baseline(
 # (last_scraped_at before the plan) or whose measurement is already recorded is skipped.
 # Rows the member's own scrape this run found missing (listing_absences) are not charged
 # prices any more and are not checked.
-_MEASURE = """
-WITH checks AS (
-    SELECT * FROM unnest(%(stores)s::int[], %(groups)s::bigint[], %(anchors)s::int[],
-                         %(verified)s::timestamptz[]) AS c(store_id, group_id, anchor_id, verified_at)
-),
-ready AS (
-    SELECT c.* FROM checks c
-    JOIN verifications v ON v.run_id = %(run)s AND v.store_id = c.store_id
-                        AND v.baseline_taken AND v.checked IS NULL
-    JOIN stores s ON s.store_id = c.store_id AND s.last_scraped_at >= v.planned_at
-),
-served AS (
-    SELECT r.store_id, p.price AS charged,
-           CASE WHEN o.product_id IS NULL THEN ap.price
-                WHEN r.verified_at IS NOT NULL AND ap.product_id IS NOT NULL
-                     AND ap.scraped_at > coalesce(a.first_scraped_at, '-infinity')
-                     AND ap.scraped_at >= r.verified_at - interval '48 hours' THEN ap.price
-                WHEN r.verified_at IS NOT NULL AND ap.product_id IS NULL AND mate.price IS NOT NULL THEN mate.price
-                ELSE o.price END AS served
-    FROM ready r
-    JOIN stores a ON a.store_id = r.anchor_id
-    JOIN prices p ON p.store_id = r.store_id
-    LEFT JOIN served_overrides o
-           ON o.run_id = %(run)s AND o.store_id = r.store_id AND o.product_id = p.product_id
-    LEFT JOIN prices ap ON ap.store_id = r.anchor_id AND ap.product_id = p.product_id
-    -- an override for a product the anchor lacks gives way to a group-mate's fresher row (the view's rule;
-    -- the member's previous scrape is taken as its last verification)
-    LEFT JOIN LATERAL (
-        SELECT q.price FROM stores m JOIN prices q ON q.store_id = m.store_id
-        WHERE m.group_id = r.group_id AND m.active AND m.store_id <> r.store_id AND q.product_id = p.product_id
-          AND m.last_scraped_at > r.verified_at
-        ORDER BY m.last_scraped_at DESC, m.store_id LIMIT 1) mate ON o.product_id IS NOT NULL AND ap.product_id IS NULL
-    WHERE NOT EXISTS (SELECT 1 FROM listing_absences la
-                      WHERE la.store_id = p.store_id AND la.product_id = p.product_id)
-),
-counted AS (
-    SELECT r.store_id, r.group_id, r.anchor_id,
-           count(x.served) AS checked,
-           count(*) FILTER (WHERE x.served <> x.charged) AS wrong
-    FROM ready r LEFT JOIN served x ON x.store_id = r.store_id
-    GROUP BY r.store_id, r.group_id, r.anchor_id
-)
+#
+# Three reads for every member verified, and the rule applied in Python (`served_price`): one statement
+# that joined it all planned the served rows once per member (quadratic; seconds for a dozen members).
+_READY = """
+SELECT c.store_id, c.group_id, c.anchor_id, c.verified_at
+FROM unnest(%(stores)s::int[], %(groups)s::bigint[], %(anchors)s::int[], %(verified)s::timestamptz[])
+     AS c(store_id, group_id, anchor_id, verified_at)
+JOIN verifications v ON v.run_id = %(run)s AND v.store_id = c.store_id AND v.baseline_taken AND v.checked IS NULL
+JOIN stores s ON s.store_id = c.store_id AND s.last_scraped_at >= v.planned_at
+ORDER BY c.store_id
+"""
+_CHARGED = """
+SELECT r.store_id, p.product_id, p.price, o.price, ap.price, ap.scraped_at, a.first_scraped_at
+FROM unnest(%(stores)s::int[], %(anchors)s::int[]) AS r(store_id, anchor_id)
+JOIN stores a ON a.store_id = r.anchor_id
+JOIN prices p ON p.store_id = r.store_id
+LEFT JOIN served_overrides o ON o.run_id = %(run)s AND o.store_id = r.store_id AND o.product_id = p.product_id
+LEFT JOIN prices ap ON ap.store_id = r.anchor_id AND ap.product_id = p.product_id
+WHERE NOT EXISTS (SELECT 1 FROM listing_absences la WHERE la.store_id = p.store_id AND la.product_id = p.product_id)
+"""
+# An override for a product the anchor lacks gives way to a group-mate's fresher row (the view's rule;
+# the member's previous scrape is taken as its last verification).
+_MATE = """
+SELECT DISTINCT ON (w.store_id, w.product_id) w.store_id, w.product_id, q.price
+FROM unnest(%(stores)s::int[], %(products)s::int[], %(groups)s::bigint[], %(verified)s::timestamptz[])
+     AS w(store_id, product_id, group_id, verified_at)
+JOIN stores m ON m.group_id = w.group_id AND m.active AND m.store_id <> w.store_id AND m.last_scraped_at > w.verified_at
+JOIN prices q ON q.store_id = m.store_id AND q.product_id = w.product_id
+ORDER BY w.store_id, w.product_id, m.last_scraped_at DESC, m.store_id
+"""
+_RECORD = """
 UPDATE verifications v
 SET group_id = c.group_id, anchor_store_id = c.anchor_id, checked = c.checked, wrong = c.wrong,
     measured_at = %(as_of)s
-FROM counted c
+FROM unnest(%(stores)s::int[], %(groups)s::bigint[], %(anchors)s::int[], %(checked)s::int[], %(wrong)s::int[])
+     AS c(store_id, group_id, anchor_id, checked, wrong)
 WHERE v.run_id = %(run)s AND v.store_id = c.store_id
-RETURNING v.store_id, v.checked, v.wrong
 """
+HORIZON = timedelta(hours=48)  # the view's interval '48 hours'
+
+
+def served_price(
+    baseline: Decimal | None, anchor: Decimal | None, anchor_seen: datetime | None,
+    anchor_first_scraped: datetime | None, verified_at: datetime | None, mate: Decimal | None,
+) -> Decimal | None:
+    """What was served for one product of a member before its scrape (see _READY's comment); None: nothing."""
+    if baseline is None:
+        return anchor
+    if verified_at is None:
+        return baseline
+    if anchor is not None:
+        changed = anchor_first_scraped is None or anchor_seen > anchor_first_scraped
+        return anchor if changed and anchor_seen >= verified_at - HORIZON else baseline
+    return mate if mate is not None else baseline
 
 
 def measure_served(
@@ -328,20 +334,41 @@ def measure_served(
     last_verified_at before this run's decision). Call it after the upsert
     and before the member is deduplicated (its rows must be its full
     catalogue just scraped). checked = the member's current products with a
-    served price; wrong = those whose served price (see _MEASURE) differs from
-    the price just scraped (price only). One set-based statement; members
-    without a baseline this run, whose scrape failed, or already measured,
-    are left out (the first measurement of a run stands).
+    served price; wrong = those whose served price (`served_price`) differs from
+    the price just scraped (price only). A fixed number of statements for any
+    number of members; members without a baseline this run, whose scrape
+    failed, or already measured, are left out (the first measurement of a run stands).
     """
     if not checks:
         return {}
     stores, groups, anchors, verified = (list(c) for c in zip(*checks))
-    rows = conn.execute(
-        _MEASURE,
-        {"run": run_id, "as_of": as_of, "stores": stores, "groups": groups, "anchors": anchors,
-         "verified": verified},
+    ready = conn.execute(
+        _READY, {"run": run_id, "stores": stores, "groups": groups, "anchors": anchors, "verified": verified}
     ).fetchall()
-    return {store: (checked, wrong) for store, checked, wrong in rows}
+    if not ready:
+        return {}
+    facts = {store: (group, anchor, verified_at) for store, group, anchor, verified_at in ready}
+    rows = conn.execute(_CHARGED, {"run": run_id, "stores": list(facts),
+                                   "anchors": [facts[s][1] for s in facts]}).fetchall()
+    lacking = [(store, product) for store, product, _, baseline, anchor, _, _ in rows
+               if baseline is not None and anchor is None and facts[store][2] is not None]
+    mates: dict[tuple[int, int], Decimal] = {}
+    if lacking:
+        mates = {(s, p): price for s, p, price in conn.execute(_MATE, {
+            "stores": [s for s, _ in lacking], "products": [p for _, p in lacking],
+            "groups": [facts[s][0] for s, _ in lacking], "verified": [facts[s][2] for s, _ in lacking]})}
+    counts = {store: [0, 0] for store in facts}
+    for store, product, charged, baseline, anchor, anchor_seen, anchor_first in rows:
+        served = served_price(baseline, anchor, anchor_seen, anchor_first, facts[store][2], mates.get((store, product)))
+        if served is not None:
+            counts[store][0] += 1
+            counts[store][1] += served != charged
+    ids = sorted(counts)
+    conn.execute(_RECORD, {
+        "run": run_id, "as_of": as_of, "stores": ids, "groups": [facts[s][0] for s in ids],
+        "anchors": [facts[s][1] for s in ids], "checked": [counts[s][0] for s in ids],
+        "wrong": [counts[s][1] for s in ids]})
+    return {s: (counts[s][0], counts[s][1]) for s in ids}
 
 
 # -- estimating (pure) --------------------------------------------------------
