@@ -84,7 +84,7 @@ def main() -> int:
     from pricegroups.demo.generate import default_scenario
     from pricegroups.demo.report import (causes_text, estimated_error, html_report, measure_day, text_table,
                                          truth_maps, wrong_by_cause)
-    from pricegroups.demo.server import DemoSite
+    from pricegroups.demo.server import DemoSiteProcess
     from pricegroups.migrate import migrate
     from pricegroups.pipeline import DEFAULT_PARAMS
     from pricegroups.db import airflow_connection_json
@@ -94,7 +94,7 @@ def main() -> int:
     os.environ["AIRFLOW_CONN_PRICEGROUPS_DB"] = airflow_connection_json(conninfo)
     airflow_metadata()
     scenario = default_scenario()
-    site = DemoSite(scenario, day=0)
+    site = DemoSiteProcess(scenario, day=0)  # its own process: the site's pages are not the pipeline's cost
     base_url = site.start(port=0)
     print(f"demo site at {base_url}; database {DEMO_DATABASE}; Airflow home {AIRFLOW_HOME}", flush=True)
 

@@ -135,3 +135,81 @@ class DemoSite:
 
     def reset(self) -> None:
         self.app.reset()
+
+
+class DemoSiteProcess:
+    """The demo site in a child process (`python -m pricegroups demo-site`), driven over its admin endpoints.
+
+    In a thread of the process that also scrapes, rendering the site's pages
+    competes with parsing them for one interpreter lock, so a demo day would
+    measure the site as well as the pipeline; a real chain's site runs on its
+    own servers. Same control surface as DemoSite for what the demo needs.
+    """
+
+    def __init__(self, scenario: Scenario, day: int = 0, workdir: str | None = None) -> None:
+        self._scenario = scenario
+        self._day = day
+        self._workdir = workdir
+        self._process: Any = None
+        self._url: str | None = None
+        self._scenario_file: str | None = None
+
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
+        import subprocess
+        import sys
+        import tempfile
+
+        if self._url is not None:
+            return self._url
+        path = tempfile.NamedTemporaryFile(prefix="demo-scenario-", suffix=".json", dir=self._workdir,
+                                           delete=False).name
+        self._scenario.save(path)
+        self._scenario_file = path
+        import os
+        from pathlib import Path
+
+        import pricegroups
+
+        plugins = str(Path(pricegroups.__file__).resolve().parents[1])  # this very library, not an installed one
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [plugins, os.environ.get("PYTHONPATH")]))}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pricegroups", "demo-site", "--scenario", path, "--port", str(port),
+             "--host", host, "--day", str(self._day)],
+            stdout=subprocess.PIPE, text=True, env=env,
+        )
+        first = self._process.stdout.readline()  # "demo site on http://host:port (day ...": it serves now
+        if not first.startswith("demo site on "):
+            self.stop()
+            raise RuntimeError(f"the demo site did not start: {first!r}")
+        self._url = first.split()[3]
+        return self._url
+
+    def set_day(self, day: int) -> None:
+        import requests
+
+        response = requests.post(f"{self.base_url}/_admin/day", params={"day": day}, timeout=30)
+        response.raise_for_status()
+        self._day = day
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=60)
+            self._process.stdout.close()
+            self._process = None
+            self._url = None
+        if self._scenario_file is not None:
+            import os
+
+            os.unlink(self._scenario_file)
+            self._scenario_file = None
+
+    @property
+    def base_url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the demo site is not running")
+        return self._url
+
+    @property
+    def day(self) -> int:
+        return self._day
