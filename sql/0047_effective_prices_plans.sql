@@ -31,9 +31,10 @@ FROM member m
 JOIN prices p ON p.store_id = m.store_id
 LEFT JOIN prices ap ON ap.store_id = m.anchor_store_id AND ap.product_id = p.product_id
 LEFT JOIN LATERAL (SELECT true AS found FROM stores o JOIN prices q ON q.store_id = o.store_id
-                   WHERE o.group_id = m.group_id AND o.active AND q.product_id = p.product_id
+                   WHERE m.override_mode AND ap.product_id IS NULL  -- a one-time filter: most rows never look
+                     AND o.group_id = m.group_id AND o.active AND q.product_id = p.product_id
                      AND coalesce(o.last_scraped_at, '-infinity') > coalesce(m.last_scraped_at, '-infinity')
-                   LIMIT 1) mate ON m.override_mode AND ap.product_id IS NULL
+                   LIMIT 1) mate ON true
 WHERE NOT (m.override_mode AND ap.product_id IS NOT NULL AND NOT m.scraped_today
            AND ap.scraped_at > coalesce(m.anchor_first_scraped_at, '-infinity')
            AND ap.scraped_at >= m.last_verified_at - interval '48 hours')

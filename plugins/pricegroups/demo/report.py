@@ -206,8 +206,11 @@ def _price_accuracy(conn: psycopg.Connection, scenario: Scenario, day: int) -> A
     causes: Counter[str] = Counter()
     truth_cache: dict[tuple[str, str], dict] = {}
     rows = conn.execute(
-        """SELECT c.code, s.code, e.product_id, e.price, e.source, a.code, e.source_store_id = a.store_id
-           FROM effective_prices e JOIN stores s USING (store_id) JOIN chains c ON c.chain_id = s.chain_id
+        # every served row, read once and then joined: the view's row estimate for the whole table is far
+        # too low (a few hundred for ~130k rows), which once made this a nested loop over stores x rows
+        """WITH e AS MATERIALIZED (SELECT store_id, product_id, price, source, source_store_id FROM effective_prices)
+           SELECT c.code, s.code, e.product_id, e.price, e.source, a.code, e.source_store_id = a.store_id
+           FROM e JOIN stores s USING (store_id) JOIN chains c ON c.chain_id = s.chain_id
            JOIN store_groups g ON g.group_id = s.group_id JOIN stores a ON a.store_id = g.anchor_store_id"""
     )
     for chain, store, product, price, source, anchor, from_anchor in rows:
