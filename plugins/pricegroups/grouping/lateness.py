@@ -115,11 +115,11 @@ def count_anchor(earlier: Mapping[Hashable, Iterable[Seen]], anchor: Mapping[Has
 # its habit with ordinary changes.
 _SEEN_AND_REPRICED = """
 WITH seen AS (
-    SELECT i.store_id, i.product_id, i.price, i.on_special, i.scraped_at AS observed_at
+    SELECT i.run_id, i.store_id, i.product_id, i.price, i.on_special, i.scraped_at AS observed_at
     FROM scraped_items i
     WHERE i.run_id = ANY(%(runs)s) AND i.product_id IS NOT NULL
     UNION ALL
-    SELECT i.store_id, l.product_id, i.price, i.on_special, k.checked_at
+    SELECT i.run_id, i.store_id, l.product_id, i.price, i.on_special, k.checked_at
     FROM spot_check_items i
     JOIN spot_checks k ON k.run_id = i.run_id AND k.store_id = i.store_id
     JOIN listings l ON l.chain_id = k.chain_id AND l.sku = i.sku
@@ -140,7 +140,7 @@ WITH seen AS (
 # is a regular-price change, not on a day of mass repricing. Both questions below read it.
 _PAIRS = _SEEN_AND_REPRICED + """
 , pairs AS (
-    SELECT s.store_id AS member, a.store_id AS anchor, v.product_id,
+    SELECT v.run_id, s.store_id AS member, a.store_id AS anchor, v.product_id,
            (v.price * 100)::bigint AS cents, v.on_special, v.observed_at,
            (ap.price * 100)::bigint AS a_cents, (ap.previous_price * 100)::bigint AS a_previous,
            ap.on_special AS a_special, ap.scraped_at AS a_seen, a.last_scraped_at AS a_last
@@ -158,20 +158,19 @@ _PAIRS = _SEEN_AND_REPRICED + """
 """
 _COLUMNS = "product_id, cents, on_special, observed_at, a_cents, a_previous, a_special, a_seen"
 
-# Members: what they showed this run, against their anchor's changes first seen within FRESH of it.
-_OBSERVED = _PAIRS + f"""
-SELECT member, {_COLUMNS} FROM pairs
-WHERE a_seen BETWEEN observed_at - %(fresh)s AND observed_at + %(fresh)s
-ORDER BY member, product_id
-"""
-
-# Anchors scraped in this run: what their members showed in the runs of the day before, against the
-# anchor's changes first seen in this scrape.
-_EARLIER = _PAIRS + f"""
-SELECT anchor, {_COLUMNS} FROM pairs
-WHERE a_last >= %(as_of)s - %(fresh)s AND a_seen >= a_last - %(fresh)s
+# One statement for both questions, over the observations of this run and of the day before:
+# * members ("member"): what they showed this run, against their anchor's changes first seen within
+#   FRESH of it;
+# * anchors scraped in this run ("anchor"): what their members showed in the runs of the day before,
+#   against the anchor's changes first seen in this scrape.
+_BOTH = _PAIRS + f"""
+SELECT 'member' AS kind, member AS store, {_COLUMNS} FROM pairs
+WHERE run_id = %(run)s AND a_seen BETWEEN observed_at - %(fresh)s AND observed_at + %(fresh)s
+UNION ALL
+SELECT 'anchor', anchor, {_COLUMNS} FROM pairs
+WHERE run_id = ANY(%(earlier)s) AND a_last >= %(as_of)s - %(fresh)s AND a_seen >= a_last - %(fresh)s
   AND observed_at < a_seen - %(fresh)s AND observed_at >= a_seen - %(fresh)s - interval '1 day'
-ORDER BY anchor, product_id
+ORDER BY 1, 2, 3
 """
 
 _RECOUNT = """
@@ -194,20 +193,20 @@ def record_lateness(
     Call it after the run's upserts and before its members are deduplicated
     (the merge step), while every member's observation is still in staging.
     """
-    params = {"runs": [run_id], "as_of": as_of, "chains": list(chains) if chains else None, "fresh": FRESH,
-              "mass": 3 * settings.max_member_deviation}
-    observed, anchors, times = _read(conn.execute(_OBSERVED, params))
-    counts = {store: count(observed[store], anchors[store]) for store in observed}
     # anchors: what their members showed the day before (the runs of that day, this run excluded)
-    params["runs"] = [r for (r,) in conn.execute(
+    earlier = [r for (r,) in conn.execute(
         "SELECT run_id FROM runs WHERE logical_date < %s AND logical_date >= %s AND run_id <> %s",
         (as_of - FRESH, as_of - FRESH - timedelta(days=1), run_id))]
-    if params["runs"]:
-        earlier, own, anchor_times = _read(conn.execute(_EARLIER, params), for_anchors=True)
-        for anchor in earlier:
-            if anchor not in counts:  # a store is a member or an anchor of this run, never both
-                counts[anchor] = count_anchor(earlier[anchor], own[anchor])
-                times[anchor] = anchor_times[anchor]
+    params = {"run": run_id, "earlier": earlier, "runs": [run_id, *earlier], "as_of": as_of,
+              "chains": list(chains) if chains else None, "fresh": FRESH, "mass": 3 * settings.max_member_deviation}
+    rows = conn.execute(_BOTH, params).fetchall()
+    observed, anchors, times = _read(r[1:] for r in rows if r[0] == "member")
+    counts = {store: count(observed[store], anchors[store]) for store in observed}
+    earlier_seen, own, anchor_times = _read((r[1:] for r in rows if r[0] == "anchor"), for_anchors=True)
+    for anchor in earlier_seen:
+        if anchor not in counts:  # a store is a member or an anchor of this run, never both
+            counts[anchor] = count_anchor(earlier_seen[anchor], own[anchor])
+            times[anchor] = anchor_times[anchor]
     with conn.transaction():
         conn.execute("DELETE FROM store_lateness WHERE run_id = %s AND NOT store_id = ANY(%s)", (run_id, list(counts)))
         stores = sorted(counts)
@@ -231,7 +230,7 @@ def record_lateness(
 
 
 def _read(rows: Iterable[tuple], for_anchors: bool = False) -> tuple[dict, dict, dict]:
-    """Rows of _OBSERVED or _EARLIER as ({store: {product: Seen}}, {store: {product: anchor PriceRow}},
+    """Rows of _BOTH (without their kind) as ({store: {product: Seen}}, {store: {product: anchor PriceRow}},
     {store: when}). For anchors, every member's observation is kept ({product: [Seen]}) and `when` is the
     anchor's scrape; for members, `when` is the member's observation."""
     observed: dict = {}
