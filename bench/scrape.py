@@ -22,21 +22,19 @@ import argparse
 import gzip
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, time as dtime, timezone
 from pathlib import Path
 
 import psycopg
-import requests
 from lxml import etree
 from psycopg import sql
 
 from pricegroups import db
 from pricegroups.demo.chains import DEMO_CHAINS, demo_profiles
 from pricegroups.demo.generate import default_scenario
+from pricegroups.demo.server import DemoSiteProcess
 from pricegroups.migrate import migrate
 from pricegroups.scrape.parse import parse_page
 from pricegroups.scrape.profile import compile_profile, load_profile_file
@@ -55,33 +53,6 @@ def fresh_database() -> str:
     with psycopg.connect(url) as conn:
         migrate(conn)
     return url
-
-
-class SiteProcess:
-    """The demo site in a child process, driven through its admin endpoints."""
-
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pricegroups", "demo-site", "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
-        first = self.proc.stdout.readline()  # "demo site on http://127.0.0.1:PORT (day 0, ...)"
-        if "http://" not in first:
-            self.proc.kill()
-            raise SystemExit(f"demo site did not start: {first!r}")
-        self.base_url = first.split()[3]
-        self.admin = requests.Session()
-
-    def stats(self) -> dict:
-        return self.admin.get(self.base_url + "/_admin/stats", timeout=10).json()
-
-    def reset(self) -> None:
-        self.admin.post(self.base_url + "/_admin/reset", timeout=10).raise_for_status()
-
-    def stop(self) -> None:
-        self.admin.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def scrape_all(url: str, settings: Settings, at: datetime, run_id: str, stores: int | None) -> dict:
@@ -140,7 +111,8 @@ def main() -> None:
     parser.add_argument("--parse-seconds", type=float, default=3.0, help="timing per layout")
     args = parser.parse_args()
 
-    site = SiteProcess()
+    site = DemoSiteProcess()
+    site.start()
     try:
         url = fresh_database()
         at = datetime.combine(default_scenario().date_of(0), dtime(0), tzinfo=timezone.utc)

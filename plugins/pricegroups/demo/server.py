@@ -10,11 +10,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import requests
 
 from pricegroups.demo.model import Event
 from pricegroups.demo.scenario import Scenario
@@ -146,7 +153,7 @@ class DemoSiteProcess:
     own servers. Same control surface as DemoSite for what the demo needs.
     """
 
-    def __init__(self, scenario: Scenario, day: int = 0, workdir: str | None = None) -> None:
+    def __init__(self, scenario: Scenario | None = None, day: int = 0, workdir: str | None = None) -> None:
         self._scenario = scenario
         self._day = day
         self._workdir = workdir
@@ -155,27 +162,21 @@ class DemoSiteProcess:
         self._scenario_file: str | None = None
 
     def start(self, port: int = 0, host: str = "127.0.0.1") -> str:
-        import subprocess
-        import sys
-        import tempfile
-
         if self._url is not None:
             return self._url
-        path = tempfile.NamedTemporaryFile(prefix="demo-scenario-", suffix=".json", dir=self._workdir,
-                                           delete=False).name
-        self._scenario.save(path)
-        self._scenario_file = path
-        import os
-        from pathlib import Path
-
-        import pricegroups
-
-        plugins = str(Path(pricegroups.__file__).resolve().parents[1])  # this very library, not an installed one
+        scenario_args: list[str] = []
+        if self._scenario is not None:  # else the child builds the built-in scenario itself
+            path = tempfile.NamedTemporaryFile(prefix="demo-scenario-", suffix=".json", dir=self._workdir,
+                                               delete=False).name
+            self._scenario.save(path)
+            self._scenario_file = path
+            scenario_args = ["--scenario", path]
+        plugins = str(Path(__file__).resolve().parents[2])  # this very library, not another installed one
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [plugins, os.environ.get("PYTHONPATH")]))}
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "pricegroups", "demo-site", "--scenario", path, "--port", str(port),
+            [sys.executable, "-m", "pricegroups", "demo-site", *scenario_args, "--port", str(port),
              "--host", host, "--day", str(self._day)],
-            stdout=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
         )
         first = self._process.stdout.readline()  # "demo site on http://host:port (day ...": it serves now
         if not first.startswith("demo site on "):
@@ -185,11 +186,20 @@ class DemoSiteProcess:
         return self._url
 
     def set_day(self, day: int) -> None:
-        import requests
-
-        response = requests.post(f"{self.base_url}/_admin/day", params={"day": day}, timeout=30)
-        response.raise_for_status()
+        self._admin("POST", "day", params={"day": day})
         self._day = day
+
+    def stats(self) -> dict[str, Any]:
+        """Request counts (admin requests excluded), as DemoSite.stats."""
+        return self._admin("GET", "stats")
+
+    def reset(self) -> None:
+        self._admin("POST", "reset")
+
+    def _admin(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        response = requests.request(method, f"{self.base_url}/_admin/{endpoint}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
 
     def stop(self) -> None:
         if self._process is not None:
@@ -199,8 +209,6 @@ class DemoSiteProcess:
             self._process = None
             self._url = None
         if self._scenario_file is not None:
-            import os
-
             os.unlink(self._scenario_file)
             self._scenario_file = None
 

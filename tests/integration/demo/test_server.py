@@ -13,7 +13,7 @@ import requests
 
 from pricegroups.demo.generate import default_scenario
 from pricegroups.demo.scenario import Scenario
-from pricegroups.demo.server import DemoSite
+from pricegroups.demo.server import DemoSite, DemoSiteProcess
 from tests.integration.demo.scraping import fetch_catalogue
 from tests.unit.demo.parsers import expected_rows
 from tests.unit.demo.test_scenario_doc import example
@@ -40,6 +40,28 @@ def test_demo_site_is_a_context_manager_and_counts_before_start():
         assert requests.get(site.base_url + "/_admin/day", timeout=5).json() == {"day": 1}
         assert requests.get(site.base_url + "/cornerstore/stores", timeout=5).status_code == 200
         assert site.stats()["total"] == 1
+    with pytest.raises(RuntimeError):
+        site.base_url
+
+
+def test_a_site_in_a_child_process_serves_its_scenario_on_the_day_set():
+    """DemoSiteProcess (the demo's site): the scenario it was given, its day set over the admin endpoint."""
+    site = DemoSiteProcess(example(), day=1)
+    site.start()
+    try:
+        site.set_day(2)
+        assert site.day == 2
+        with requests.Session() as session:
+            rows, pages = fetch_catalogue(session, site.base_url, "grid", "cornerstore", "CS2")
+        assert pages == 2 and rows == expected_rows(example(), "cornerstore", "CS2", 2)
+        assert site.stats()["total"] == pages
+        site.reset()
+        assert site.stats()["total"] == 0
+        base = site.base_url
+    finally:
+        site.stop()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(base + "/robots.txt", timeout=2)
     with pytest.raises(RuntimeError):
         site.base_url
 
