@@ -80,7 +80,7 @@ AFTER_UPSERT = TASKS[TASKS.index("post_process"):]
 SCRAPING = ("scrape", "rescrape_anchors")
 
 
-def prepare_environment(snapshots: str) -> None:
+def prepare_environment() -> None:
     """Everything Airflow reads at import time, set before its first import."""
     os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -89,7 +89,6 @@ def prepare_environment(snapshots: str) -> None:
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     os.environ["PRICEGROUPS_REQUESTS_PER_SECOND"] = "0"  # loopback site: measure work, not politeness
-    os.environ["PRICEGROUPS_SNAPSHOT_ROOT"] = snapshots
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])
 
 
@@ -274,16 +273,18 @@ def run_day(dag: Any, when: datetime, day: int, counter: StatementCounter, conni
 
 
 def task_durations(run_id: str) -> Iterator[tuple[str, float]]:
-    """(task id, seconds) of each task instance of the run that ran (Airflow's start and end dates)."""
+    """(task id, seconds) of each task instance of the run that ran (Airflow's start and end dates; skipped
+    instances did not run)."""
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     with create_session() as session:
-        rows = session.execute(select(TaskInstance.task_id, TaskInstance.start_date, TaskInstance.end_date)
+        rows = session.execute(select(TaskInstance.task_id, TaskInstance.start_date, TaskInstance.end_date,
+                                      TaskInstance.state)
                                .where(TaskInstance.dag_id == DAG_ID, TaskInstance.run_id == run_id)).all()
-    for task, start, end in rows:
-        if start is not None and end is not None:
+    for task, start, end, state in rows:
+        if start is not None and end is not None and str(getattr(state, "value", state)) in ("success", "failed"):
             yield task, (end - start).total_seconds()
 
 
@@ -321,8 +322,9 @@ class World:
         return max(((t, sum(d.seconds[t] for d in self.days) / len(self.days)) for t in TASKS), key=lambda x: x[1])
 
 
-def measure_world(stores: int, products: int, seed: int, dag: Any, counter: StatementCounter, tmp: Path) -> World:
-    """Generate, serve and load one world, run the timed days, drop its database."""
+def measure_world(stores: int, products: int, seed: int, dag: Any, counter: StatementCounter, tmp: Path,
+                  keep: bool = False) -> World:
+    """Generate, serve and load one world, run the timed days, drop its database (unless `keep`)."""
     from pricegroups.demo.generate import scaled_scenario
     from pricegroups.demo.preload import logical_date
 
@@ -330,6 +332,7 @@ def measure_world(stores: int, products: int, seed: int, dag: Any, counter: Stat
     scenario = scaled_scenario(stores, products, seed)
     scenario_file = tmp / f"world-{stores}.json"
     scenario.save(scenario_file)
+    os.environ["PRICEGROUPS_SNAPSHOT_ROOT"] = str(tmp / f"snapshots-{stores}")  # a world's own raw pages
     site = SiteProcess(scenario_file)
     try:
         conninfo = fresh_database(name)
@@ -353,7 +356,10 @@ def measure_world(stores: int, products: int, seed: int, dag: Any, counter: Stat
         return World(stores, figures, days)
     finally:
         site.stop()
-        drop_database(name)
+        if keep:
+            print(f"  kept database {name}", flush=True)
+        else:
+            drop_database(name)
 
 
 def task_table(world: World) -> str:
@@ -376,12 +382,13 @@ def main() -> None:
     parser.add_argument("--stores", type=int, default=2000, help="stores of the large world (the small: a quarter)")
     parser.add_argument("--products", type=int, default=2000, help="listings carried by a store, about")
     parser.add_argument("--seed", type=int, default=20260302)
+    parser.add_argument("--keep-databases", action="store_true", help="keep the worlds' databases to look into")
     args = parser.parse_args()
     if args.stores < 40 or args.products < 50:
         parser.error("at least 40 stores and 50 products")
 
     with tempfile.TemporaryDirectory(prefix="pricegroups-bench-day-") as tmp:
-        prepare_environment(str(Path(tmp) / "snapshots"))
+        prepare_environment()
         logging.basicConfig(level=logging.WARNING)
         airflow_metadata()
         from airflow.dag_processing.dagbag import DagBag
@@ -392,7 +399,7 @@ def main() -> None:
         dag = bag.dags[DAG_ID]
         counter = StatementCounter()
         counter.install()
-        worlds = [measure_world(n, args.products, args.seed, dag, counter, Path(tmp))
+        worlds = [measure_world(n, args.products, args.seed, dag, counter, Path(tmp), args.keep_databases)
                   for n in (args.stores // 4, args.stores)]
 
     small, large = worlds
