@@ -14,6 +14,7 @@ store deviations draw from streams of their own, after everything else.
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -152,6 +153,10 @@ LINES: dict[str, list[tuple[str, list[tuple[int, float, str]], float]]] = {
 
 # the other flavours/variants a line comes in, to make the catalogue big enough
 VARIANTS = ["", "Family Pack", "Value Pack", "Organic", "Light", "Extra", "Premium", "Classic"]
+# more variants for a bigger catalogue (scaled_scenario); the default scenario never uses them
+MORE_VARIANTS = ["Sea Salt", "Gluten Free", "Reduced Fat", "Wholegrain", "Lemon Twist", "Berry Burst",
+                 "Smoky", "Mild", "Honey Glazed", "Vanilla Bean", "Dark Cocoa", "Kids", "Deluxe", "Rustic",
+                 "Heritage", "Harvest"]
 
 
 @dataclass(frozen=True)
@@ -218,15 +223,15 @@ class _Product:
     barcode: str
 
 
-def _catalogue(r: random.Random) -> list[_Product]:
-    """The national-brand product catalogue every chain draws from."""
+def _catalogue(r: random.Random, variant_names: list[str] = VARIANTS) -> list[_Product]:
+    """The national-brand product catalogue every chain draws from (more variant names, more products)."""
     products = []
     for brand, categories in BRANDS.items():
         for category in categories:
             for line, specs, price in LINES[category]:
                 if r.random() < 0.35:
                     continue
-                variants = [v for v in VARIANTS if r.random() < 0.45] or [""]
+                variants = [v for v in variant_names if r.random() < 0.45] or [""]
                 for variant in variants:
                     for spec in specs:
                         if r.random() < 0.2:
@@ -483,3 +488,50 @@ def _with_events(seed: int, chains: dict[str, Chain]) -> Scenario:
     """The scenario with its scripted events (movers chosen by the stores' actual catalogues)."""
     bare = Scenario(seed=seed, chains=chains.values(), events=(), days=14)
     return bare.with_events(_events(chains, lambda chain, store: len(bare.assortment(chain, store))))
+
+
+MEAN_RANGE_SHARE = 0.885  # stores carry 80-97 % of their chain's listings (_chain)
+_OWN_BRAND_CATEGORIES = ("Produce", "Pantry", "Dairy", "Household", "Snacks")
+
+
+def scaled_scenario(stores: int = 2000, products: int = 2000, seed: int = 20260302) -> Scenario:
+    """The default scenario's three chains and layouts at another size, without scripted events.
+
+    `stores` in all, split between the chains as in the default (60 : 55 : 35);
+    about `products` listings carried per store. Zones grow with the square
+    root of a chain's stores (a handful to a few dozen), with about 1.5 %
+    independently priced stores; the near-twin zones, own and late prices are
+    drawn as in the default. A catalogue too small for `products` gets more
+    variants per product line. For benchmarks (bench/day.py): no events, so
+    every day is a normal day.
+    """
+    listings = math.ceil(products / MEAN_RANGE_SHARE)
+    names = VARIANTS + MORE_VARIANTS
+    wanted = math.ceil(len(VARIANTS) * listings / (0.85 * _BASE_CATALOGUE))
+    if wanted > len(names):
+        raise ValueError(f"at most about {int(0.85 * _BASE_CATALOGUE * len(names) / len(VARIANTS) * MEAN_RANGE_SHARE)}"
+                         f" products a store, not {products}")
+    catalogue = _catalogue(random.Random(seed), names[: max(len(VARIANTS), wanted)])
+    own = 0.7 * sum(len(specs) for c in _OWN_BRAND_CATEGORIES for _, specs, _ in LINES[c])
+    share = min(0.95, max(0.01, (listings - own) / len(catalogue)))
+    plans = [_scaled_plan(plan, n, share) for plan, n in zip(PLANS, _split(stores, [p.stores for p in PLANS]))]
+    chains = [_chain(plan, i, catalogue, seed) for i, plan in enumerate(plans)]
+    return Scenario(seed=seed, chains=chains, events=(), days=14)
+
+
+_BASE_CATALOGUE = 1996  # products of _catalogue with VARIANTS and the default seed (expected size per 8 names)
+
+
+def _split(total: int, weights: list[int]) -> list[int]:
+    """`total` split in proportion to `weights` (the last part takes the rounding)."""
+    parts = [round(total * w / sum(weights)) for w in weights[:-1]]
+    return parts + [total - sum(parts)]
+
+
+def _scaled_plan(plan: ChainPlan, stores: int, share: float) -> ChainPlan:
+    """A chain plan with `stores` stores: sqrt(stores) zones, 1.5 % independents, a zone-sized near-twin."""
+    independents = max(1, round(0.015 * stores))
+    zones = max(2, min(round(math.sqrt(stores)), (stores - independents) // 4))
+    twin_stores = max(2, round(stores / (zones + 1))) if plan.twin_of and zones > plan.twin_of else 0
+    return dataclasses.replace(plan, stores=stores, zones=zones, independents=independents, share=share,
+                               twin_stores=twin_stores)
