@@ -449,6 +449,8 @@ def health_check_batches(conn: psycopg.Connection, context: RunContext) -> list[
            ORDER BY 1""",
         (context.chains, context.store_ids, context.store_ids),
     )]
+    if not context.dry_run:  # the chains' change rates, measured once for every later task of the run
+        grouping.measure_change_rates(conn, context.run_id, settings, context.chains)
     conn.commit()
     return split(group_ids, settings.max_map_instances, settings.map_min_groups)
 
@@ -470,7 +472,7 @@ def candidate_pairs(conn: psycopg.Connection, context: RunContext) -> list[list[
     if context.backfill:
         return []
     settings = context.load_settings()
-    pairs = grouping.candidate_pairs(conn, context.as_of_datetime, settings, context.chains)
+    pairs = grouping.candidate_pairs(conn, context.as_of_datetime, settings, context.chains, run_id=context.run_id)
     conn.commit()
     return split([list(p) for p in pairs], settings.max_map_instances, settings.map_min_pairs)
 

@@ -183,6 +183,39 @@ def change_rates(conn: psycopg.Connection, chain_ids: Sequence[int] | None, sett
     return {chain: chain_change_rate(shares) for chain, shares in rows}
 
 
+
+def run_change_rates(
+    conn: psycopg.Connection, run_id: str | None, chain_ids: Sequence[int], settings: Settings,
+) -> dict[int, float | None]:
+    """The chains' change rates as the run measured them first (`runs.summary` "change_rates").
+
+    DESIGN §10: what several steps need is computed once per run and passed on.
+    The first step that asks (the health-check batching, after the stale-anchor
+    re-scrape) measures them with `change_rates` and keeps them with the run;
+    every later task of the run, and a re-run of it, reads the same numbers,
+    so the run's comparisons all allow for one rate per chain. Without a
+    recorded run (a script, the bench), they are measured each time. None: no
+    anchor scraped twice yet, the Comparer takes the `daily_change_rate` prior.
+    """
+    wanted = sorted(set(chain_ids))
+    kept: dict[int, float | None] = {}
+    if run_id is not None and wanted:
+        row = conn.execute("SELECT summary->'change_rates' FROM runs WHERE run_id = %s", (run_id,)).fetchone()
+        kept = {int(k): v for k, v in ((row[0] if row else None) or {}).items()}
+    missing = [c for c in wanted if c not in kept]
+    if missing:
+        measured = change_rates(conn, missing, settings)
+        fresh = {c: measured.get(c) for c in missing}
+        if run_id is not None:
+            conn.execute(
+                """UPDATE runs SET summary = summary || jsonb_build_object('change_rates',
+                       coalesce(summary->'change_rates', '{}'::jsonb) || %s::jsonb)
+                   WHERE run_id = %s""",
+                (json.dumps({str(c): r for c, r in fresh.items()}), run_id),
+            )
+        kept.update(fresh)
+    return {c: kept[c] for c in wanted}
+
 # -- writing ---------------------------------------------------------------
 
 def record_comparisons(

@@ -43,6 +43,16 @@ def chain_ids(conn: psycopg.Connection, chains: Sequence[str] | None) -> list[in
     return sorted(rows.values())
 
 
+def measure_change_rates(
+    conn: psycopg.Connection, run_id: str, settings: Settings, chains: Sequence[str] | None = None,
+) -> dict[int, float | None]:
+    """Measure the chains' change rates once for the run (repository.run_change_rates); later tasks read them."""
+    ids = chain_ids(conn, chains)
+    if ids is None:
+        ids = [c for (c,) in conn.execute("SELECT chain_id FROM chains ORDER BY 1")]
+    return repo.run_change_rates(conn, run_id, ids, settings)
+
+
 def find_stale_anchors(
     conn: psycopg.Connection,
     as_of: datetime,
@@ -211,7 +221,7 @@ def health_check_groups(
             busy[key] = due
     decisions: list[Decision] = []
     counts = {"groups": len(groups), "checked": 0, "stale_anchors": 0, "inconclusive": 0, "compared": 0, "reused": 0}
-    rates = repo.change_rates(conn, sorted({groups[k].chain for k in busy}), settings) if busy else {}
+    rates = repo.run_change_rates(conn, run_id, sorted({groups[k].chain for k in busy}), settings) if busy else {}
     computed: dict = {}
     for chain, keys in sorted(_keys_by_chain(groups, busy).items()):
         chain_groups = {k: groups[k] for k in keys}
@@ -246,13 +256,14 @@ def _keys_by_chain(groups: dict[int, GroupState], keys) -> dict[int, list[int]]:
 
 
 def candidate_pairs(
-    conn: psycopg.Connection, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None
+    conn: psycopg.Connection, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
+    run_id: str | None = None,
 ) -> list[tuple[int, int]]:
     """Anchor store pairs worth comparing (blocking), within each chain, smaller id first."""
     groups, stores = repo.load_states(conn, chain_ids(conn, chains))
     pairs: list[tuple[int, int]] = []
     for chain, chain_groups in _by_chain(groups).items():
-        comparer = _chain_comparer(conn, chain, chain_groups, stores, as_of, settings, known=False)
+        comparer = _chain_comparer(conn, chain, chain_groups, stores, as_of, settings, known=False, run_id=run_id)
         ready = [g.anchor for g in chain_groups if anchor_ready(g, stores, comparer)]
         supported = any(a in comparer.supports for a in ready)
         pairs.extend(_block(comparer.matrix, ready, settings, supported, comparer.change_rate))
@@ -280,7 +291,7 @@ def compare_pairs(
     for a, b in sorted(pairs):
         if a in group_of and b in group_of:
             by_chain.setdefault(all_groups[group_of[a]].chain, []).append((a, b))
-    rates = repo.change_rates(conn, sorted(by_chain), settings) if by_chain else {}
+    rates = repo.run_change_rates(conn, run_id, sorted(by_chain), settings) if by_chain else {}
     for chain, chain_pairs in sorted(by_chain.items()):
         involved = {group_of[s]: all_groups[group_of[s]] for pair in chain_pairs for s in pair}
         wanted = {s for g in involved.values() for s in (g.anchor, *g.members)}
@@ -317,7 +328,7 @@ def merge_groups(
     totals: dict[str, int] = {"chains": 0, "eligible": 0}
     for chain, chain_groups in sorted(_by_chain(groups).items()):
         started = time.perf_counter()
-        comparer = _chain_comparer(conn, chain, chain_groups, stores, as_of, settings, known=True)
+        comparer = _chain_comparer(conn, chain, chain_groups, stores, as_of, settings, known=True, run_id=run_id)
         read = time.perf_counter()
         ready = [g for g in chain_groups if anchor_ready(g, stores, comparer)]
         plan = plan_merges(ready, comparer, settings)
@@ -378,13 +389,14 @@ def _by_chain(groups: dict[int, GroupState]) -> dict[int, list[GroupState]]:
     return out
 
 
-def _chain_comparer(conn, chain: int, chain_groups: list[GroupState], stores, as_of, settings, known: bool) -> Comparer:
+def _chain_comparer(conn, chain: int, chain_groups: list[GroupState], stores, as_of, settings, known: bool,
+                    run_id: str | None = None) -> Comparer:
     """A comparer over one chain's groups: anchors' pricing plus members' rows, the groups' evidence."""
     wanted = sorted({s for g in chain_groups for s in (g.anchor, *g.members)})
     matrix = repo.load_matrix(conn, stores, wanted)
     supports = group_supports(matrix, {g.group: g for g in chain_groups}, stores)
     anchors = sorted(g.anchor for g in chain_groups)
-    rate = repo.change_rates(conn, [chain], settings).get(chain)
+    rate = repo.run_change_rates(conn, run_id, [chain], settings).get(chain)
     return Comparer(matrix, settings, as_of, repo.load_known(conn, anchors, settings) if known else None,
                     supports=supports, change_rate=rate)
 

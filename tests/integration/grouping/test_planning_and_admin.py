@@ -193,3 +193,32 @@ def test_groups_cli_show_prints_the_estimated_wrong_share(db_url, conn, grouped,
     # r = 2/400; var = 3/2 * (0.5^2 + 0.5^2 + 0^2) / 400^2; r -+ 1.96 sqrt(var) = 0.08% .. 0.92%
     assert "acme: served prices 0.50% wrong (95% CI 0.08%-0.92%) from 3 store(s), 400 price(s)" in out
     assert "last check 50/100 wrong" in out
+
+
+def test_a_run_measures_its_chains_change_rates_once(conn):
+    """DESIGN §10: the rate every comparison of the run allows for is measured once and kept with the run."""
+    from datetime import timedelta
+
+    from pricegroups.grouping import repository as repo
+    from pricegroups.settings import Settings
+    from tests.factories import T0, make_chain_with_stores, make_products
+
+    chain_id, (anchor,) = make_chain_with_stores(conn, "acme", 1)
+    products = make_products(conn, 10)
+    conn.execute("UPDATE stores SET first_scraped_at = %s, last_scraped_at = %s WHERE store_id = %s",
+                 (T0 - timedelta(days=3), T0, anchor))
+    conn.execute(
+        """INSERT INTO prices (product_id, store_id, price, on_special, scraped_at, run_id)
+           SELECT p, %s, 1.00, false, CASE WHEN p = ANY(%s) THEN %s ELSE %s END, 'test' FROM unnest(%s::bigint[]) p""",
+        (anchor, products[:1], T0, T0 - timedelta(days=3), products),
+    )
+    conn.execute("INSERT INTO runs (run_id, logical_date) VALUES ('r1', %s)", (T0,))
+    settings = Settings()
+    assert repo.run_change_rates(conn, "r1", [chain_id], settings) == {chain_id: 0.1}  # 1 of 10 changed
+    # the anchor's prices move on; the run keeps the rate it measured first, a run without a record does not
+    conn.execute("UPDATE prices SET scraped_at = %s WHERE store_id = %s", (T0, anchor))
+    assert repo.run_change_rates(conn, "r1", [chain_id], settings) == {chain_id: 0.1}
+    assert repo.run_change_rates(conn, None, [chain_id], settings) == {chain_id: repo.change_rates(
+        conn, [chain_id], settings)[chain_id]} != {chain_id: 0.1}
+    summary = conn.execute("SELECT summary->'change_rates' FROM runs WHERE run_id = 'r1'").fetchone()[0]
+    assert summary == {str(chain_id): 0.1}
