@@ -187,29 +187,26 @@ class StatementCounter:
         self.counts: Counter[str] = Counter()
 
     def install(self) -> None:
-        cursor = psycopg.Cursor
-        counter = self
+        """Wrap psycopg's Cursor: execute, copy and stream send one statement, executemany one per parameter set."""
+        cursor, counter = psycopg.Cursor, self
 
-        def counted(original: Callable, weight: Callable[..., int]) -> Callable:
-            def wrapper(self: psycopg.Cursor, *args: Any, **kwargs: Any) -> Any:
-                counter.add(weight(*args))
+        def once(original: Callable) -> Callable:
+            def counted(self: psycopg.Cursor, *args: Any, **kwargs: Any) -> Any:
+                counter.add(1)
                 return original(self, *args, **kwargs)
-            return wrapper
+            return counted
 
-        def many(query: Any, params_seq: Any = (), *rest: Any) -> int:
-            return len(params_seq) if hasattr(params_seq, "__len__") else 1
+        def per_parameter_set(original: Callable) -> Callable:
+            def counted(self: psycopg.Cursor, query: Any, params_seq: Any, *args: Any, **kwargs: Any) -> Any:
+                params_seq = list(params_seq)  # a generator is counted as it is sent
+                counter.add(len(params_seq))
+                return original(self, query, params_seq, *args, **kwargs)
+            return counted
 
-        cursor.execute = counted(cursor.execute, lambda *a: 1)
-        cursor.copy = counted(cursor.copy, lambda *a: 1)
-        cursor.stream = counted(cursor.stream, lambda *a: 1)
-        original_many = cursor.executemany
-
-        def executemany(self: psycopg.Cursor, query: Any, params_seq: Any, *args: Any, **kwargs: Any) -> Any:
-            params_seq = list(params_seq)  # a generator is counted as it is sent
-            counter.add(many(query, params_seq))
-            return original_many(self, query, params_seq, *args, **kwargs)
-
-        cursor.executemany = executemany
+        cursor.execute = once(cursor.execute)
+        cursor.copy = once(cursor.copy)
+        cursor.stream = once(cursor.stream)
+        cursor.executemany = per_parameter_set(cursor.executemany)
 
     def add(self, n: int) -> None:
         task = current_task()

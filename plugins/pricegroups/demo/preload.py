@@ -35,7 +35,7 @@ import psycopg
 
 from pricegroups import pipeline
 from pricegroups.demo.chains import register_demo_chains
-from pricegroups.demo.history import History, Row, anchor_rows, member_rows, plan_history, spot_items
+from pricegroups.demo.history import History, anchor_rows, member_rows, plan_history, spot_items
 from pricegroups.demo.observed import PriceFields, Size, parsed_items, stored_fields
 from pricegroups.demo.scenario import Scenario
 from pricegroups.migrate import migrate
@@ -93,6 +93,8 @@ def preload(
         _write_last_day(conn, scenario, history, chain_ids, store_ids, products, fields)
     conn.execute("ANALYZE")
     conn.commit()
+    log.info("preloaded days 0-%d: %d groups, %d members", history.last,
+             sum(len(z) for z in history.anchors.values()), len(history.verified))
     return history
 
 
