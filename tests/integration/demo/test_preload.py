@@ -11,9 +11,11 @@ from pricegroups.invariants import check_invariants
 from pricegroups.settings import Settings
 
 
-def test_a_preloaded_week_is_grouped_by_zone_and_plans_anchors_plus_the_budget(db_url, make_demo_site, tmp_path):
+def test_a_preloaded_week_is_grouped_by_zone_and_plans_anchors_plus_the_budget(db_url, make_demo_site, tmp_path,
+                                                                               monkeypatch):
     scenario = scaled_scenario(60, 80)
     site = make_demo_site(scenario)
+    monkeypatch.setenv("PRICEGROUPS_SNAPSHOT_ROOT", str(tmp_path))  # the pipeline's steps read the environment
     settings = Settings().with_overrides({"snapshot_root": str(tmp_path), "requests_per_second": 0})
     with psycopg.connect(db_url) as conn:
         history = preload(conn, scenario, site.base_url, site.set_day, settings)
