@@ -12,8 +12,9 @@
    (demo/preload.py: groups = true zones, anchors' rows dated by their first
    observation, members' overrides after their last verification, verification
    and scrape times, lateness counts, runs, the last day's spot checks).
-3. Days 7 and 8 through the real DAG (`dag.test()`, tasks in this process,
-   SQLite metadata in var/airflow-bench): the day's wall time, every task
+3. Days 7 and 8 through the real DAG (`dag.test()`, tasks in this process;
+   SQLite metadata of this run's own, copied from a template migrated once
+   in var/airflow-bench): the day's wall time, every task
    instance's duration from the run's task instances (start/end dates), and
    the SQL statements each task sends (psycopg cursor executions counted in
    this process and attributed to the running task: execute and copy count
@@ -52,6 +53,7 @@ import math
 import multiprocessing
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,26 +82,33 @@ AFTER_UPSERT = TASKS[TASKS.index("post_process"):]
 SCRAPING = ("scrape", "rescrape_anchors")
 
 
-def prepare_environment() -> None:
-    """Everything Airflow reads at import time, set before its first import."""
+def prepare_environment(tmp: Path) -> None:
+    """Everything Airflow reads at import time, set before its first import.
+
+    The metadata database is this run's own copy (in `tmp`) of a migrated template: dag.test() replaces
+    the DAG runs of its logical dates, so two runs of the bench sharing one would wreck each other.
+    """
     os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
     os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
-    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{tmp / 'airflow.db'}"
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     os.environ["PRICEGROUPS_REQUESTS_PER_SECOND"] = "0"  # loopback site: measure work, not politeness
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])
 
 
-def airflow_metadata() -> None:
-    """Airflow's metadata database (migrated once) and the scrape pool."""
+def airflow_metadata(tmp: Path) -> None:
+    """This run's metadata database, copied from a template migrated once, with the scrape pool."""
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    marker = AIRFLOW_HOME / ".migrated"
+    template = AIRFLOW_HOME / "template.db"
+    marker = AIRFLOW_HOME / ".template-migrated"
     if not marker.exists():
         print("initialising Airflow's metadata database (once) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
+        env = dict(os.environ, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{template}")
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=env)
         marker.touch()
+    shutil.copyfile(template, tmp / "airflow.db")
     subprocess.run([sys.executable, "-m", "airflow", "pools", "set", "pricegroups_scrape", "4", "store scrapes"],
                    check=True, capture_output=True)
 
@@ -187,29 +196,26 @@ class StatementCounter:
         self.counts: Counter[str] = Counter()
 
     def install(self) -> None:
-        cursor = psycopg.Cursor
-        counter = self
+        """Wrap psycopg's Cursor: execute, copy and stream send one statement, executemany one per parameter set."""
+        cursor, counter = psycopg.Cursor, self
 
-        def counted(original: Callable, weight: Callable[..., int]) -> Callable:
-            def wrapper(self: psycopg.Cursor, *args: Any, **kwargs: Any) -> Any:
-                counter.add(weight(*args))
+        def once(original: Callable) -> Callable:
+            def counted(self: psycopg.Cursor, *args: Any, **kwargs: Any) -> Any:
+                counter.add(1)
                 return original(self, *args, **kwargs)
-            return wrapper
+            return counted
 
-        def many(query: Any, params_seq: Any = (), *rest: Any) -> int:
-            return len(params_seq) if hasattr(params_seq, "__len__") else 1
+        def per_parameter_set(original: Callable) -> Callable:
+            def counted(self: psycopg.Cursor, query: Any, params_seq: Any, *args: Any, **kwargs: Any) -> Any:
+                params_seq = list(params_seq)  # a generator is counted as it is sent
+                counter.add(len(params_seq))
+                return original(self, query, params_seq, *args, **kwargs)
+            return counted
 
-        cursor.execute = counted(cursor.execute, lambda *a: 1)
-        cursor.copy = counted(cursor.copy, lambda *a: 1)
-        cursor.stream = counted(cursor.stream, lambda *a: 1)
-        original_many = cursor.executemany
-
-        def executemany(self: psycopg.Cursor, query: Any, params_seq: Any, *args: Any, **kwargs: Any) -> Any:
-            params_seq = list(params_seq)  # a generator is counted as it is sent
-            counter.add(many(query, params_seq))
-            return original_many(self, query, params_seq, *args, **kwargs)
-
-        cursor.executemany = executemany
+        cursor.execute = once(cursor.execute)
+        cursor.copy = once(cursor.copy)
+        cursor.stream = once(cursor.stream)
+        cursor.executemany = per_parameter_set(cursor.executemany)
 
     def add(self, n: int) -> None:
         task = current_task()
@@ -388,9 +394,9 @@ def main() -> None:
         parser.error("at least 40 stores and 50 products")
 
     with tempfile.TemporaryDirectory(prefix="pricegroups-bench-day-") as tmp:
-        prepare_environment()
+        prepare_environment(Path(tmp))
         logging.basicConfig(level=logging.WARNING)
-        airflow_metadata()
+        airflow_metadata(Path(tmp))
         from airflow.dag_processing.dagbag import DagBag
 
         bag = DagBag(dag_folder=str(ROOT / "dags"))

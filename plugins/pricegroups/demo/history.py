@@ -202,3 +202,16 @@ def spot_items(scenario: Scenario, history: History, chain: str, member: str, da
     shown = scenario.true_prices(chain, member, day) if scenario.deviations(chain, member, day) else \
         scenario.zone_prices(chain, history.zone_of[chain][member], day)
     return [(lst.sku, shown[lst.sku]) for lst in listings]
+
+
+def baseline_rows(scenario: Scenario, history: History, chain: str) -> Iterator[tuple[int, Row]]:
+    """(day, row) of every verification on days 1..: the member's rows the upsert was about to overwrite, i.e.
+    what its previous verification left (`served_overrides`, the baseline of that day's measurement)."""
+    previous = {member: 0 for member in history.members(chain)}
+    for (day, code, member) in sorted(history.reasons):
+        if code != chain:
+            continue
+        before = previous[member]
+        for sku, price in sorted(_differing(scenario, history, chain, member, before).items()):
+            yield day, Row(chain, member, sku, price, before, None)
+        previous[member] = day

@@ -13,8 +13,9 @@ library what the library does cheaply and writes the rest set-based (COPY):
 * by COPY: one group per zone, the anchors' rows dated by when each price was
   first observed (with previous prices), the members' rows after their last
   verification (rendered and parsed as a scrape would, demo/observed.py),
-  verification and scrape times, runs, verifications, merge and verify
-  events, lateness counts, the last day's spot checks and its members' scrapes.
+  verification and scrape times, runs, verifications and their baselines
+  (served_overrides), merge and verify events, lateness counts, the last
+  day's spot checks and its members' scrapes.
 
 A sample of the anchors' real rows is compared with what demo/observed.py
 derives for them: the load stops when they differ, since every member row is
@@ -35,7 +36,7 @@ import psycopg
 
 from pricegroups import pipeline
 from pricegroups.demo.chains import register_demo_chains
-from pricegroups.demo.history import History, Row, anchor_rows, member_rows, plan_history, spot_items
+from pricegroups.demo.history import History, anchor_rows, baseline_rows, member_rows, plan_history, spot_items
 from pricegroups.demo.observed import PriceFields, Size, parsed_items, stored_fields
 from pricegroups.demo.scenario import Scenario
 from pricegroups.migrate import migrate
@@ -69,7 +70,8 @@ def preload(
     """Days 0 .. days-1 of the scenario as the DAG would have left them; returns what was loaded.
 
     `set_site_day` moves the demo site serving `scenario` at `base_url` to a day.
-    The database must be empty (migrated or not).
+    The database must be empty (migrated or not). `settings` drive the store sync;
+    the pipeline's steps read theirs from the environment (PRICEGROUPS_*), as in the DAG.
     """
     migrate(conn)
     register_demo_chains(conn, base_url)
@@ -89,10 +91,12 @@ def preload(
         _write_groups(conn, history, store_ids)
         _write_prices(conn, scenario, history, store_ids, products, fields)
         _write_stores(conn, scenario, history, store_ids)
-        _write_log(conn, scenario, history, chain_ids, store_ids)
+        _write_log(conn, scenario, history, chain_ids, store_ids, products)
         _write_last_day(conn, scenario, history, chain_ids, store_ids, products, fields)
     conn.execute("ANALYZE")
     conn.commit()
+    log.info("preloaded days 0-%d: %d groups, %d members", history.last,
+             sum(len(z) for z in history.anchors.values()), len(history.verified))
     return history
 
 
@@ -240,8 +244,8 @@ def _write_stores(conn: psycopg.Connection, scenario: Scenario, history: History
 
 
 def _write_log(conn: psycopg.Connection, scenario: Scenario, history: History, chain_ids: Mapping[str, int],
-               store_ids: Ids) -> None:
-    """Runs, verifications, merge and verify events, members' last scrapes and lateness rows."""
+               store_ids: Ids, products: Ids) -> None:
+    """Runs, verifications (with their baselines), merge and verify events, members' last scrapes, lateness."""
     days = range(history.days)
     _copy(conn, "COPY runs (run_id, logical_date, params, started_at, finished_at, run_type) FROM STDIN", (
         (run_id(scenario, d), logical_date(scenario, d), json.dumps(pipeline.DEFAULT_PARAMS),
@@ -262,6 +266,10 @@ def _write_log(conn: psycopg.Connection, scenario: Scenario, history: History, c
          math.ceil(len(history.carried[(chain, member)]) / scenario.chain(chain).page_size),
          len(history.carried[(chain, member)]), logical_date(scenario, day), logical_date(scenario, day))
         for (chain, member), day in history.verified.items()))
+    _copy(conn, "COPY served_overrides (run_id, store_id, product_id, price, on_special, scraped_at) FROM STDIN", (
+        (run_id(scenario, day), store_ids[chain][r.store], products[chain][r.sku], r.price.price, r.price.on_special,
+         logical_date(scenario, r.since))
+        for chain in scenario.chains for day, r in baseline_rows(scenario, history, chain)))
     _copy(conn, "COPY store_lateness (run_id, store_id, observed_at, late, on_time) FROM STDIN", (
         (run_id(scenario, day), store_ids[chain][member], logical_date(scenario, day), late, on_time)
         for (day, chain, member), (late, on_time) in history.lateness.items()))
