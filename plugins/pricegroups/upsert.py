@@ -4,10 +4,13 @@ Design (figures measured on a 2-core machine, 1M rows; bench/upsert.py):
 
 * Rows go to the server with binary COPY into a temporary staging table; any
   per-row protocol (executemany 7k rows/s, VALUES lists 20-40k rows/s) is an
-  order of magnitude slower. On the way, a set of products per store sizes
-  the stores and notes whether any (product, store) comes twice: only then
-  does SQL rank duplicates (a window, a sort of each chunk). Rows from
-  scraped_items are staged by one INSERT ... SELECT and always ranked.
+  order of magnitude slower. Amounts cross as text and are read as numeric by
+  the chunk statement: psycopg's binary numeric encoding was most of the
+  client's time, and the client alone works while COPY runs. On the way, a
+  set of products per store sizes the stores and notes whether any (product,
+  store) comes twice: only then does SQL rank duplicates (a window, a sort of
+  each chunk). Rows from scraped_items are staged by one INSERT ... SELECT
+  and always ranked.
 * The staged rows are applied in chunks of whole stores, at most
   `Settings.upsert_batch_rows` rows each (a bigger store is a chunk of its
   own). A store is never split: its rows are classified against its
