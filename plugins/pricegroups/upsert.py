@@ -4,10 +4,13 @@ Design (figures measured on a 2-core machine, 1M rows; bench/upsert.py):
 
 * Rows go to the server with binary COPY into a temporary staging table; any
   per-row protocol (executemany 7k rows/s, VALUES lists 20-40k rows/s) is an
-  order of magnitude slower. On the way, a set of products per store sizes
-  the stores and notes whether any (product, store) comes twice: only then
-  does SQL rank duplicates (a window, a sort of each chunk). Rows from
-  scraped_items are staged by one INSERT ... SELECT and always ranked.
+  order of magnitude slower. Amounts cross as text and are read as numeric by
+  the chunk statement: psycopg's binary numeric encoding was most of the
+  client's time, and the client alone works while COPY runs. On the way, a
+  set of products per store sizes the stores and notes whether any (product,
+  store) comes twice: only then does SQL rank duplicates (a window, a sort of
+  each chunk). Rows from scraped_items are staged by one INSERT ... SELECT
+  and always ranked.
 * The staged rows are applied in chunks of whole stores, at most
   `Settings.upsert_batch_rows` rows each (a bigger store is a chunk of its
   own). A store is never split: its rows are classified against its
@@ -15,17 +18,24 @@ Design (figures measured on a 2-core machine, 1M rows; bench/upsert.py):
   were applied at once, so the counts summed over chunks are the one-shot
   counts. Server memory and lock time are bounded by a chunk.
 * One statement per chunk classifies its rows against `prices` (new /
-  changed / unchanged / older / rejected) and sends only new and changed rows
-  through INSERT ... ON CONFLICT DO UPDATE, in primary-key order. It reads
-  only its stores' rows (an index on staging, prices_store_idx). Unchanged
-  and older rows are never touched: ON CONFLICT would lock and WAL-log every
-  conflicting row even when its WHERE guard skips the update.
+  changed / unchanged / older / rejected), inserts the new rows and sends the
+  changed ones through INSERT ... ON CONFLICT DO UPDATE, each in primary-key
+  order. It reads only its stores' rows (an index on staging,
+  prices_store_idx). Unchanged and older rows are never touched: ON CONFLICT
+  would lock and WAL-log every conflicting row even when its WHERE guard skips
+  the update. Changed rows use ON CONFLICT rather than UPDATE ... FROM because
+  it finds each row by the primary key; a join would read the stores' prices a
+  second time.
+* New rows take a plain INSERT: ON CONFLICT's speculative insertion costs a
+  second index probe and a confirmation record per row (measured: the chunk
+  statements used 17% less server CPU without it). A key that another writer
+  (a catalogue merge moving prices) inserts under the statement fails it with a
+  unique violation on prices_pkey; the chunk's block is then rolled back and
+  the chunk applied again with new rows through ON CONFLICT as well, which
+  sees the other writer's row.
 * Why not MERGE: on PostgreSQL 15 it has no RETURNING (no exact created vs
   updated counts) and it raises a unique violation when another session
-  inserts the same key concurrently; ON CONFLICT resolves that race itself.
-  For the same reason new rows do not take a plain INSERT: measured, it saved
-  about 5% (within the noise), and a catalogue merge moving a key under the
-  statement would fail the chunk.
+  inserts the same key concurrently, as the plain INSERT does.
 * Concurrency: the classification reads a snapshot, so two upserts of one
   store must not interleave. Each chunk first takes transaction-scoped
   advisory locks on its stores' lock buckets, in sorted order, in one
@@ -129,15 +139,16 @@ class UpsertResult:
 
 
 # Not ON COMMIT DROP: when chunks commit, the staging table must outlive the first commit.
+# Amounts are text when they come by COPY (see _copy_rows), numeric from scraped_items.
 _STAGING_DDL = """
 CREATE TEMP TABLE _price_staging (
     seq           bigint NOT NULL,
     product_id    bigint NOT NULL,
     store_id      integer NOT NULL,
-    price         numeric NOT NULL,
+    price         {amount} NOT NULL,
     scraped_at    timestamptz NOT NULL,
-    was_price     numeric,
-    unit_price    numeric,
+    was_price     {amount},
+    unit_price    {amount},
     unit_measure  text,
     on_special    boolean NOT NULL,
     promo_text    text
@@ -147,8 +158,10 @@ _COPY = (
     "COPY _price_staging (seq, product_id, store_id, price, scraped_at, was_price, unit_price,"
     " unit_measure, on_special, promo_text) FROM STDIN (FORMAT BINARY)"
 )
-# same order as PriceRow, after the input position
-_COPY_TYPES = ["int8", "int8", "int4", "numeric", "timestamptz", "numeric", "numeric", "text", "bool", "text"]
+# same order as PriceRow, after the input position; amounts as text: see _copy_rows
+_COPY_TYPES = ["int8", "int8", "int4", "text", "timestamptz", "text", "text", "text", "bool", "text"]
+# Decimal's text in this exponent range is what numeric input accepts (it refuses exponents past 1000)
+MAX_EXPONENT = 1000
 
 _FROM_SCRAPED_ITEMS = """
 INSERT INTO _price_staging (seq, product_id, store_id, price, scraped_at, was_price, unit_price,
@@ -185,15 +198,19 @@ def _money_checks(column: str) -> str:
 _REJECTED = "outcome NOT IN ('" + "', '".join(WRITTEN) + "')"
 
 # Ranking duplicates needs a sort of the whole chunk; skipped when the rows are known to have none.
-# The unit price is rounded once, to the scale it is stored and compared at.
-_RANKED = """
-    SELECT s.*, round(s.unit_price, 4) AS unit_price_4,
+# Amounts are read as numeric (a no-op on numeric staging) and the unit price rounded to the scale
+# it is stored and compared at; OFFSET 0 keeps the subquery whole so each is computed once per row.
+_STAGED_COLUMNS = """s.seq, s.product_id, s.store_id, s.price::numeric AS price, s.scraped_at,
+           s.was_price::numeric AS was_price, s.unit_price::numeric AS unit_price,
+           round(s.unit_price::numeric, 4) AS unit_price_4, s.unit_measure, s.on_special, s.promo_text"""
+_RANKED = f"""
+    SELECT {_STAGED_COLUMNS},
            row_number() OVER (PARTITION BY s.product_id, s.store_id
                               ORDER BY s.scraped_at DESC, s.seq DESC) > 1 AS loser
-    FROM _price_staging s WHERE s.store_id = ANY(%(stores)s::int[])"""
-_UNRANKED = """
-    SELECT s.*, round(s.unit_price, 4) AS unit_price_4, false AS loser
-    FROM _price_staging s WHERE s.store_id = ANY(%(stores)s::int[])"""
+    FROM _price_staging s WHERE s.store_id = ANY(%(stores)s::int[]) OFFSET 0"""
+_UNRANKED = f"""
+    SELECT {_STAGED_COLUMNS}, false AS loser
+    FROM _price_staging s WHERE s.store_id = ANY(%(stores)s::int[]) OFFSET 0"""
 
 # One statement per chunk: check, classify, write new and changed rows, advance store freshness, count.
 _UPSERT_CHUNK = f"""
@@ -227,11 +244,12 @@ classified AS (
     LEFT JOIN prices p ON p.product_id = st.product_id AND p.store_id = st.store_id
                       AND p.store_id = ANY(%(stores)s::int[])
 ),
+inserted AS ({{insert_new}}),
 written AS (
     INSERT INTO prices AS p (product_id, store_id, {_VALUES}, scraped_at, run_id)
     SELECT product_id, store_id, {_VALUES}, scraped_at, %(run_id)s
     FROM classified
-    WHERE outcome IN ('new', 'changed')
+    WHERE outcome IN ({{upserted}})
     ORDER BY product_id, store_id
     ON CONFLICT (product_id, store_id) DO UPDATE
         SET price = EXCLUDED.price, was_price = EXCLUDED.was_price,
@@ -262,31 +280,53 @@ observed AS (
 SELECT outcome, n, store_id, seqs, product_ids FROM tally
 UNION ALL
 SELECT CASE WHEN inserted THEN 'created' ELSE 'updated' END, count(*), NULL, NULL, NULL
-FROM written GROUP BY 1
+FROM (SELECT inserted FROM written UNION ALL SELECT inserted FROM inserted) w GROUP BY 1
 """
-_UPSERT_RANKED = _UPSERT_CHUNK.replace("{staged}", _RANKED)
-_UPSERT_UNIQUE = _UPSERT_CHUNK.replace("{staged}", _UNRANKED)
+# New rows take a plain INSERT: no speculative insertion (a second index probe and a confirm
+# record per row). A key inserted under the statement by another writer fails it; the chunk is
+# then run again with the safe form, where new rows go through ON CONFLICT as well.
+_INSERT_NEW = f"""
+    INSERT INTO prices (product_id, store_id, {_VALUES}, scraped_at, run_id)
+    SELECT product_id, store_id, {_VALUES}, scraped_at, %(run_id)s
+    FROM classified WHERE outcome = 'new'
+    ORDER BY product_id, store_id
+    RETURNING true AS inserted"""
+_NOTHING = "SELECT true AS inserted WHERE false"
+
+
+def _chunk_statement(ranked: bool, safe: bool) -> str:
+    """The chunk statement: duplicates ranked or not; new rows plainly inserted or (safe) upserted."""
+    return (
+        _UPSERT_CHUNK.replace("{staged}", _RANKED if ranked else _UNRANKED)
+        .replace("{insert_new}", _NOTHING if safe else _INSERT_NEW)
+        .replace("{upserted}", "'new', 'changed'" if safe else "'changed'")
+    )
+
+
+# (fast, safe) statements, without and with duplicate ranking
+_STATEMENTS = {ranked: (_chunk_statement(ranked, False), _chunk_statement(ranked, True)) for ranked in (False, True)}
 
 
 def check_row(row: object) -> tuple[tuple | None, str | None]:
     """The row to COPY (with ints as Decimals) or why it cannot be sent.
 
-    Only types and ranges that COPY itself would choke on are checked here, once
-    per row, on a fast path for well-formed rows; amounts are judged in SQL.
+    Only types and ranges that COPY or numeric input would choke on are checked
+    here, once per row, on a fast path for well-formed rows; amounts are judged
+    in SQL.
     """
     try:
         product_id, store_id, price, scraped_at, was_price, unit_price, unit_measure, on_special, promo_text = row  # type: ignore[misc]
     except (TypeError, ValueError):
         return None, "not a price row (expected 9 fields: product_id, store_id, price, scraped_at, ...)"
     if (
-        type(price) is Decimal
+        _sendable(price)
         and type(product_id) is int
         and type(store_id) is int
         and type(on_special) is bool
         and type(scraped_at) is datetime
         and scraped_at.tzinfo is not None
-        and (was_price is None or type(was_price) is Decimal)
-        and (unit_price is None or type(unit_price) is Decimal)
+        and (was_price is None or _sendable(was_price))
+        and (unit_price is None or _sendable(unit_price))
         and (unit_measure is None or (type(unit_measure) is str and "\x00" not in unit_measure))
         and (promo_text is None or (type(promo_text) is str and "\x00" not in promo_text))
         and 0 < product_id < MAX_BIGINT
@@ -296,6 +336,11 @@ def check_row(row: object) -> tuple[tuple | None, str | None]:
     return _slow_check(product_id, store_id, price, scraped_at, was_price, unit_price, unit_measure, on_special, promo_text)
 
 
+def _sendable(value: object) -> bool:
+    """A Decimal whose text numeric input reads back as the same number: finite, exponent in range."""
+    return type(value) is Decimal and value.is_finite() and -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT
+
+
 def _slow_check(product_id, store_id, price, scraped_at, was_price, unit_price, unit_measure, on_special, promo_text):  # type: ignore[no-untyped-def]
     if type(product_id) is not int or type(store_id) is not int:
         return None, "product_id and store_id must be integers"
@@ -303,12 +348,16 @@ def _slow_check(product_id, store_id, price, scraped_at, was_price, unit_price, 
         return None, "product_id or store_id out of range"
     amounts = []
     for name, value, optional in (("price", price, False), ("was_price", was_price, True), ("unit_price", unit_price, True)):
+        if type(value) is int:
+            value = Decimal(value)
         if value is None and optional:
             amounts.append(None)
-        elif type(value) is int:
-            amounts.append(Decimal(value))
-        elif type(value) is Decimal:
+        elif type(value) is Decimal and value.is_nan():
+            amounts.append(Decimal("NaN"))  # sNaN and -NaN too: SQL says why NaN is refused
+        elif type(value) is Decimal and (value.is_infinite() or _sendable(value)):
             amounts.append(value)
+        elif type(value) is Decimal:
+            return None, f"{name} {value} is out of range"
         elif type(value) is float and math.isnan(value):
             return None, f"{name} is NaN"
         else:
@@ -337,7 +386,7 @@ def upsert_prices(
     transaction open (see the module docstring).
     """
     settings = settings or Settings()
-    with _staging(conn) as cur:
+    with _staging(conn, "text") as cur:
         with conn.transaction():
             staged = _copy_rows(cur, rows)
             chunks = _prepare_chunks(cur, settings.upsert_batch_rows, staged.store_sizes)
@@ -359,7 +408,7 @@ def upsert_scraped_items(
     """
     settings = settings or Settings()
     stores = sorted(set(store_ids)) if store_ids is not None else None
-    with _staging(conn) as cur:
+    with _staging(conn, "numeric") as cur:
         with conn.transaction():
             cur.execute(_FROM_SCRAPED_ITEMS, (run_id, stores, stores))
             chunks = _prepare_chunks(cur, settings.upsert_batch_rows, None)
@@ -376,12 +425,12 @@ class _Staged:
 
 
 @contextmanager
-def _staging(conn: psycopg.Connection) -> Iterator[psycopg.Cursor]:
-    """A cursor over a fresh _price_staging, dropped afterwards: it outlives chunk commits."""
+def _staging(conn: psycopg.Connection, amount: str) -> Iterator[psycopg.Cursor]:
+    """A cursor over a fresh _price_staging (amounts of type amount), dropped afterwards: it outlives chunk commits."""
     with conn.cursor() as cur:
         with conn.transaction():
             cur.execute("DROP TABLE IF EXISTS pg_temp._price_staging")  # left by a call that failed mid-way
-            cur.execute(_STAGING_DDL)
+            cur.execute(_STAGING_DDL.format(amount=amount))
         try:
             yield cur
         finally:
@@ -393,10 +442,13 @@ def _staging(conn: psycopg.Connection) -> Iterator[psycopg.Cursor]:
 def _copy_rows(cur: psycopg.Cursor, rows: Iterable[PriceRow | tuple]) -> _Staged:
     """Stream the rows into staging with their input position, noting each store's products.
 
-    The products seen are kept per store (rows come store by store: one dict
-    lookup per store, a set probe per row): per 1M rows 0.25 s, against 1 s for
-    a (product, store) key per row and 2 s for a hash aggregate per chunk in
-    SQL. The sets also size the stores for the chunk plan.
+    Amounts go as text (str of the Decimal), read as numeric in SQL: psycopg's
+    binary numeric dumper took 0.75 s of the client's 1.2 s per 1M rows, str()
+    and the server's numeric input much less. The products seen are kept per
+    store (rows come store by store: one dict lookup per store, a set probe per
+    row): per 1M rows 0.25 s, against 1 s for a (product, store) key per row and
+    2 s for a hash aggregate per chunk in SQL. The sets also size the stores for
+    the chunk plan.
     """
     staged = _Staged(duplicates=False)
     seen: dict[int, set[int]] = {}
@@ -410,8 +462,9 @@ def _copy_rows(cur: psycopg.Cursor, rows: Iterable[PriceRow | tuple]) -> _Staged
                 fields = row if isinstance(row, tuple) else ()
                 staged.rejected.append(Rejection(seq, _field(fields, 0), _field(fields, 1), reason))
                 continue
-            write((seq, *clean))  # type: ignore[misc]
-            product_id, store_id = clean[0], clean[1]  # type: ignore[index]
+            product_id, store_id, price, scraped_at, was_price, unit_price, unit_measure, on_special, promo = clean  # type: ignore[misc]
+            write((seq, product_id, store_id, str(price), scraped_at, None if was_price is None else str(was_price),
+                   None if unit_price is None else str(unit_price), unit_measure, on_special, promo))
             if store_id != current:
                 current, products = store_id, seen.setdefault(store_id, set())
             if product_id in products:
@@ -463,11 +516,8 @@ def _apply_chunks(
 ) -> UpsertResult:
     """Apply each chunk in its own transaction block; sum the counts."""
     result = UpsertResult(rejections=list(staged.rejected))
-    statement = _UPSERT_RANKED if staged.duplicates else _UPSERT_UNIQUE
     for number, stores in enumerate(chunks, 1):
-        with conn.transaction():
-            part = _apply_chunk(cur, statement, stores, run_id, settings)
-            _record_rejections(cur, run_id, part.rejections)
+        part = _apply_in_block(conn, cur, _STATEMENTS[staged.duplicates], stores, run_id, settings)
         log.debug("upsert %s chunk %d/%d (%d stores): %s", run_id, number, len(chunks), len(stores),
                   part.as_counts())
         result.created += part.created
@@ -481,6 +531,31 @@ def _apply_chunks(
     if result.rejections:
         log.warning("upsert %s rejected %d rows, e.g. %s", run_id, result.rejected, result.rejections[0])
     return result
+
+
+def _apply_in_block(
+    conn: psycopg.Connection,
+    cur: psycopg.Cursor,
+    statements: tuple[str, str],
+    stores: list[int],
+    run_id: str,
+    settings: Settings,
+) -> UpsertResult:
+    """Apply one chunk in its transaction block; again with the safe statement if a key raced in."""
+    fast, safe = statements
+    try:
+        with conn.transaction():
+            part = _apply_chunk(cur, fast, stores, run_id, settings)
+            _record_rejections(cur, run_id, part.rejections)
+        return part
+    except psycopg.errors.UniqueViolation as error:
+        if error.diag.constraint_name != "prices_pkey":
+            raise
+        log.info("upsert %s: a price of stores %s appeared under the chunk; applying it again", run_id, stores)
+    with conn.transaction():
+        part = _apply_chunk(cur, safe, stores, run_id, settings)
+        _record_rejections(cur, run_id, part.rejections)
+    return part
 
 
 def _apply_chunk(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
@@ -138,6 +139,13 @@ def test_rerunning_the_same_batch_changes_nothing(conn, shop):
         (lambda p, s: PriceRow(p, s, Decimal("0"), T1), "not positive"),
         (lambda p, s: PriceRow(p, s, Decimal("NaN"), T1), "is NaN"),
         (lambda p, s: PriceRow(p, s, Decimal("Infinity"), T1), "is Infinity"),
+        (lambda p, s: PriceRow(p, s, Decimal("-Infinity"), T1), "is -Infinity"),
+        (lambda p, s: PriceRow(p, s, Decimal("sNaN"), T1), "price is NaN"),
+        (lambda p, s: PriceRow(p, s, Decimal("3.00"), T1, Decimal("-NaN")), "was_price is NaN"),
+        (lambda p, s: PriceRow(p, s, Decimal("1E+999"), T1), "above the ceiling"),
+        (lambda p, s: PriceRow(p, s, Decimal("1E+5000"), T1), "out of range"),
+        (lambda p, s: PriceRow(p, s, Decimal("3.00"), T1, unit_price=Decimal("1E-5000")), "out of range"),
+        (lambda p, s: PriceRow(p, s, 10**1200, T1), "out of range"),
         (lambda p, s: PriceRow(p, s, float("nan"), T1), "NaN"),
         (lambda p, s: PriceRow(p, s, 2.5, T1), "must be a Decimal"),
         (lambda p, s: PriceRow(p, s, "3.50", T1), "must be a Decimal"),
@@ -225,6 +233,51 @@ def test_concurrent_overlapping_upserts_end_consistent_without_deadlock(db_url, 
     assert len(stored) == 2 * len(p)
     assert {v[0] for v in stored.values()} == {Decimal("5.00")}
     assert {v[3] for v in stored.values()} == {T2}
+
+
+def _wait_until_blocked(db_url: str, pid: int) -> None:
+    """Return once backend pid waits for a lock (here: on another transaction's uncommitted key)."""
+    with psycopg.connect(db_url, autocommit=True) as watcher:
+        for _ in range(500):
+            if watcher.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the upsert never waited for the other writer")
+
+
+@pytest.mark.parametrize("in_caller_transaction", [False, True])
+def test_a_key_inserted_under_the_chunk_is_updated_not_a_failure(db_url, conn, shop, in_caller_transaction):
+    (s1, _), p = shop
+    # the upsert classifies (p0, s1) as new; another writer (say a catalogue merge) holds the same key
+    # uncommitted, so the upsert's insert waits for it, then finds the key taken when it commits
+    other = psycopg.connect(db_url)
+    other.execute(
+        "INSERT INTO prices (product_id, store_id, price, scraped_at, run_id) VALUES (%s, %s, 1.00, %s, 'other')",
+        (p[0], s1, T0),
+    )
+    outcome: dict[str, object] = {}
+
+    def upsert() -> None:
+        try:
+            rows = [PriceRow(p[0], s1, Decimal("2.00"), T1), PriceRow(p[1], s1, Decimal("2.00"), T1)]
+            if in_caller_transaction:
+                with conn.transaction():
+                    outcome["result"] = upsert_prices(conn, rows, "r1")
+            else:
+                outcome["result"] = upsert_prices(conn, rows, "r1")
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            outcome["error"] = exc
+
+    writer = threading.Thread(target=upsert)
+    writer.start()
+    _wait_until_blocked(db_url, conn.info.backend_pid)
+    other.commit()
+    other.close()
+    writer.join(timeout=30)
+    assert "error" not in outcome
+    assert outcome["result"].as_counts() == {  # type: ignore[union-attr]
+        "created": 1, "updated": 1, "unchanged": 0, "ignored_older": 0, "rejected": 0}
+    assert _prices(conn)[(p[0], s1)][0] == Decimal("2.00")
 
 
 def test_two_batches_in_one_transaction(conn, shop):

@@ -3,11 +3,13 @@
 from datetime import datetime, timezone
 from decimal import Decimal
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricegroups.upsert import PriceRow, check_row
+from pricegroups.upsert import MAX_EXPONENT, PriceRow, check_row
 
 T = datetime(2026, 11, 2, tzinfo=timezone.utc)
 
@@ -40,3 +42,19 @@ def test_any_row_either_passes_with_copyable_types_or_has_a_reason(product_id, s
 @pytest.mark.parametrize("row", [None, 5, "row", (1, 2), PriceRow(1, 2, Decimal("1"), T)[:8]])
 def test_malformed_rows_say_what_was_expected(row):
     assert check_row(row)[1].startswith("not a price row")
+
+
+# what PostgreSQL's numeric input reads: amounts are sent as their text
+NUMERIC_TEXT = re.compile(r"NaN|-?Infinity|-?\d+(\.\d+)?(E[+-](?P<exponent>\d+))?")
+
+
+@given(amount=st.one_of(st.decimals(), st.integers()), slot=st.sampled_from([2, 4, 5]))
+def test_an_accepted_amount_has_a_text_numeric_input_reads(amount, slot):
+    row = [1, 2, Decimal("1.00"), T, None, None, None, False, None]
+    row[slot] = amount
+    clean, reason = check_row(tuple(row))
+    if clean is not None:
+        match = NUMERIC_TEXT.fullmatch(str(clean[slot]))
+        assert match and int(match["exponent"] or 0) <= MAX_EXPONENT
+    else:
+        assert "out of range" in reason
