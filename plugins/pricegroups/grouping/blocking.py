@@ -50,16 +50,24 @@ class Blocking:
 
     def candidates_of(self, i: int, among: np.ndarray) -> np.ndarray:
         """Which of the rows `among` are candidates for row i (bool array)."""
-        if not self.covered[i]:
-            return np.ones(len(among), dtype=bool)
-        row = self.keys[i]
-        shares = ((self.keys[among] == row) & (row != 0)).any(axis=1)
-        return shares | ~self.covered[among]
+        return self.candidates_of_many(np.array([i]), among)[0]
+
+    def candidates_of_many(self, rows: np.ndarray, among: np.ndarray) -> np.ndarray:
+        """Which of the rows `among` are candidates for each of `rows` (bool, len(rows) x len(among))."""
+        out = np.empty((len(rows), len(among)), dtype=bool)
+        others = self.keys[among]
+        step = max(1, (1 << 24) // max(1, others.size))  # bounds the (rows, among, basket) temporary
+        for start in range(0, len(rows), step):
+            keys = self.keys[rows[start:start + step]]
+            out[start:start + step] = ((keys[:, None, :] == others[None, :, :]) & (keys != 0)[:, None, :]).any(axis=2)
+        return out | ~self.covered[among][None, :] | ~self.covered[rows][:, None]
 
 
 def basket(matrix: PriceMatrix, rows: np.ndarray, size: int) -> np.ndarray:
     """Columns carried by the most of `rows`, most carried first; ties by column."""
-    coverage = np.count_nonzero(matrix.keys[rows], axis=0)
+    coverage = np.zeros(matrix.keys.shape[1], dtype=np.int64)
+    for start in range(0, len(rows), 512):  # row blocks: no copy of the whole matrix
+        coverage += np.add.reduce(matrix.keys[rows[start:start + 512]] != 0, axis=0, dtype=np.int64)
     order = np.lexsort((np.arange(len(coverage)), -coverage))
     return np.sort(order[: min(size, int(np.count_nonzero(coverage)))])
 

@@ -36,6 +36,7 @@ from pricegroups.grouping.model import GroupState, Merge
 from pricegroups.grouping.pricing import PriceMatrix, column_mode, sort_key
 from pricegroups.settings import Settings
 
+PASS_BATCH = 64  # groups whose comparisons with the sinks are scanned together (only the order of work)
 
 
 @dataclass(frozen=True)
@@ -59,38 +60,72 @@ def plan_merges(
     sinks: list[GroupState] = []
     sink_index = np.zeros(len(order), dtype=np.int64)  # position in `order` of each sink
     targets: dict[int, tuple] = {}  # position in `order` -> (the sink it merges into, that comparison)
-    for i, group in enumerate(order):
-        target = _best_match(group, _candidates(i, sinks, sink_index, blocking), comparer)
-        if target is not None:
-            targets[i] = target
-            continue
-        sink_index[len(sinks)] = i
-        sinks.append(group)
-    # A single store goes to the nearest sink of the final set, not only of those ranked above it:
-    # the first stores of a near-twin list meet only the other twin's sink during the pass.
-    for i in list(targets):
-        group = order[i]
-        if group.size == 1:
-            found = _best_match(group, _candidates(i, sinks, sink_index, blocking, len(sinks)), comparer)
-            if found is not None:
-                targets[i] = found
-    merges = []
-    for i, (sink, comparison) in sorted(targets.items()):
-        group = order[i]
-        if comparison.counts.disagreeing and not comparison.disagreeing:  # a remembered result: no examples kept
-            comparison = comparer.compare(group.anchor, sink.anchor, examples=True)
-        merges.append(Merge(group.group, sink.group, group.anchor, sink.anchor, comparison))
+    for start in range(0, len(order), PASS_BATCH):
+        batch = list(range(start, min(start + PASS_BATCH, len(order))))
+        before = len(sinks)
+        found = _best_matches(order, batch, [0] * len(batch), before, sinks, sink_index, blocking, comparer)
+        for i, target in zip(batch, found):
+            if len(sinks) > before:  # sinks made within this batch rank above i but come after the others
+                newer = _best_matches(order, [i], [before], len(sinks), sinks, sink_index, blocking, comparer)[0]
+                target = _nearer(target, newer)
+            if target is not None:
+                targets[i] = target
+                continue
+            sink_index[len(sinks)] = i
+            sinks.append(order[i])
+    _nearest_final_sinks(order, targets, sinks, sink_index[:len(sinks)], blocking, comparer)
+    chosen = sorted(targets.items())
+    explained = comparer.explain([comparison for _, (_, comparison) in chosen])
+    merges = [Merge(order[i].group, sink.group, order[i].anchor, sink.anchor, comparison)
+              for (i, (sink, _)), comparison in zip(chosen, explained)]
     blocked = blocking is not None
     return MergePlan(tuple(merges), len(order), len(sinks), blocked)
 
 
-def _candidates(i: int, sinks: list[GroupState], sink_index: np.ndarray, blocking, count: int | None = None):
-    """The sinks (the first `count`, default all so far) that blocking lets group i be compared with."""
-    count = len(sinks) if count is None else count
-    if blocking is None:
-        return sinks[:count]
+def _nearer(target: tuple | None, later: tuple | None) -> tuple | None:
+    """The nearer of a target and one among sinks ranked after it: the later one only with fewer disagreements."""
+    if later is not None and (target is None or later[1].counts.disagreeing < target[1].counts.disagreeing):
+        return later
+    return target
+
+
+def _nearest_final_sinks(order: list[GroupState], targets: dict[int, tuple], sinks: list[GroupState],
+                         sink_index: np.ndarray, blocking, comparer: Comparer) -> None:
+    """A single store goes to the nearest sink of the final set, not only of those ranked above it (in place).
+
+    The first stores of a near-twin list meet only the other twin's sink
+    during the pass. The sinks ranked above a store were all compared with it
+    already and gave its target, which wins ties; so only the sinks that
+    appeared after it are compared, and one of them takes the store only with
+    fewer disagreeing products.
+    """
+    singles = [i for i in sorted(targets) if order[i].size == 1]
+    firsts = np.searchsorted(sink_index, singles).tolist()
+    todo = [(i, first) for i, first in zip(singles, firsts) if first < len(sinks)]
+    for start in range(0, len(todo), PASS_BATCH):
+        part = todo[start:start + PASS_BATCH]
+        found = _best_matches(order, [i for i, _ in part], [f for _, f in part], len(sinks), sinks, sink_index,
+                              blocking, comparer)
+        for (i, _), later in zip(part, found):
+            targets[i] = _nearer(targets[i], later)
+
+
+def _best_matches(order: list[GroupState], positions: list[int], firsts: list[int], count: int,
+                  sinks: list[GroupState], sink_index: np.ndarray, blocking, comparer: Comparer) -> list:
+    """For each group at `positions`, the nearest matching sink among sinks[first:count] that blocking allows.
+
+    Returns (sink, comparison) or None per group; all the groups' pairs are scanned together.
+    """
     among = sink_index[:count]
-    return [sinks[c] for c in np.flatnonzero(blocking.candidates_of(i, among))]
+    if blocking is None:
+        allowed = np.ones((len(positions), count), dtype=bool)
+    else:
+        allowed = blocking.candidates_of_many(np.asarray(positions, dtype=np.int64), among)
+    candidates = [[sinks[c] for c in (np.flatnonzero(allowed[k, first:]) + first).tolist()]
+                  for k, first in enumerate(firsts)]
+    found = comparer.best_matches([(order[i].anchor, [s.anchor for s in cands])
+                                   for i, cands in zip(positions, candidates)])
+    return [None if f is None else (cands[f[0]], f[1]) for f, cands in zip(found, candidates)]
 
 
 def ranked(groups: Sequence[GroupState], matrix: PriceMatrix) -> list[GroupState]:
@@ -109,23 +144,34 @@ def ranked(groups: Sequence[GroupState], matrix: PriceMatrix) -> list[GroupState
     return sorted(groups, key=lambda g: (-g.size, score[g.group], g.created_at, sort_key(g.group)))
 
 
-def unshared_prices(matrix: PriceMatrix, rows: np.ndarray) -> np.ndarray:
-    """Per row, how many of its prices no other of `rows` charges for that product (its own deviations)."""
+def unshared_prices(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> np.ndarray:
+    """Per row, how many of its prices no other of `rows` charges for that product (its own deviations).
+
+    Most prices of a column are one common price (a sampled mode): those are
+    counted with one comparison per cell, and only the others are sorted to
+    find the ones that occur once. The mode only makes it fast; any value
+    would give the same counts.
+    """
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
     out = np.zeros(len(rows), dtype=np.int64)
-    width = matrix.keys.shape[1]
-    for start in range(0, width, 1024):  # column blocks bound the memory of the sort
+    common, _ = column_mode(matrix.keys[_spread(rows, sample)])
+    for start in range(0, matrix.keys.shape[1], 1024):  # column blocks bound the memory
         keys = matrix.keys[rows, start:start + 1024]
-        order = np.argsort(keys, axis=0, kind="stable")
-        ordered = np.take_along_axis(keys, order, axis=0)
-        same = ordered[1:] == ordered[:-1]
-        shared = np.zeros(ordered.shape, dtype=bool)
-        shared[1:] |= same
-        shared[:-1] |= same
-        alone = ~shared & (ordered != 0)
-        out += np.bincount(order[alone], minlength=len(rows))
+        at_common = keys == common[start:start + 1024]
+        lone = at_common & (np.count_nonzero(at_common, axis=0) == 1) & (keys != 0)
+        out += np.count_nonzero(lone, axis=1)
+        row, col = np.nonzero(~at_common & (keys != 0))
+        codes = (col.astype(np.int64) << 32) | keys[row, col].astype(np.int64)
+        _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+        out += np.bincount(row[counts[inverse] == 1], minlength=len(rows))
     return out
+
+
+def _spread(rows: np.ndarray, sample: int) -> np.ndarray:
+    """An evenly spread sample of `rows`, taken in sorted order (so it does not depend on their order)."""
+    ordered = np.sort(rows)
+    return ordered[np.unique(np.linspace(0, len(ordered) - 1, min(sample, len(ordered))).astype(np.int64))]
 
 
 def off_consensus(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> np.ndarray:
@@ -137,23 +183,13 @@ def off_consensus(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> np
     """
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
-    ordered = np.sort(rows)
-    picks = ordered[np.unique(np.linspace(0, len(ordered) - 1, min(sample, len(ordered))).astype(np.int64))]
-    mode, _ = column_mode(matrix.keys[picks])
+    mode, _ = column_mode(matrix.keys[_spread(rows, sample)])
     out = np.empty(len(rows), dtype=np.int64)
     for start in range(0, len(rows), 512):
         block = matrix.keys[rows[start:start + 512]]
         out[start:start + 512] = np.count_nonzero((block != mode) & (block != 0) & (mode != 0), axis=1)
     return out
 
-
-
-def _best_match(group: GroupState, sinks: list[GroupState], comparer: Comparer):
-    found = comparer.best_match(group.anchor, [s.anchor for s in sinks])
-    if found is None:
-        return None
-    index, comparison = found
-    return sinks[index], comparison
 
 
 def match_matrix_merges(

@@ -17,7 +17,7 @@ thousand ints, and a 2,000-store chain with 5,000 products fits in 80 MB.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Hashable, Mapping, Sequence
 
@@ -56,6 +56,7 @@ class PriceMatrix:
     observed: np.ndarray | None = None  # int32 (stores, products): hours since epoch the price was first seen
     row_of: dict[Hashable, int] = field(init=False, repr=False)
     sizes: np.ndarray = field(init=False, repr=False)  # catalogue size per store
+    _derived: dict = field(init=False, repr=False, default_factory=dict)  # built once, on first use
 
     def __post_init__(self) -> None:
         if self.keys.shape != self.was.shape or self.keys.shape != (len(self.stores), len(self.products)):
@@ -121,6 +122,44 @@ class PriceMatrix:
         product_array[:] = products
         return cls(tuple(stores), product_array, keys, was, tuple(scraped_at.get(s) for s in stores))
 
+    def scan_layout(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """keys and was (None when no store has a was-price) with the columns where prices vary most first.
+
+        Comparer.best_match scans columns in this order so that hopeless pairs
+        drop after a few blocks; built once per matrix, however many comparers
+        use it. Only the order of work depends on it, never a result.
+        """
+        if "layout" not in self._derived:
+            order = _discriminating_order(self.keys)
+            was = _permuted(self.was, order) if self.has_was().any() else None
+            self._derived["layout"] = (_permuted(self.keys, order), was)
+        return self._derived["layout"]
+
+    def has_was(self) -> np.ndarray:
+        """Whether each row has any was-price (bool per row)."""
+        if "has_was" not in self._derived:
+            self._derived["has_was"] = np.count_nonzero(self.was, axis=1) > 0
+        return self._derived["has_was"]
+
+    def scraped_us(self) -> tuple[np.ndarray, np.ndarray]:
+        """(microseconds since the first known scrape, whether known) per row: scrape gaps as array arithmetic."""
+        if "scraped" not in self._derived:
+            known = np.array([t is not None for t in self.scraped_at], dtype=bool)
+            origin = next((t for t in self.scraped_at if t is not None), None)
+            us = np.array([(t - origin) // timedelta(microseconds=1) if t is not None else 0
+                           for t in self.scraped_at], dtype=np.int64)
+            self._derived["scraped"] = (us, known)
+        return self._derived["scraped"]
+
+    def store_ranks(self) -> np.ndarray:
+        """Each row's position among the stores in sort_key order (pairs are kept smaller store first)."""
+        if "ranks" not in self._derived:
+            order = sorted(range(len(self.stores)), key=lambda i: sort_key(self.stores[i]))
+            ranks = np.empty(len(order), dtype=np.int64)
+            ranks[order] = np.arange(len(order))
+            self._derived["ranks"] = ranks
+        return self._derived["ranks"]
+
     def signatures(self, rows: np.ndarray | None = None, chunk: int = 512) -> np.ndarray:
         """A 64-bit signature of each row's prices: equal prices, equal signature.
 
@@ -161,6 +200,24 @@ def column_mode(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mode = np.where(better, part[i], mode)
         best = np.where(better, run, best)
     return mode, best
+
+
+def _permuted(values: np.ndarray, order: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """values[:, order], gathered a few rows at a time (cache-friendly for wide matrices)."""
+    out = np.empty_like(values)
+    for start in range(0, values.shape[0], chunk):
+        out[start:start + chunk] = values[start:start + chunk][:, order]
+    return out
+
+
+def _discriminating_order(keys: np.ndarray, sample: int = 64) -> np.ndarray:
+    """Columns by how many distinct prices a spread sample of rows shows, most first (ties by column)."""
+    if keys.shape[0] == 0 or keys.shape[1] == 0:
+        return np.arange(keys.shape[1])
+    rows = np.unique(np.linspace(0, keys.shape[0] - 1, min(sample, keys.shape[0])).astype(np.int64))
+    part = np.sort(keys[rows], axis=0)
+    distinct = 1 + np.count_nonzero(part[1:] != part[:-1], axis=0)
+    return np.lexsort((np.arange(keys.shape[1]), -distinct))
 
 
 def sort_key(value: Hashable) -> tuple:
