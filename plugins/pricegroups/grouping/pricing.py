@@ -90,15 +90,20 @@ class PriceMatrix:
         columns = _dense_ids(product_ids)
         rows = _index_in(row_ids, store_ids)
         keep = rows >= 0
-        cols = np.searchsorted(columns, product_ids[keep])
-        key_matrix = np.zeros((len(row_ids), len(columns)), dtype=np.int32)
-        was_matrix = np.zeros_like(key_matrix)
-        key_matrix[rows[keep], cols] = keys[keep]
-        was_matrix[rows[keep], cols] = was[keep]
-        observed_matrix = None
-        if observed is not None:
-            observed_matrix = np.zeros_like(key_matrix)
-            observed_matrix[rows[keep], cols] = np.asarray(observed, dtype=np.int32)[keep]
+        everything = bool(keep.all())
+
+        def kept(values: np.ndarray) -> np.ndarray:
+            return values if everything else values[keep]
+
+        cells = kept(rows) * len(columns) + _index_in(columns, kept(product_ids))  # one flat index per price
+
+        def scattered(values: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(row_ids), len(columns)), dtype=np.int32)
+            out.ravel()[cells] = kept(np.asarray(values, dtype=np.int32))
+            return out
+
+        key_matrix, was_matrix = scattered(keys), scattered(was)
+        observed_matrix = None if observed is None else scattered(observed)
         ids = tuple(int(s) for s in row_ids)
         return cls(ids, columns, key_matrix, was_matrix, tuple(scraped_at.get(s) for s in ids), observed_matrix)
 
@@ -238,15 +243,24 @@ def _dense_ids(ids: np.ndarray) -> np.ndarray:
 
 
 def _index_in(wanted: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Position of each value in `wanted` (any order), -1 when absent."""
+    """Position of each value in `wanted` (any order; the first when repeated), -1 when absent.
+
+    Small non-negative ids (store and product ids) go through a lookup table:
+    one gather instead of a binary search per value.
+    """
+    if len(wanted) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    if len(values) and min(int(wanted.min()), int(values.min())) >= 0:
+        high = max(int(wanted.max()), int(values.max()))
+        if high < 8 * (len(values) + len(wanted)) + 1_000_000:
+            distinct, first = np.unique(wanted, return_index=True)
+            table = np.full(high + 1, -1, dtype=np.int64)
+            table[distinct] = first
+            return table[values]
     order = np.argsort(wanted, kind="stable")
     sorted_ids = wanted[order]
-    pos = np.searchsorted(sorted_ids, values)
-    pos = np.minimum(pos, max(len(sorted_ids) - 1, 0))
-    if len(sorted_ids) == 0:
-        return np.full(len(values), -1, dtype=np.int64)
-    found = sorted_ids[pos] == values
-    return np.where(found, order[pos], -1)
+    pos = np.minimum(np.searchsorted(sorted_ids, values), len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == values, order[pos], -1)
 
 
 def _column_hash(products: np.ndarray) -> np.ndarray:
