@@ -148,7 +148,7 @@ def unshared_prices(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> 
     """Per row, how many of its prices no other of `rows` charges for that product (its own deviations).
 
     Most prices of a column are one common price (a sampled mode): those are
-    counted with one comparison per cell, and only the others are sorted to
+    counted with one comparison per cell, and only the others are hashed to
     find the ones that occur once. The mode only makes it fast; any value
     would give the same counts.
     """
@@ -156,16 +156,40 @@ def unshared_prices(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> 
         return np.zeros(0, dtype=np.int64)
     out = np.zeros(len(rows), dtype=np.int64)
     common, _ = column_mode(matrix.keys[_spread(rows, sample)])
-    for start in range(0, matrix.keys.shape[1], 1024):  # column blocks bound the memory
-        keys = matrix.keys[rows, start:start + 1024]
-        at_common = keys == common[start:start + 1024]
+    for start in range(0, matrix.keys.shape[1], 256):  # column blocks keep the work in cache
+        keys = matrix.keys[rows, start:start + 256]
+        at_common = keys == common[start:start + 256]
         lone = at_common & (np.count_nonzero(at_common, axis=0) == 1) & (keys != 0)
         out += np.count_nonzero(lone, axis=1)
         row, col = np.nonzero(~at_common & (keys != 0))
         codes = (col.astype(np.int64) << 32) | keys[row, col].astype(np.int64)
-        _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
-        out += np.bincount(row[counts[inverse] == 1], minlength=len(rows))
+        out += np.bincount(row[_occurs_once(codes)], minlength=len(rows))
     return out
+
+
+def _occurs_once(codes: np.ndarray) -> np.ndarray:
+    """Whether each code occurs exactly once among `codes` (exact; hash buckets, sorting only colliding ones)."""
+    if len(codes) == 0:
+        return np.zeros(0, dtype=bool)
+    bits = max(4, int(2 * len(codes)).bit_length())  # at least twice as many buckets as codes
+    with np.errstate(over="ignore"):
+        bucket = ((codes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)).astype(np.intp)
+    count = np.bincount(bucket, minlength=1 << bits)
+    some = np.empty(1 << bits, dtype=np.int64)
+    some[bucket] = codes  # one code of each bucket (whichever): a bucket is pure when all its codes equal it
+    mixed = np.zeros(1 << bits, dtype=bool)
+    mixed[bucket[codes != some[bucket]]] = True
+    once = count[bucket] == 1
+    collided = np.flatnonzero(mixed[bucket])  # every copy of a code is in its bucket: count them among these
+    if len(collided):
+        order = np.argsort(codes[collided])
+        ordered = codes[collided][order]
+        same = ordered[1:] == ordered[:-1]
+        alone = np.ones(len(ordered), dtype=bool)
+        alone[1:] &= ~same
+        alone[:-1] &= ~same
+        once[collided[order]] = alone
+    return once
 
 
 def _spread(rows: np.ndarray, sample: int) -> np.ndarray:

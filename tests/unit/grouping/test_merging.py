@@ -7,7 +7,7 @@ from datetime import timedelta
 import numpy as np
 
 from pricegroups.grouping.comparer import Comparer
-from pricegroups.grouping.merging import plan_merges, unshared_prices
+from pricegroups.grouping.merging import _occurs_once, plan_merges, unshared_prices
 from pricegroups.grouping.model import GroupState
 from pricegroups.grouping.pricing import PriceMatrix
 from pricegroups.settings import Settings
@@ -93,3 +93,11 @@ def test_unshared_prices_counts_each_price_no_other_given_row_charges():
     naive = [sum(1 for c in range(300) if keys[r, c] and np.count_nonzero(keys[rows, c] == keys[r, c]) == 1)
              for r in rows]
     assert unshared_prices(matrix, rows).tolist() == naive
+
+
+def test_codes_occurring_once_are_found_exactly_whatever_the_hash_buckets_hold():
+    rng = np.random.default_rng(8)
+    for n in (0, 1, 2, 50, 40_000):  # with twice as many buckets as codes, many buckets mix codes
+        codes = rng.integers(0, max(1, n // 3), n) * 7919 + (rng.integers(0, 4, n) << 40)
+        _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+        assert _occurs_once(codes).tolist() == (counts[inverse] == 1).tolist()
