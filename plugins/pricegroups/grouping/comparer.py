@@ -233,7 +233,7 @@ class Comparer:
         self.change_rate = settings.daily_change_rate if change_rate is None else change_rate
         self._computed: dict[tuple, Counts] = {}
         self.reused = 0
-        self._signatures: list[int] | None = None
+        self._signatures: dict[Hashable, int] | None = None
         self._has_was = matrix.has_was()
         floor = settings.current_since(as_of)
         self._current = np.array(
@@ -253,10 +253,10 @@ class Comparer:
     def signature(self, store: Hashable) -> int:
         """The store's price signature, combined with its group's evidence when it has any."""
         if self._signatures is None:
-            self._signatures = self.matrix.signatures().view(np.int64).tolist()
-        own = self._signatures[self.matrix.row_of[store]]
-        support = self.supports.get(store)
-        return own if support is None else own ^ support.signature
+            own = self.matrix.signatures().view(np.int64).tolist()
+            self._signatures = {s: own[r] if s not in self.supports else own[r] ^ self.supports[s].signature
+                                for s, r in self.matrix.row_of.items()}
+        return self._signatures[store]
 
     def is_current(self, store: Hashable) -> bool:
         row = self.matrix.row_of.get(store)
@@ -570,7 +570,12 @@ class Comparer:
 
     def signed_results(self) -> dict[tuple, tuple[int, int, Counts]]:
         """This comparer's results with both sides' signatures, for recording and later re-use."""
-        return {key: (self.signature(key[0]), self.signature(key[1]), c) for key, c in self.computed.items()}
+        computed = self.computed
+        if not computed:
+            return {}
+        self.signature(next(iter(computed))[0])  # builds the table
+        signature = self._signatures
+        return {key: (signature[key[0]], signature[key[1]], c) for key, c in computed.items()}
 
 
 def _pair_key(a: Hashable, b: Hashable) -> tuple[tuple, bool]:

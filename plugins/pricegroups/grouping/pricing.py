@@ -74,15 +74,18 @@ class PriceMatrix:
         store_ids: np.ndarray,
         product_ids: np.ndarray,
         keys: np.ndarray,
-        was: np.ndarray,
+        was: np.ndarray | None,
         scraped_at: Mapping[Hashable, datetime | None],
         stores: Sequence[Hashable] | None = None,
         observed: np.ndarray | None = None,
+        was_entries: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> "PriceMatrix":
         """Build from one row per (store, product) price, e.g. a COPY out of `prices`.
 
         Row order follows `stores` when given (stores without prices get empty
-        rows), else sorted store ids; columns are sorted product ids.
+        rows), else sorted store ids; columns are sorted product ids. Was-prices
+        come per price (`was`, 0 = none) or, when few prices have one, as
+        `was_entries` (store ids, product ids, cents).
         """
         store_ids = np.asarray(store_ids, dtype=np.int64)
         product_ids = np.asarray(product_ids, dtype=np.int64)
@@ -102,7 +105,13 @@ class PriceMatrix:
             out.ravel()[cells] = kept(np.asarray(values, dtype=np.int32))
             return out
 
-        key_matrix, was_matrix = scattered(keys), scattered(was)
+        key_matrix = scattered(keys)
+        was_matrix = scattered(was) if was is not None else np.zeros_like(key_matrix)
+        if was_entries is not None and len(was_entries[0]):
+            at_rows = _index_in(row_ids, np.asarray(was_entries[0], dtype=np.int64))
+            at_cols = _index_in(columns, np.asarray(was_entries[1], dtype=np.int64))
+            known = (at_rows >= 0) & (at_cols >= 0)
+            was_matrix.ravel()[at_rows[known] * len(columns) + at_cols[known]] = was_entries[2][known]
         observed_matrix = None if observed is None else scattered(observed)
         ids = tuple(int(s) for s in row_ids)
         return cls(ids, columns, key_matrix, was_matrix, tuple(scraped_at.get(s) for s in ids), observed_matrix)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import psycopg
 
+from pricegroups.errors import BadData
 from pricegroups.grouping.comparer import Counts, chain_change_rate, judge
 from pricegroups.grouping.merging import needing_verification
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
@@ -24,20 +26,22 @@ from pricegroups.settings import Settings
 log = logging.getLogger(__name__)
 
 # One COPY row per store, its prices as arrays: a chain's read is a few thousand rows for the
-# client to walk instead of millions, and numpy parses each array. Only the price key is computed
-# on the server; times go out as they are stored (8-byte microseconds) and become hours here.
+# client to walk instead of millions, and numpy parses each array. The server's work is per price,
+# so each price is one int8 (product id << 32 | price key); the rare was-prices come as a short
+# second array, and the times (as stored, 8-byte microseconds; hours here) only for the stores
+# whose times are used.
 _PRICES_COPY = """
 COPY (SELECT p.store_id,
-             array_agg(p.product_id),
-             array_agg((p.price * 200)::int4 + p.on_special::int4),
-             array_agg(coalesce((p.was_price * 100)::int4, 0)),
-             array_agg(p.scraped_at)
+             array_agg((p.product_id << 32) | ((p.price * 200)::int4 + p.on_special::int4)),
+             array_agg((p.product_id << 32) | (p.was_price * 100)::int4) FILTER (WHERE p.was_price IS NOT NULL){times}
       FROM prices p WHERE p.store_id = ANY(%s::int[])
       GROUP BY p.store_id) TO STDOUT (FORMAT BINARY)
 """
+_TIMES = ",\n             array_agg(p.scraped_at)"
 _STORES_PER_COPY = 250  # bounds the server's aggregation memory (a few thousand prices per store)
 _PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's epoch (2000-01-01) in microseconds since the Unix epoch
 _HOUR_US = 3_600_000_000
+_LOW = (1 << 32) - 1
 _HEADER = 19  # PGCOPY signature (11) + flags (4) + extension length (4)
 
 
@@ -72,73 +76,115 @@ def load_states(
     return groups, stores
 
 
-def load_matrix(conn: psycopg.Connection, stores: dict[int, StoreState], store_ids: Iterable[int]) -> PriceMatrix:
-    """Current prices of `store_ids` as a PriceMatrix (binary COPY, arrays per store, a few hundred stores a time)."""
+def load_matrix(
+    conn: psycopg.Connection, stores: dict[int, StoreState], store_ids: Iterable[int],
+    observed_for: Iterable[int] | None = None,
+) -> PriceMatrix:
+    """Current prices of `store_ids` as a PriceMatrix (binary COPY, arrays per store, a few hundred stores a time).
+
+    When each price was first seen is read only for `observed_for` (default:
+    every store; support.py needs it for anchors of groups with members); the
+    others' PriceMatrix.observed rows are 0 (unknown).
+    """
     ids = sorted(set(store_ids))
-    parts: list[tuple[int, list[np.ndarray]]] = []
+    timed = set(ids) if observed_for is None else set(observed_for) & set(ids)
+    _check_packable(conn)
+    batches: list[_Prices] = []
     with conn.transaction():
         conn.execute("SET LOCAL work_mem = '256MB'")  # each batch's arrays are built in one hash table
-        for start in range(0, len(ids), _STORES_PER_COPY):
-            parts.extend(_array_rows(_copy_bytes(conn, _PRICES_COPY, (ids[start:start + _STORES_PER_COPY],))))
-    lengths = np.array([len(arrays[0]) for _, arrays in parts], dtype=np.int64)
-    store_of = np.repeat(np.array([store for store, _ in parts], dtype=np.int64), lengths)
-
-    def joined(field: int, dtype) -> np.ndarray:
-        return np.concatenate([a[field] for _, a in parts]).astype(dtype) if parts else np.zeros(0, dtype=dtype)
-
-    seen_us = joined(3, np.int64)
+        for group, times in (([s for s in ids if s in timed], True), ([s for s in ids if s not in timed], False)):
+            statement = _PRICES_COPY.format(times=_TIMES if times else "")
+            for start in range(0, len(group), _STORES_PER_COPY):
+                data = _copy_bytes(conn, statement, (group[start:start + _STORES_PER_COPY],))
+                batches.append(_Prices.parse(data, times))
+    prices = _Prices.join(batches)
     return PriceMatrix.from_long(
-        store_of,
-        joined(0, np.int64),
-        joined(1, np.int32),
-        joined(2, np.int32),
-        {s: stores[s].scraped_at for s in ids},
-        stores=ids,
-        observed=((seen_us + _PG_EPOCH_US) // _HOUR_US).astype(np.int32),
+        prices.stores, prices.codes >> 32, (prices.codes & _LOW).astype(np.int32), None,
+        {s: stores[s].scraped_at for s in ids}, stores=ids,
+        observed=((prices.seen_us + _PG_EPOCH_US) // _HOUR_US).astype(np.int32),
+        was_entries=(prices.was_stores, prices.was >> 32, (prices.was & _LOW).astype(np.int32)),
     )
 
 
-def _array_rows(data: bytes):
-    """Parse binary COPY rows of (int4, int8[], int4[], int4[], timestamptz[]) without a Python step per element."""
+def _check_packable(conn: psycopg.Connection) -> None:
+    """Product ids must fit in 31 bits: the COPY packs each with its price key into one int8."""
+    high = conn.execute("SELECT max(product_id) FROM products").fetchone()[0]
+    if high is not None and high >= 1 << 31:
+        raise BadData(f"product id {high} does not fit the packed price read (below 2^31)")
+
+
+@dataclass(frozen=True)
+class _Prices:
+    """Prices read by COPY, one entry per price: store, product << 32 | key, first-seen time (0 unknown)."""
+
+    stores: np.ndarray
+    codes: np.ndarray
+    seen_us: np.ndarray
+    was_stores: np.ndarray  # the prices with a was-price: store, product << 32 | cents
+    was: np.ndarray
+
+    @classmethod
+    def parse(cls, data: bytes, times: bool) -> "_Prices":
+        """One COPY's rows of (int4, int8[], int8[] or NULL[, timestamptz[]])."""
+        stores, codes, seen, was_stores, was = [], [], [], [], []
+        for store, arrays in _array_rows(data, 3 if times else 2):
+            stores.append(np.full(len(arrays[0]), store, dtype=np.int64))
+            codes.append(arrays[0])
+            seen.append(arrays[2] if times else np.full(len(arrays[0]), -_PG_EPOCH_US, dtype=np.int64))
+            was_stores.append(np.full(len(arrays[1]), store, dtype=np.int64))
+            was.append(arrays[1])
+        return cls(*(_native(parts) for parts in (stores, codes, seen, was_stores, was)))
+
+    @classmethod
+    def join(cls, batches: Sequence["_Prices"]) -> "_Prices":
+        return cls(*(np.concatenate([getattr(b, f) for b in batches]) if batches else np.zeros(0, dtype=np.int64)
+                     for f in ("stores", "codes", "seen_us", "was_stores", "was")))
+
+
+def _native(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenated int64 in native byte order (COPY sends big-endian)."""
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+
+def _array_rows(data: bytes, arrays_per_row: int):
+    """Parse binary COPY rows of (int4, then 8-byte int arrays, NULL = empty) without a Python step per element."""
     view = memoryview(data)
     pos = _HEADER
     end = len(data) - 2  # the trailer is a field count of -1
     while pos < end:
         fields = int.from_bytes(view[pos:pos + 2], "big", signed=True)
         pos += 2
-        if fields != 5:
+        if fields != 1 + arrays_per_row:
             raise psycopg.DataError(f"unexpected COPY row with {fields} fields")
         pos += 4  # length of the int4
         store = int.from_bytes(view[pos:pos + 4], "big", signed=True)
         pos += 4
         arrays = []
-        for width in (8, 4, 4, 8):
+        for _ in range(arrays_per_row):
             length = int.from_bytes(view[pos:pos + 4], "big", signed=True)
             pos += 4
-            arrays.append(_int_array(view[pos:pos + length], width))
+            if length < 0:  # NULL: an aggregate whose FILTER kept nothing
+                arrays.append(np.zeros(0, dtype=">i8"))
+                continue
+            arrays.append(_int8_array(view[pos:pos + length]))
             pos += length
         yield store, arrays
 
 
-def _int_array(raw: memoryview, width: int) -> np.ndarray:
-    """A one-dimensional, NULL-free binary int array: header, then (length, value) per element."""
+def _int8_array(raw: memoryview) -> np.ndarray:
+    """A one-dimensional, NULL-free binary array of 8-byte values: header, then (length, value) per element."""
     ndim = int.from_bytes(raw[0:4], "big")
     if ndim == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=">i8")
     if ndim != 1 or int.from_bytes(raw[4:8], "big") != 0:
         raise psycopg.DataError("expected a one-dimensional array without NULLs")
     count = int.from_bytes(raw[12:16], "big")
-    kind = ">i8" if width == 8 else ">i4"
-    items = np.frombuffer(raw, dtype=[("len", ">i4"), ("value", kind)], count=count, offset=20)
-    return items["value"]
+    return np.frombuffer(raw, dtype=[("len", ">i4"), ("value", ">i8")], count=count, offset=20)["value"]
 
 
 def _copy_bytes(conn: psycopg.Connection, statement: str, params: tuple) -> bytes:
-    buffer = bytearray()
     with conn.cursor() as cur, cur.copy(statement, params) as copy:
-        for block in copy:
-            buffer += block
-    return bytes(buffer)
+        return b"".join(copy)
 
 
 def rule_fingerprint(settings: Settings) -> str:

@@ -37,3 +37,6 @@ def test_loaded_matrix_holds_keys_was_prices_and_the_hour_each_price_was_first_s
                  for r, c in zip(*np.nonzero(matrix.keys))}
         assert found == expected
         assert matrix.sizes.tolist() == [4, 0, 3]
+    timed_first = repo.load_matrix(conn, states, stores, observed_for=[stores[0]])  # times only where they are used
+    assert np.array_equal(timed_first.keys, matrix.keys) and np.array_equal(timed_first.was, matrix.was)
+    assert np.array_equal(timed_first.observed[0], matrix.observed[0]) and not timed_first.observed[1:].any()
