@@ -242,26 +242,35 @@ def record_comparisons(
     as_of: datetime,
     settings: Settings,
 ) -> int:
-    """Upsert the comparisons computed this run (latest result per pair)."""
+    """Upsert the comparisons computed this run (latest result per pair).
+
+    A bootstrap records a few hundred thousand pairs: only what differs per
+    pair goes through a binary COPY, what is the same for all is added by the
+    INSERT.
+    """
     if not computed:
         return 0
-    rule = rule_fingerprint(settings)
     with conn.cursor() as cur:
         cur.execute(
-            """CREATE TEMP TABLE _comparisons_staging (LIKE comparisons) ON COMMIT DROP"""
+            """CREATE TEMP TABLE _comparisons_staging (
+                   store_id int, other_store_id int, signature bigint, other_signature bigint, overlap int,
+                   agreeing int, size int, other_size int, outcome text, complete boolean,
+                   shared int, own int, other_own int, timing int) ON COMMIT DROP"""
         )
-        with cur.copy(
-            """COPY _comparisons_staging (store_id, other_store_id, signature, other_signature, overlap,
-                   agreeing, size, other_size, outcome, run_id, compared_at, complete, threshold,
-                   shared, own, other_own, timing, rule) FROM STDIN"""
-        ) as copy:
-            for (a, b), (sa, sb, c) in sorted(computed.items()):
-                outcome, _ = judge(c, settings)
-                copy.write_row((a, b, sa, sb, c.overlap, c.agreeing, c.size_a, c.size_b, outcome.value, run_id,
-                                as_of, c.complete, settings.max_member_deviation, c.shared, c.own_a, c.own_b,
-                                c.timing, rule))
+        with cur.copy("COPY _comparisons_staging FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "int4", "int8", "int8", "int4", "int4", "int4", "int4", "text", "bool",
+                            "int4", "int4", "int4", "int4"])
+            for (a, b), (sa, sb, c) in computed.items():
+                outcome = judge(c, settings)[0].value if c.complete else "mismatch"  # stopped early: no match
+                copy.write_row((a, b, sa, sb, c.overlap, c.agreeing, c.size_a, c.size_b, outcome, c.complete,
+                                c.shared, c.own_a, c.own_b, c.timing))
         cur.execute(
-            """INSERT INTO comparisons SELECT * FROM _comparisons_staging ORDER BY store_id, other_store_id
+            """INSERT INTO comparisons (store_id, other_store_id, signature, other_signature, overlap, agreeing, size,
+                                        other_size, outcome, run_id, compared_at, complete, threshold, shared, own,
+                                        other_own, timing, rule)
+               SELECT store_id, other_store_id, signature, other_signature, overlap, agreeing, size, other_size,
+                      outcome, %s, %s, complete, %s, shared, own, other_own, timing, %s
+               FROM _comparisons_staging ORDER BY store_id, other_store_id
                ON CONFLICT (store_id, other_store_id) DO UPDATE SET
                    signature = EXCLUDED.signature, other_signature = EXCLUDED.other_signature,
                    overlap = EXCLUDED.overlap, agreeing = EXCLUDED.agreeing, size = EXCLUDED.size,
@@ -269,7 +278,8 @@ def record_comparisons(
                    run_id = EXCLUDED.run_id, compared_at = EXCLUDED.compared_at,
                    complete = EXCLUDED.complete, threshold = EXCLUDED.threshold,
                    shared = EXCLUDED.shared, own = EXCLUDED.own, other_own = EXCLUDED.other_own,
-                   timing = EXCLUDED.timing, rule = EXCLUDED.rule"""
+                   timing = EXCLUDED.timing, rule = EXCLUDED.rule""",
+            (run_id, as_of, settings.max_member_deviation, rule_fingerprint(settings)),
         )
         cur.execute("DROP TABLE _comparisons_staging")
     return len(computed)
