@@ -316,29 +316,34 @@ class Comparer:
         classified product by product. The comparisons have no examples:
         `explain` adds them to the few that decide something.
         """
-        best: list[tuple[int, int, Comparison] | None] = [None] * len(queries)  # (disagreeing, index, comparison)
-        parts: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # (query, row of a, rows of others, their indexes)
-        row_of, current, seen = self.matrix.row_of, self._current, self._seen
-        for q, (a, others) in enumerate(queries):
-            ra = row_of[a]
-            if not current[ra] or not len(others):
-                continue
-            rows = np.fromiter((row_of[b] for b in others), dtype=np.int64, count=len(others))
-            index = np.flatnonzero(current[rows])
-            if seen[ra]:  # only a pair of two stores compared before can be remembered
-                keep = np.ones(len(index), dtype=bool)
-                for k in np.flatnonzero(seen[rows[index]]).tolist():
-                    i = int(index[k])
-                    keep[k] = not self._offer(best, q, i, a, others[i])
-                index = index[keep]
-            parts.append((q, ra, rows[index], index))
-        if not parts:
-            return [None] * len(queries)
-        query = np.concatenate([np.full(len(index), q) for q, _, _, index in parts])
-        rows_a = np.concatenate([np.full(len(index), ra) for _, ra, _, index in parts])
-        rows_b = np.concatenate([rows for _, _, rows, _ in parts])
-        index = np.concatenate([index for _, _, _, index in parts])
-        for p, comparison in self._measure_pairs(rows_a, rows_b):
+        row_of = self.matrix.row_of
+        rows = [np.fromiter((row_of[b] for b in others), dtype=np.int64, count=len(others)) for _, others in queries]
+        flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        return self.best_matches_of_pairs(
+            np.array([row_of[a] for a, _ in queries], dtype=np.int64),
+            np.repeat(np.arange(len(queries)), [len(r) for r in rows]).astype(np.int64),
+            flat,
+            np.concatenate([np.arange(len(r)) for r in rows]).astype(np.int64) if rows else flat,
+        )
+
+    def best_matches_of_pairs(
+        self, rows_a: np.ndarray, query: np.ndarray, rows_b: np.ndarray, index: np.ndarray
+    ) -> list[tuple[int, Comparison] | None]:
+        """best_matches on matrix rows: store rows_a[q] against each rows_b[p] whose query[p] is q.
+
+        Returns per query the `index` of its nearest MATCH (ties: the smaller
+        index) and that comparison, or None. A caller holding rows saves a
+        lookup per pair.
+        """
+        best: list[tuple[int, int, Comparison] | None] = [None] * len(rows_a)  # (disagreeing, index, comparison)
+        first = rows_a[query]
+        keep = self._current[first] & self._current[rows_b]
+        stores = self.matrix.stores
+        for p in np.flatnonzero(keep & self._seen[first] & self._seen[rows_b]).tolist():
+            # only a pair of two stores compared before can be remembered
+            keep[p] = not self._offer(best, int(query[p]), int(index[p]), stores[int(first[p])], stores[int(rows_b[p])])
+        query, index = query[keep], index[keep]
+        for p, comparison in self._measure_pairs(first[keep], rows_b[keep]):
             self._offer(best, int(query[p]), int(index[p]), comparison=comparison)
         return [None if found is None else (found[1], found[2]) for found in best]
 

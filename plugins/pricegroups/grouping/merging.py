@@ -30,8 +30,8 @@ from typing import Hashable, Mapping, Sequence
 
 import numpy as np
 
-from pricegroups.grouping.blocking import build
-from pricegroups.grouping.comparer import Comparer
+from pricegroups.grouping.blocking import Blocking, build
+from pricegroups.grouping.comparer import Comparer, Comparison
 from pricegroups.grouping.model import GroupState, Merge
 from pricegroups.grouping.pricing import PriceMatrix, column_mode, sort_key
 from pricegroups.settings import Settings
@@ -52,28 +52,28 @@ def plan_merges(
 ) -> MergePlan:
     """Decide the merges of one chain's groups (their anchors' pricing is in comparer.matrix)."""
     order = ranked([g for g in groups if comparer.is_current(g.anchor)], comparer.matrix)
+    rows = np.fromiter((comparer.matrix.row_of[g.anchor] for g in order), dtype=np.int64, count=len(order))
     blocking = None
     if not exhaustive and order:
-        rows = np.fromiter((comparer.matrix.row_of[g.anchor] for g in order), dtype=np.int64, count=len(order))
         supported = any(g.anchor in comparer.supports for g in order)
         blocking = build(comparer.matrix, rows, settings, supported, comparer.change_rate)
+    scope = _Pass(order, rows, blocking, comparer)
     sinks: list[GroupState] = []
     sink_index = np.zeros(len(order), dtype=np.int64)  # position in `order` of each sink
     targets: dict[int, tuple] = {}  # position in `order` -> (the sink it merges into, that comparison)
     for start in range(0, len(order), PASS_BATCH):
         batch = list(range(start, min(start + PASS_BATCH, len(order))))
         before = len(sinks)
-        found = _best_matches(order, batch, [0] * len(batch), before, sinks, sink_index, blocking, comparer)
+        found = scope.best_matches(batch, [0] * len(batch), before, sinks, sink_index)
         for i, target in zip(batch, found):
             if len(sinks) > before:  # sinks made within this batch rank above i but come after the others
-                newer = _best_matches(order, [i], [before], len(sinks), sinks, sink_index, blocking, comparer)[0]
-                target = _nearer(target, newer)
+                target = _nearer(target, scope.best_matches([i], [before], len(sinks), sinks, sink_index)[0])
             if target is not None:
                 targets[i] = target
                 continue
             sink_index[len(sinks)] = i
             sinks.append(order[i])
-    _nearest_final_sinks(order, targets, sinks, sink_index[:len(sinks)], blocking, comparer)
+    _nearest_final_sinks(scope, targets, sinks, sink_index[:len(sinks)])
     chosen = sorted(targets.items())
     explained = comparer.explain([comparison for _, (_, comparison) in chosen])
     merges = [Merge(order[i].group, sink.group, order[i].anchor, sink.anchor, comparison)
@@ -89,8 +89,8 @@ def _nearer(target: tuple | None, later: tuple | None) -> tuple | None:
     return target
 
 
-def _nearest_final_sinks(order: list[GroupState], targets: dict[int, tuple], sinks: list[GroupState],
-                         sink_index: np.ndarray, blocking, comparer: Comparer) -> None:
+def _nearest_final_sinks(scope: "_Pass", targets: dict[int, tuple], sinks: list[GroupState],
+                         sink_index: np.ndarray) -> None:
     """A single store goes to the nearest sink of the final set, not only of those ranked above it (in place).
 
     The first stores of a near-twin list meet only the other twin's sink
@@ -99,33 +99,40 @@ def _nearest_final_sinks(order: list[GroupState], targets: dict[int, tuple], sin
     appeared after it are compared, and one of them takes the store only with
     fewer disagreeing products.
     """
-    singles = [i for i in sorted(targets) if order[i].size == 1]
+    singles = [i for i in sorted(targets) if scope.order[i].size == 1]
     firsts = np.searchsorted(sink_index, singles).tolist()
     todo = [(i, first) for i, first in zip(singles, firsts) if first < len(sinks)]
     for start in range(0, len(todo), PASS_BATCH):
         part = todo[start:start + PASS_BATCH]
-        found = _best_matches(order, [i for i, _ in part], [f for _, f in part], len(sinks), sinks, sink_index,
-                              blocking, comparer)
+        found = scope.best_matches([i for i, _ in part], [f for _, f in part], len(sinks), sinks, sink_index)
         for (i, _), later in zip(part, found):
             targets[i] = _nearer(targets[i], later)
 
 
-def _best_matches(order: list[GroupState], positions: list[int], firsts: list[int], count: int,
-                  sinks: list[GroupState], sink_index: np.ndarray, blocking, comparer: Comparer) -> list:
-    """For each group at `positions`, the nearest matching sink among sinks[first:count] that blocking allows.
+@dataclass(frozen=True, eq=False)
+class _Pass:
+    """One merge pass's groups in rank order, their anchors' matrix rows, blocking and comparer."""
 
-    Returns (sink, comparison) or None per group; all the groups' pairs are scanned together.
-    """
-    among = sink_index[:count]
-    if blocking is None:
-        allowed = np.ones((len(positions), count), dtype=bool)
-    else:
-        allowed = blocking.candidates_of_many(np.asarray(positions, dtype=np.int64), among)
-    candidates = [[sinks[c] for c in (np.flatnonzero(allowed[k, first:]) + first).tolist()]
-                  for k, first in enumerate(firsts)]
-    found = comparer.best_matches([(order[i].anchor, [s.anchor for s in cands])
-                                   for i, cands in zip(positions, candidates)])
-    return [None if f is None else (cands[f[0]], f[1]) for f, cands in zip(found, candidates)]
+    order: list[GroupState]
+    rows: np.ndarray
+    blocking: Blocking | None
+    comparer: Comparer
+
+    def best_matches(self, positions: list[int], firsts: list[int], count: int, sinks: list[GroupState],
+                     sink_index: np.ndarray) -> list[tuple[GroupState, Comparison] | None]:
+        """For each group at `positions`, its nearest matching sink among sinks[first:count] that blocking allows.
+
+        All the groups' pairs are scanned together (Comparer.best_matches_of_rows).
+        """
+        among = sink_index[:count]
+        if self.blocking is None:
+            allowed = np.ones((len(positions), count), dtype=bool)
+        else:
+            allowed = self.blocking.candidates_of_many(np.asarray(positions, dtype=np.int64), among)
+        allowed &= np.arange(count)[None, :] >= np.asarray(firsts)[:, None]
+        query, sink = np.nonzero(allowed)
+        found = self.comparer.best_matches_of_pairs(self.rows[positions], query, self.rows[among[sink]], sink)
+        return [None if f is None else (sinks[f[0]], f[1]) for f in found]
 
 
 def ranked(groups: Sequence[GroupState], matrix: PriceMatrix) -> list[GroupState]:
