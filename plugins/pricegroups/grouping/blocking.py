@@ -30,12 +30,11 @@ scraped long before the others, are uncovered and cost a full scan.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Hashable, Sequence
 
 import numpy as np
 
-from pricegroups.grouping.comparer import max_disagreements, timing_allowance
+from pricegroups.grouping.comparer import max_disagreements_of, timing_allowances
 from pricegroups.grouping.pricing import PriceMatrix
 from pricegroups.settings import Settings
 
@@ -80,19 +79,13 @@ def build(
     cols = basket(matrix, rows, settings.blocking_basket)
     keys = matrix.keys[np.ix_(rows, cols)] if len(cols) else np.zeros((len(rows), 0), dtype=np.int32)
     carried = np.count_nonzero(keys, axis=1)
-    sizes = matrix.sizes[rows].tolist()
+    sizes = matrix.sizes[rows]
     rate = settings.daily_change_rate if change_rate is None else change_rate
-    seconds = [t.timestamp() if t is not None else None for t in (matrix.scraped_at[r] for r in rows.tolist())]
-    known = [t for t in seconds if t is not None]
-    low, high = (min(known), max(known)) if known else (0.0, 0.0)
-    bound = np.array([
-        max_disagreements(
-            n, settings,
-            timing_allowance(n, timedelta(seconds=max(high - t, t - low) if t is not None else 0), rate),
-            supported,
-        )
-        for n, t in zip(sizes, seconds)
-    ], dtype=np.int64)
+    us, known = matrix.scraped_us()
+    us, known = us[rows], known[rows]
+    low, high = (int(us[known].min()), int(us[known].max())) if known.any() else (0, 0)
+    gap = np.where(known, np.maximum(high - us, us - low), 0)  # the largest gap to any other store's scrape
+    bound = max_disagreements_of(sizes, settings, timing_allowances(sizes, gap, rate), np.full(len(rows), supported))
     covered = 2 * carried - len(cols) > bound + 1
     return Blocking(cols, keys, covered)
 

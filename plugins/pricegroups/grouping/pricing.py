@@ -145,8 +145,8 @@ class PriceMatrix:
         """
         if "layout" not in self._derived:
             order = _discriminating_order(self.keys)
-            was = _permuted(self.was, order) if self.has_was().any() else None
-            self._derived["layout"] = (_permuted(self.keys, order), was)
+            was = np.take(self.was, order, axis=1) if self.has_was().any() else None
+            self._derived["layout"] = (np.take(self.keys, order, axis=1), was)
         return self._derived["layout"]
 
     def has_was(self) -> np.ndarray:
@@ -214,14 +214,6 @@ def column_mode(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mode = np.where(better, part[i], mode)
         best = np.where(better, run, best)
     return mode, best
-
-
-def _permuted(values: np.ndarray, order: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """values[:, order], gathered a few rows at a time (cache-friendly for wide matrices)."""
-    out = np.empty_like(values)
-    for start in range(0, values.shape[0], chunk):
-        out[start:start + chunk] = values[start:start + chunk][:, order]
-    return out
 
 
 def _discriminating_order(keys: np.ndarray, sample: int = 64) -> np.ndarray:
