@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
@@ -89,20 +88,27 @@ def load_matrix(
     ids = sorted(set(store_ids))
     timed = set(ids) if observed_for is None else set(observed_for) & set(ids)
     _check_packable(conn)
-    batches: list[_Prices] = []
+    rows: list[tuple[int, list[np.ndarray]]] = []  # (store, [codes, was, times]) with timed stores first
     with conn.transaction():
         conn.execute("SET LOCAL work_mem = '256MB'")  # each batch's arrays are built in one hash table
         for group, times in (([s for s in ids if s in timed], True), ([s for s in ids if s not in timed], False)):
             statement = _PRICES_COPY.format(times=_TIMES if times else "")
             for start in range(0, len(group), _STORES_PER_COPY):
                 data = _copy_bytes(conn, statement, (group[start:start + _STORES_PER_COPY],))
-                batches.append(_Prices.parse(data, times))
-    prices = _Prices.join(batches)
+                rows.extend(_array_rows(data, 3 if times else 2))
+    store_of = np.array([store for store, _ in rows], dtype=np.int64)
+    product, key = _halves([arrays[0] for _, arrays in rows])
+    was_product, was_cents = _halves([arrays[1] for _, arrays in rows])
+    seen = [arrays[2] for _, arrays in rows if len(arrays) > 2]
+    observed = None
+    if seen:  # hours since the epoch for the timed stores' prices (they come first), 0 (unknown) after them
+        observed = np.zeros(len(key), dtype=np.int32)
+        hours = (np.concatenate(seen).astype(np.int64) + _PG_EPOCH_US) // _HOUR_US
+        observed[:len(hours)] = hours
     return PriceMatrix.from_long(
-        prices.stores, prices.codes >> 32, (prices.codes & _LOW).astype(np.int32), None,
-        {s: stores[s].scraped_at for s in ids}, stores=ids,
-        observed=((prices.seen_us + _PG_EPOCH_US) // _HOUR_US).astype(np.int32),
-        was_entries=(prices.was_stores, prices.was >> 32, (prices.was & _LOW).astype(np.int32)),
+        np.repeat(store_of, [len(arrays[0]) for _, arrays in rows]), product, key, None,
+        {s: stores[s].scraped_at for s in ids}, stores=ids, observed=observed,
+        was_entries=(np.repeat(store_of, [len(arrays[1]) for _, arrays in rows]), was_product, was_cents),
     )
 
 
@@ -113,37 +119,12 @@ def _check_packable(conn: psycopg.Connection) -> None:
         raise BadData(f"product id {high} does not fit the packed price read (below 2^31)")
 
 
-@dataclass(frozen=True)
-class _Prices:
-    """Prices read by COPY, one entry per price: store, product << 32 | key, first-seen time (0 unknown)."""
-
-    stores: np.ndarray
-    codes: np.ndarray
-    seen_us: np.ndarray
-    was_stores: np.ndarray  # the prices with a was-price: store, product << 32 | cents
-    was: np.ndarray
-
-    @classmethod
-    def parse(cls, data: bytes, times: bool) -> "_Prices":
-        """One COPY's rows of (int4, int8[], int8[] or NULL[, timestamptz[]])."""
-        stores, codes, seen, was_stores, was = [], [], [], [], []
-        for store, arrays in _array_rows(data, 3 if times else 2):
-            stores.append(np.full(len(arrays[0]), store, dtype=np.int64))
-            codes.append(arrays[0])
-            seen.append(arrays[2] if times else np.full(len(arrays[0]), -_PG_EPOCH_US, dtype=np.int64))
-            was_stores.append(np.full(len(arrays[1]), store, dtype=np.int64))
-            was.append(arrays[1])
-        return cls(*(_native(parts) for parts in (stores, codes, seen, was_stores, was)))
-
-    @classmethod
-    def join(cls, batches: Sequence["_Prices"]) -> "_Prices":
-        return cls(*(np.concatenate([getattr(b, f) for b in batches]) if batches else np.zeros(0, dtype=np.int64)
-                     for f in ("stores", "codes", "seen_us", "was_stores", "was")))
-
-
-def _native(parts: list[np.ndarray]) -> np.ndarray:
-    """Concatenated int64 in native byte order (COPY sends big-endian)."""
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+def _halves(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The high and low 32 bits of big-endian int8 values (product id, and price key or cents)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    values = np.concatenate(parts).astype(np.int64)
+    return values >> 32, (values & _LOW).astype(np.int32)
 
 
 def _array_rows(data: bytes, arrays_per_row: int):
@@ -423,8 +404,9 @@ def write_events(conn: psycopg.Connection, events: Sequence[tuple], at: datetime
                                      other_store_id, evidence, created_at)
            SELECT %s, e.chain_id, e.kind, e.group_id, e.other_group_id, e.store_id, e.other_store_id,
                   e.evidence::jsonb, %s
-           FROM unnest(%s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::int[], %s::int[], %s::text[])
+           FROM unnest(%s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::int[], %s::int[], %b::text[])
                 AS e(chain_id, kind, group_id, other_group_id, store_id, other_store_id, evidence)""",
+        # the evidence goes binary: a text array's escaping costs more than the insert for thousands of events
         (run_id, at, *[list(c) for c in columns[:6]], [json.dumps(e, default=_json_default) for e in columns[6]]),
     )
 
