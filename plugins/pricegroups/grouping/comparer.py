@@ -40,7 +40,7 @@ from pricegroups.settings import Settings
 
 EXAMPLES = 20  # disagreeing products kept as evidence
 SHARED_FLOOR = 2  # shared disagreements any overlap tolerates (see allowed_shared)
-SCAN_BLOCK = 512  # columns scanned per step by best_match before dropping hopeless candidates
+SCAN_BLOCK = 256  # columns scanned per step by best_match before dropping hopeless candidates
 
 
 class Outcome(str, enum.Enum):

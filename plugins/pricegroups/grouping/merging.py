@@ -144,34 +144,49 @@ def ranked(groups: Sequence[GroupState], matrix: PriceMatrix) -> list[GroupState
     fewest prices off the chain's most common ones.
     """
     rows = np.fromiter((matrix.row_of[g.anchor] for g in groups), dtype=np.int64, count=len(groups))
-    alone = unshared_prices(matrix, rows)
-    off = off_consensus(matrix, rows)
+    alone, off = representativeness(matrix, rows)
     size = matrix.sizes[rows]
     score = {g.group: (int(a), -int(c), int(n)) for g, a, c, n in zip(groups, alone.tolist(), size.tolist(), off.tolist())}
     return sorted(groups, key=lambda g: (-g.size, score[g.group], g.created_at, sort_key(g.group)))
 
 
-def unshared_prices(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> np.ndarray:
-    """Per row, how many of its prices no other of `rows` charges for that product (its own deviations).
+def unshared_prices(matrix: PriceMatrix, rows: np.ndarray) -> np.ndarray:
+    """Per row, how many of its prices no other of `rows` charges for that product (its own deviations)."""
+    return representativeness(matrix, rows)[0]
 
-    Most prices of a column are one common price (a sampled mode): those are
-    counted with one comparison per cell, and only the others are hashed to
-    find the ones that occur once. The mode only makes it fast; any value
-    would give the same counts.
+
+def off_consensus(matrix: PriceMatrix, rows: np.ndarray) -> np.ndarray:
+    """Per row, how many of its prices differ from the most common price of their column."""
+    return representativeness(matrix, rows)[1]
+
+
+def representativeness(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: its prices no other of `rows` charges (unshared), and its prices off their column's common price.
+
+    The common price is the most common one of an evenly spread sample of the
+    rows (sorted, so it does not depend on their order); a store that shows
+    scattered prices nobody else charges scores high on both. Prices at the
+    common one are counted with one comparison per cell; only the others are
+    hashed to find those that occur once. For the unshared count the common
+    price only makes it fast: any value would give the same counts.
     """
+    unshared = np.zeros(len(rows), dtype=np.int64)
+    off = np.zeros(len(rows), dtype=np.int64)
     if len(rows) == 0:
-        return np.zeros(0, dtype=np.int64)
-    out = np.zeros(len(rows), dtype=np.int64)
+        return unshared, off
     common, _ = column_mode(matrix.keys[_spread(rows, sample)])
     for start in range(0, matrix.keys.shape[1], 256):  # column blocks keep the work in cache
         keys = matrix.keys[rows, start:start + 256]
-        at_common = keys == common[start:start + 256]
+        mode = common[start:start + 256]
+        at_common = keys == mode
         lone = at_common & (np.count_nonzero(at_common, axis=0) == 1) & (keys != 0)
-        out += np.count_nonzero(lone, axis=1)
-        row, col = np.nonzero(~at_common & (keys != 0))
+        unshared += np.count_nonzero(lone, axis=1)
+        elsewhere = ~at_common & (keys != 0)
+        off += np.count_nonzero(elsewhere & (mode != 0), axis=1)
+        row, col = np.nonzero(elsewhere)
         codes = (col.astype(np.int64) << 32) | keys[row, col].astype(np.int64)
-        out += np.bincount(row[_occurs_once(codes)], minlength=len(rows))
-    return out
+        unshared += np.bincount(row[_occurs_once(codes)], minlength=len(rows))
+    return unshared, off
 
 
 def _occurs_once(codes: np.ndarray) -> np.ndarray:
@@ -203,24 +218,6 @@ def _spread(rows: np.ndarray, sample: int) -> np.ndarray:
     """An evenly spread sample of `rows`, taken in sorted order (so it does not depend on their order)."""
     ordered = np.sort(rows)
     return ordered[np.unique(np.linspace(0, len(ordered) - 1, min(sample, len(ordered))).astype(np.int64))]
-
-
-def off_consensus(matrix: PriceMatrix, rows: np.ndarray, sample: int = 64) -> np.ndarray:
-    """Per row, how many of its prices differ from the most common price of their column.
-
-    The most common price is taken over an evenly spread sample of the rows
-    (sorted, so the result does not depend on their order); a store that shows
-    scattered prices nobody else charges scores high.
-    """
-    if len(rows) == 0:
-        return np.zeros(0, dtype=np.int64)
-    mode, _ = column_mode(matrix.keys[_spread(rows, sample)])
-    out = np.empty(len(rows), dtype=np.int64)
-    for start in range(0, len(rows), 512):
-        block = matrix.keys[rows[start:start + 512]]
-        out[start:start + 512] = np.count_nonzero((block != mode) & (block != 0) & (mode != 0), axis=1)
-    return out
-
 
 
 def match_matrix_merges(
