@@ -123,13 +123,14 @@ def test_zones_further_apart_than_the_threshold_never_merge():
         assert zone_of[group] == zone_of[into]
 
 
-def test_blocking_prunes_independently_priced_stores_and_scans_tiny_catalogues():
+def test_blocking_prunes_independently_priced_stores_and_tiny_catalogues_that_disagree():
     rnd = random.Random(5)
     prices = {s: {p: (rnd.randint(100, 100_000), 0, False) for p in range(300)} for s in range(4)}
-    prices[4] = {p: (p + 1, 0, False) for p in range(20)}  # a tiny catalogue: uncovered
+    prices[4] = {p: prices[0][p] for p in range(20)}  # a tiny catalogue priced like store 0
+    prices[5] = {p: (p + 1, 0, False) for p in range(1)}  # one product: too few to rule anything out
     matrix = matrix_in_order(prices, sorted(prices))
     pairs = candidate_pairs(matrix, sorted(prices), BLOCKING)
-    assert pairs == {(s, 4) for s in range(4)}
+    assert pairs == {(0, 4)} | {(s, 5) for s in range(5)}
 
 
 @hsettings(max_examples=30, deadline=None)
@@ -245,7 +246,8 @@ def test_blocking_candidates_of_many_rows_are_those_of_each_row():
     matrix = matrix_in_order(prices, sorted(prices))
     blocking = build(matrix, np.arange(41), Settings(blocking_basket=24))
     rows, among = np.array([0, 5, 40, 17]), np.arange(2, 41, 3)
-    k, covered = blocking.keys, blocking.covered
-    naive = [[bool(not covered[i] or not covered[j] or ((k[i] == k[j]) & (k[i] != 0)).any()) for j in among]
+    k, b = blocking.keys, blocking.bound
+    naive = [[bool(((k[i] != k[j]) & (k[i] != 0) & (k[j] != 0)).sum() <= min(b[i], b[j])) for j in among]
              for i in rows]
-    assert not covered[40] and blocking.candidates_of_many(rows, among).tolist() == naive
+    found = blocking.candidates_of_many(rows, among)
+    assert found.tolist() == naive and found[2].all() and not found.all()  # row 40 is tiny: everyone's candidate
