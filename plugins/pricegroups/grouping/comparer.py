@@ -496,7 +496,7 @@ class Comparer:
             rb = np.fromiter((m.row_of[s] for s in stores_b[start:start + chunk]), dtype=np.int64)
             ka, kb, wa, wb = m.keys[ra], m.keys[rb], m.was[ra], m.was[rb]
             agree = (ka == kb) & ((wa == 0) | (wb == 0) | (wa == wb))
-            pair, col = np.nonzero((ka != 0) & (kb != 0) & ~agree)
+            pair, col = np.divmod(np.flatnonzero((ka != 0) & (kb != 0) & ~agree), ka.shape[1])
             bounds = np.searchsorted(pair, np.arange(len(ra) + 1))
             for first, last in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
                 out.append(tuple(plain(m.products[c]) for c in col[first:min(last, first + EXAMPLES)]))
