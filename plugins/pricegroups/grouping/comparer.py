@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Hashable, Mapping, Sequence
+from typing import Any, Hashable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from pricegroups.settings import Settings
 
 EXAMPLES = 20  # disagreeing products kept as evidence
 SHARED_FLOOR = 2  # shared disagreements any overlap tolerates (see allowed_shared)
-SCAN_BLOCK = 512  # columns scanned per step by best_match before dropping hopeless candidates
+SCAN_BLOCK = 256  # columns scanned per step by best_match before dropping hopeless candidates
 
 
 class Outcome(str, enum.Enum):
@@ -49,15 +49,14 @@ class Outcome(str, enum.Enum):
     INCONCLUSIVE = "inconclusive"
 
 
-@dataclass(frozen=True)
-class Counts:
-    """What a comparison measured; enough to re-judge it later."""
+class Counts(NamedTuple):
+    """What a comparison measured; enough to re-judge it later (a tuple: hundreds of thousands per run)."""
 
     overlap: int
     agreeing: int
     size_a: int
     size_b: int
-    complete: bool = True  # False: stopped early, known only not to MATCH (see Comparer.best_match)
+    complete: bool = True  # False: stopped early, known only not to MATCH (see Comparer.best_matches)
     shared: int = 0  # disagreements both of whose prices other stores charge too
     own_a: int = 0  # disagreements where nobody else charges a's price
     own_b: int = 0
@@ -108,6 +107,19 @@ class Comparison:
         }
 
 
+@dataclass(frozen=True, eq=False)
+class _Scan:
+    """What Comparer._scan measured of each pair (arrays in pair order)."""
+
+    rows_a: np.ndarray
+    rows_b: np.ndarray
+    overlap: np.ndarray
+    agreeing: np.ndarray
+    stopped: np.ndarray  # pairs dropped early: more disagreeing products than any MATCH allows
+    finished: np.ndarray  # pairs scanned to the end
+    gaps: np.ndarray  # microseconds between the two scrapes
+
+
 def min_overlap(size_a: int, size_b: int, settings: Settings) -> int:
     return max(settings.min_overlap_products, math.ceil(settings.min_overlap_share * min(size_a, size_b)))
 
@@ -136,6 +148,14 @@ def timing_allowance(overlap: int, gap: timedelta, daily_rate: float) -> int:
     return int(math.ceil(expected + 3 * math.sqrt(expected) + 1))
 
 
+def timing_allowances(overlap: np.ndarray, gap_us: np.ndarray, daily_rate: float) -> np.ndarray:
+    """timing_allowance of many pairs at once (gaps in microseconds); equal to it element by element."""
+    days = np.abs(gap_us).astype(np.float64) / 1e6 / 86400
+    expected = daily_rate * np.asarray(overlap, dtype=np.float64) * days
+    bound = np.ceil(expected + 3 * np.sqrt(expected) + 1).astype(np.int64)
+    return np.where(days < 1 / 24, 0, bound)
+
+
 MAX_CHANGE_RATE = 0.2  # a store that moved list must not make timing explain a whole list
 
 
@@ -158,6 +178,13 @@ def max_disagreements(size: int, settings: Settings, timing: int = 0, supported:
     if not supported:
         return allowed_own(size, settings) + timing
     return 2 * (allowed_own(size, settings) + timing) + allowed_shared(size, settings)
+
+
+def max_disagreements_of(sizes: np.ndarray, settings: Settings, timing: np.ndarray, supported: np.ndarray) -> np.ndarray:
+    """max_disagreements of many (size, timing, supported) at once; equal to it element by element."""
+    own = np.floor(settings.max_member_deviation * sizes.astype(np.float64) + 1e-9).astype(np.int64) + timing
+    shared = np.maximum(SHARED_FLOOR, np.floor(settings.shared_deviation_tolerance * sizes.astype(np.float64) + 1e-9))
+    return np.where(supported, 2 * own + shared.astype(np.int64), own)
 
 
 def judge(counts: Counts, settings: Settings) -> tuple[Outcome, str]:
@@ -206,18 +233,16 @@ class Comparer:
         self.change_rate = settings.daily_change_rate if change_rate is None else change_rate
         self._computed: dict[tuple, Counts] = {}
         self.reused = 0
-        self._signatures: list[int] | None = None
-        self._has_was = np.count_nonzero(matrix.was, axis=1) > 0
+        self._signatures: dict[Hashable, int] | None = None
+        self._has_was = matrix.has_was()
         floor = settings.current_since(as_of)
         self._current = np.array(
             [t is not None and floor <= t for t in matrix.scraped_at], dtype=bool
         ) & (matrix.sizes > 0)
-        self._cached_stores: set = {s for pair in self.known for s in pair}
-        # best_match scans columns where stores differ most first, so hopeless pairs drop early
-        order = _discriminating_order(matrix.keys)
-        self._keys = _permuted(matrix.keys, order)
-        self._was = _permuted(matrix.was, order) if self._has_was.any() else None
-        self._max_timing = timing_allowance(int(matrix.sizes.max(initial=0)), self.window, self.change_rate)
+        self._seen = np.zeros(len(matrix.stores), dtype=bool)  # rows of stores in a remembered pair
+        self._seen[[matrix.row_of[s] for pair in self.known for s in pair if s in matrix.row_of]] = True
+        self._supported = np.fromiter((s in self.supports for s in matrix.stores), dtype=bool,
+                                      count=len(matrix.stores))
 
     @property
     def computed(self) -> dict[tuple, Counts]:
@@ -228,10 +253,10 @@ class Comparer:
     def signature(self, store: Hashable) -> int:
         """The store's price signature, combined with its group's evidence when it has any."""
         if self._signatures is None:
-            self._signatures = self.matrix.signatures().view(np.int64).tolist()
-        own = self._signatures[self.matrix.row_of[store]]
-        support = self.supports.get(store)
-        return own if support is None else own ^ support.signature
+            own = self.matrix.signatures().view(np.int64).tolist()
+            self._signatures = {s: own[r] if s not in self.supports else own[r] ^ self.supports[s].signature
+                                for s, r in self.matrix.row_of.items()}
+        return self._signatures[store]
 
     def is_current(self, store: Hashable) -> bool:
         row = self.matrix.row_of.get(store)
@@ -275,92 +300,158 @@ class Comparer:
         return results  # type: ignore[return-value]
 
     def best_match(self, a: Hashable, others: Sequence[Hashable]) -> tuple[int, Comparison] | None:
-        """The one of `others` that MATCHes a with the fewest disagreeing products (ties: first given).
+        """The one of `others` that MATCHes a with the fewest disagreeing products (ties: first given)."""
+        return self.best_matches([(a, others)])[0]
 
-        Decides exactly as compare_many would, but cheaper: the columns are
-        scanned in blocks for all candidates at once, and a candidate is dropped
-        as soon as it has more disagreeing products than any MATCH allows
-        (max_disagreements). Only comparisons carried to the end are judged.
+    def best_matches(
+        self, queries: Sequence[tuple[Hashable, Sequence[Hashable]]]
+    ) -> list[tuple[int, Comparison] | None]:
+        """best_match of each (store, others): the index and comparison of its nearest MATCH, or None.
+
+        Decides exactly as compare_many would, but cheaper: the columns of all
+        the queries' pairs are scanned together, block by block, and a pair is
+        dropped as soon as it has more disagreeing products than any MATCH of
+        it allows (max_disagreements, with the pair's own scrape gap). Only
+        pairs carried to the end are judged, and only those a group backs are
+        classified product by product. The comparisons have no examples:
+        `explain` adds them to the few that decide something.
         """
-        if not self.is_current(a):
-            return None
-        best: tuple[int, int, Comparison] | None = None  # (disagreeing, index, comparison)
-        pending: list[int] = []
-        row_of, current = self.matrix.row_of, self._current
-        may_be_cached = a in self._cached_stores
-        for i, b in enumerate(others):
-            if not current[row_of[b]]:
-                continue
-            cached = self._cached(a, b) if may_be_cached else None
-            if cached is None:
-                pending.append(i)
-                continue
-            self.reused += cached.reused
-            if cached.outcome is Outcome.MATCH and (best is None or cached.counts.disagreeing < best[0]):
-                best = (cached.counts.disagreeing, i, cached)
-        if pending:
-            candidates = [others[i] for i in pending]
-            measured, overlap, agreeing, complete, size_a, sizes = self._scan(a, candidates)
-            for j in measured[~complete[measured]].tolist():
-                self._remember(a, candidates[j], Counts(int(overlap[j]), int(agreeing[j]), size_a, int(sizes[j]),
-                                                        complete=False))
-            for j in measured[complete[measured]].tolist():
-                b = candidates[j]
-                counts, examples, shared_with = self._measure(a, b)
-                self._remember(a, b, counts)
-                outcome, reason = judge(counts, self.settings)
-                if outcome is Outcome.MATCH:
-                    key = (counts.disagreeing, pending[j])
-                    if best is None or key < best[:2]:
-                        best = (*key, Comparison(a, b, outcome, counts, reason, examples, shared_with))
-        if best is None:
-            return None
-        return best[1], best[2]
+        row_of = self.matrix.row_of
+        rows = [np.fromiter((row_of[b] for b in others), dtype=np.int64, count=len(others)) for _, others in queries]
+        flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        return self.best_matches_of_pairs(
+            np.array([row_of[a] for a, _ in queries], dtype=np.int64),
+            np.repeat(np.arange(len(queries)), [len(r) for r in rows]).astype(np.int64),
+            flat,
+            np.concatenate([np.arange(len(r)) for r in rows]).astype(np.int64) if rows else flat,
+        )
 
-    def _scan(self, a: Hashable, others: Sequence[Hashable]):
-        """Block-wise disagreement counts of a against each of `others`, dropping hopeless candidates early.
+    def best_matches_of_pairs(
+        self, rows_a: np.ndarray, query: np.ndarray, rows_b: np.ndarray, index: np.ndarray
+    ) -> list[tuple[int, Comparison] | None]:
+        """best_matches on matrix rows: store rows_a[q] against each rows_b[p] whose query[p] is q.
 
-        Returns (measured, overlap, agreeing, complete, size_a, sizes): `measured`
-        indexes the candidates that were scanned at all (a catalogue smaller than
-        min_overlap_products can never be conclusive and is skipped); `complete`
-        marks those scanned to the end, the others were stopped once they had
-        more disagreeing products than any MATCH allows.
+        Returns per query the `index` of its nearest MATCH (ties: the smaller
+        index) and that comparison, or None. A caller holding rows saves a
+        lookup per pair.
+        """
+        best: list[tuple[int, int, Comparison] | None] = [None] * len(rows_a)  # (disagreeing, index, comparison)
+        first = rows_a[query]
+        keep = self._current[first] & self._current[rows_b]
+        stores = self.matrix.stores
+        for p in np.flatnonzero(keep & self._seen[first] & self._seen[rows_b]).tolist():
+            # only a pair of two stores compared before can be remembered
+            keep[p] = not self._offer(best, int(query[p]), int(index[p]), stores[int(first[p])], stores[int(rows_b[p])])
+        query, index = query[keep], index[keep]
+        for p, comparison in self._measure_pairs(first[keep], rows_b[keep]):
+            self._offer(best, int(query[p]), int(index[p]), comparison=comparison)
+        return [None if found is None else (found[1], found[2]) for found in best]
+
+    def _offer(self, best: list, q: int, i: int, a: Hashable = None, b: Hashable = None,
+               comparison: Comparison | None = None) -> bool:
+        """Keep `comparison` (or the remembered one of a and b) as query q's best if it is a nearer MATCH.
+
+        Returns whether there was a comparison at all (False: a and b must be measured).
+        """
+        if comparison is None:
+            comparison = self._cached(a, b)
+            if comparison is None:
+                return False
+            self.reused += comparison.reused
+        if comparison.outcome is Outcome.MATCH:
+            key = (comparison.counts.disagreeing, i)
+            if best[q] is None or key < best[q][:2]:
+                best[q] = (*key, comparison)
+        return True
+
+    def _measure_pairs(self, rows_a: np.ndarray, rows_b: np.ndarray, chunk: int = 8192) -> list[tuple[int, Comparison]]:
+        """Scan pairs of rows (a few thousand at a time) and remember every result; judge those finished."""
+        out: list[tuple[int, Comparison]] = []
+        for start in range(0, len(rows_a), chunk):
+            scan = self._scan(rows_a[start:start + chunk], rows_b[start:start + chunk])
+            self._remember_stopped(scan)
+            out.extend((start + p, comparison) for p, comparison in self._finish(scan))
+        return out
+
+    def _finish(self, scan: "_Scan") -> list[tuple[int, Comparison]]:
+        """Counts and verdicts of the pairs a scan carried to the end (remembered)."""
+        done = scan.finished
+        timing = timing_allowances(scan.overlap[done], scan.gaps[done], self.change_rate)
+        stores = self.matrix.stores
+        out = []
+        for p, o, g, t, ra, rb in zip(done.tolist(), scan.overlap[done].tolist(), scan.agreeing[done].tolist(),
+                                      timing.tolist(), scan.rows_a[done].tolist(), scan.rows_b[done].tolist()):
+            a, b = stores[ra], stores[rb]
+            if self._supported[ra] or self._supported[rb]:
+                counts = self._measure(a, b, examples=False)[0]
+            else:  # nobody backs either side: every disagreement is both stores' own
+                sizes = self.matrix.sizes
+                counts = Counts(o, g, int(sizes[ra]), int(sizes[rb]), True, 0, o - g, o - g, t)
+            self._remember(a, b, counts)
+            outcome, reason = judge(counts, self.settings)
+            out.append((p, Comparison(a, b, outcome, counts, reason)))
+        return out
+
+    def _remember_stopped(self, scan: "_Scan") -> None:
+        """Remember the pairs a scan dropped early (incomplete: known only not to MATCH), in bulk.
+
+        Their stores are not marked as seen: a pair measured again is stopped
+        again at the same column with the same counts.
+        """
+        stopped = scan.stopped
+        if not len(stopped):
+            return
+        ra, rb = scan.rows_a[stopped], scan.rows_b[stopped]
+        flip = self.matrix.store_ranks()[ra] > self.matrix.store_ranks()[rb]  # smaller store first (_pair_key)
+        first, second = np.where(flip, rb, ra), np.where(flip, ra, rb)
+        sizes, stores = self.matrix.sizes, self.matrix.stores
+        self._computed.update(
+            ((stores[x], stores[y]), Counts(o, g, nx, ny, False))
+            for x, y, o, g, nx, ny in zip(first.tolist(), second.tolist(), scan.overlap[stopped].tolist(),
+                                          scan.agreeing[stopped].tolist(), sizes[first].tolist(), sizes[second].tolist())
+        )
+
+    def _scan(self, ra: np.ndarray, rb: np.ndarray) -> "_Scan":
+        """Block-wise disagreement counts of each pair of rows (ra[i], rb[i]), dropping hopeless pairs early.
+
+        A pair whose smaller catalogue is below min_overlap_products can never
+        be conclusive and is not scanned at all; a pair is dropped once it has
+        more disagreeing products than any MATCH of it allows.
         """
         m = self.matrix
-        ra = m.row_of[a]
-        rows = np.fromiter((m.row_of[b] for b in others), dtype=np.int64, count=len(others))
-        size_a = int(m.sizes[ra])
-        sizes = m.sizes[rows]
-        smaller = np.minimum(sizes, size_a)
-        a_supported = a in self.supports
-        allowed = np.array([
-            max_disagreements(int(n), self.settings, self._max_timing, a_supported or b in self.supports)
-            for n, b in zip(smaller.tolist(), others)
-        ], dtype=np.int64)
-        disagree = np.zeros(len(rows), dtype=np.int64)
-        overlap = np.zeros(len(rows), dtype=np.int64)
-        complete = np.zeros(len(rows), dtype=bool)
+        smaller = np.minimum(m.sizes[ra], m.sizes[rb])
+        gaps = self._gaps(ra, rb)
+        allowed = max_disagreements_of(smaller, self.settings, timing_allowances(smaller, gaps, self.change_rate),
+                                       self._supported[ra] | self._supported[rb])
+        disagree = np.zeros(len(ra), dtype=np.int64)
+        overlap = np.zeros(len(ra), dtype=np.int64)
         measured = np.flatnonzero(smaller >= self.settings.min_overlap_products)
         alive = measured
-        keys, was = self._keys, self._was
-        use_was = was is not None and bool(self._has_was[ra]) and bool(self._has_was[rows].any())
+        keys, was = m.scan_layout()
+        use_was = was is not None and bool((self._has_was[ra] & self._has_was[rb]).any())
         start, block, width = 0, SCAN_BLOCK, keys.shape[1]
         while start < width and len(alive):
             end = start + block
-            ka = keys[ra, start:end]
-            kb = keys[rows[alive], start:end]
+            ka = keys[ra[alive], start:end]
+            kb = keys[rb[alive], start:end]
             both = (kb != 0) & (ka != 0)
             differ = kb != ka
             if use_was:
-                wa = was[ra, start:end]
-                wb = was[rows[alive], start:end]
+                wa = was[ra[alive], start:end]
+                wb = was[rb[alive], start:end]
                 differ |= (wa != 0) & (wb != 0) & (wa != wb)
             overlap[alive] += np.count_nonzero(both, axis=1)
             disagree[alive] += np.count_nonzero(both & differ, axis=1)
             alive = alive[disagree[alive] <= allowed[alive]]
             start, block = end, block * 2  # survivors are likely matches: finish them in few steps
+        complete = np.zeros(len(ra), dtype=bool)
         complete[alive] = True
-        return measured, overlap, overlap - disagree, complete, size_a, sizes
+        return _Scan(ra, rb, overlap, overlap - disagree, measured[~complete[measured]], alive, gaps)
+
+    def _gaps(self, rows_a: np.ndarray | int, rows_b: np.ndarray) -> np.ndarray:
+        """Microseconds between the scrapes of rows_a and rows_b (0 when either time is unknown)."""
+        us, known = self.matrix.scraped_us()
+        return np.where(known[rows_a] & known[rows_b], us[rows_a] - us[rows_b], 0)
 
     def _disagreeing_columns(self, a: Hashable, b: Hashable) -> tuple[np.ndarray, int]:
         m = self.matrix
@@ -375,7 +466,43 @@ class Comparer:
         cols, _ = self._disagreeing_columns(a, b)
         return tuple(plain(self.matrix.products[c]) for c in cols[:limit])
 
-    def _measure(self, a: Hashable, b: Hashable) -> tuple[Counts, tuple, tuple]:
+    def explain(self, comparisons: Sequence[Comparison]) -> list[Comparison]:
+        """The same comparisons with their evidence (disagreeing products, shared ones), for the few that decide.
+
+        A remembered result, or one a group backs, is measured again as
+        compare(examples=True) does; the others get their examples in one
+        vectorised pass (nobody backs either side: nothing is shared).
+        """
+        out = list(comparisons)
+        alone: list[int] = []
+        for i, c in enumerate(out):
+            if not c.counts.disagreeing or c.disagreeing:
+                continue
+            if c.reused or c.store_a in self.supports or c.store_b in self.supports:
+                out[i] = self.compare(c.store_a, c.store_b, examples=True)
+            else:
+                alone.append(i)
+        found = self._examples_alone([out[i].store_a for i in alone], [out[i].store_b for i in alone])
+        for i, examples in zip(alone, found):
+            out[i] = replace(out[i], disagreeing=examples)
+        return out
+
+    def _examples_alone(self, stores_a: Sequence[Hashable], stores_b: Sequence[Hashable], chunk: int = 256) -> list[tuple]:
+        """The first EXAMPLES disagreeing products of each pair (a, b), many pairs per vectorised step."""
+        m = self.matrix
+        out: list[tuple] = []
+        for start in range(0, len(stores_a), chunk):
+            ra = np.fromiter((m.row_of[s] for s in stores_a[start:start + chunk]), dtype=np.int64)
+            rb = np.fromiter((m.row_of[s] for s in stores_b[start:start + chunk]), dtype=np.int64)
+            ka, kb, wa, wb = m.keys[ra], m.keys[rb], m.was[ra], m.was[rb]
+            agree = (ka == kb) & ((wa == 0) | (wb == 0) | (wa == wb))
+            pair, col = np.divmod(np.flatnonzero((ka != 0) & (kb != 0) & ~agree), ka.shape[1])
+            bounds = np.searchsorted(pair, np.arange(len(ra) + 1))
+            for first, last in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+                out.append(tuple(plain(m.products[c]) for c in col[first:min(last, first + EXAMPLES)]))
+        return out
+
+    def _measure(self, a: Hashable, b: Hashable, examples: bool = True) -> tuple[Counts, tuple, tuple]:
         """Full counts of a against b, every disagreement classified (shared / own) by the groups' evidence."""
         m = self.matrix
         ra, rb = m.row_of[a], m.row_of[b]
@@ -395,11 +522,13 @@ class Comparer:
             own_b=int(np.count_nonzero(back_b == 0)),
             timing=timing_allowance(overlap, gap, self.change_rate),
         )
+        if not examples:
+            return counts, (), ()
         products = m.products
-        examples = tuple(plain(products[c]) for c in cols[:EXAMPLES])
+        disagreeing = tuple(plain(products[c]) for c in cols[:EXAMPLES])
         shared_cols = np.flatnonzero(is_shared)[:EXAMPLES]
         shared_with = tuple((plain(products[cols[i]]), int(back_a[i]), int(back_b[i])) for i in shared_cols)
-        return counts, examples, shared_with
+        return counts, disagreeing, shared_with
 
     def _measure_alone(self, a: Hashable, others: Sequence[Hashable]) -> list[Counts]:
         m = self.matrix
@@ -411,13 +540,10 @@ class Comparer:
         overlap = np.count_nonzero(both, axis=1)
         agree = both & (kb == ka) & ((wb == 0) | (wa == 0) | (wb == wa))
         agreeing = np.count_nonzero(agree, axis=1)
-        size_a, at_a = int(m.sizes[ra]), m.scraped_at[ra]
-        out = []
-        for o, g, r in zip(overlap.tolist(), agreeing.tolist(), rows.tolist()):
-            gap = (at_a - m.scraped_at[r]) if at_a and m.scraped_at[r] else timedelta(0)
-            out.append(Counts(o, g, size_a, int(m.sizes[r]), True, 0, o - g, o - g,
-                              timing_allowance(o, gap, self.change_rate)))
-        return out
+        timing = timing_allowances(overlap, self._gaps(ra, rows), self.change_rate)
+        size_a = int(m.sizes[ra])
+        return [Counts(o, g, size_a, n, True, 0, o - g, o - g, t)
+                for o, g, n, t in zip(overlap.tolist(), agreeing.tolist(), m.sizes[rows].tolist(), timing.tolist())]
 
     def _backing(self, store: Hashable, partner_row: int, cols: np.ndarray, keys: np.ndarray) -> np.ndarray:
         """How many stores of `store`'s group, other than the two compared, charge `keys` at `cols`."""
@@ -445,11 +571,16 @@ class Comparer:
     def _remember(self, a: Hashable, b: Hashable, counts: Counts) -> None:
         key, flipped = _pair_key(a, b)
         self._computed[key] = counts.flipped() if flipped else counts
-        self._cached_stores.update((a, b))
+        self._seen[[self.matrix.row_of[a], self.matrix.row_of[b]]] = True
 
     def signed_results(self) -> dict[tuple, tuple[int, int, Counts]]:
         """This comparer's results with both sides' signatures, for recording and later re-use."""
-        return {key: (self.signature(key[0]), self.signature(key[1]), c) for key, c in self.computed.items()}
+        computed = self.computed
+        if not computed:
+            return {}
+        self.signature(next(iter(computed))[0])  # builds the table
+        signature = self._signatures
+        return {key: (signature[key[0]], signature[key[1]], c) for key, c in computed.items()}
 
 
 def _pair_key(a: Hashable, b: Hashable) -> tuple[tuple, bool]:
@@ -457,27 +588,6 @@ def _pair_key(a: Hashable, b: Hashable) -> tuple[tuple, bool]:
     if type(a) is type(b):
         return ((a, b), False) if a <= b else ((b, a), True)
     return ((a, b), False) if (type(a).__name__, a) <= (type(b).__name__, b) else ((b, a), True)
-
-
-def _permuted(values: np.ndarray, order: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """values[:, order], gathered a few rows at a time (cache-friendly for wide matrices)."""
-    out = np.empty_like(values)
-    for start in range(0, values.shape[0], chunk):
-        out[start:start + chunk] = values[start:start + chunk][:, order]
-    return out
-
-
-def _discriminating_order(keys: np.ndarray, sample: int = 64) -> np.ndarray:
-    """Columns by how many distinct prices a spread sample of rows shows, most first (ties by column).
-
-    Only the order of work depends on it, never a result.
-    """
-    if keys.shape[0] == 0 or keys.shape[1] == 0:
-        return np.arange(keys.shape[1])
-    rows = np.unique(np.linspace(0, keys.shape[0] - 1, min(sample, keys.shape[0])).astype(np.int64))
-    part = np.sort(keys[rows], axis=0)
-    distinct = 1 + np.count_nonzero(part[1:] != part[:-1], axis=0)
-    return np.lexsort((np.arange(keys.shape[1]), -distinct))
 
 
 def plain(value: Any) -> Any:

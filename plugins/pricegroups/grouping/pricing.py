@@ -17,7 +17,7 @@ thousand ints, and a 2,000-store chain with 5,000 products fits in 80 MB.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Hashable, Mapping, Sequence
 
@@ -56,6 +56,7 @@ class PriceMatrix:
     observed: np.ndarray | None = None  # int32 (stores, products): hours since epoch the price was first seen
     row_of: dict[Hashable, int] = field(init=False, repr=False)
     sizes: np.ndarray = field(init=False, repr=False)  # catalogue size per store
+    _derived: dict = field(init=False, repr=False, default_factory=dict)  # built once, on first use
 
     def __post_init__(self) -> None:
         if self.keys.shape != self.was.shape or self.keys.shape != (len(self.stores), len(self.products)):
@@ -73,15 +74,18 @@ class PriceMatrix:
         store_ids: np.ndarray,
         product_ids: np.ndarray,
         keys: np.ndarray,
-        was: np.ndarray,
+        was: np.ndarray | None,
         scraped_at: Mapping[Hashable, datetime | None],
         stores: Sequence[Hashable] | None = None,
         observed: np.ndarray | None = None,
+        was_entries: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> "PriceMatrix":
         """Build from one row per (store, product) price, e.g. a COPY out of `prices`.
 
         Row order follows `stores` when given (stores without prices get empty
-        rows), else sorted store ids; columns are sorted product ids.
+        rows), else sorted store ids; columns are sorted product ids. Was-prices
+        come per price (`was`, 0 = none) or, when few prices have one, as
+        `was_entries` (store ids, product ids, cents).
         """
         store_ids = np.asarray(store_ids, dtype=np.int64)
         product_ids = np.asarray(product_ids, dtype=np.int64)
@@ -89,15 +93,26 @@ class PriceMatrix:
         columns = _dense_ids(product_ids)
         rows = _index_in(row_ids, store_ids)
         keep = rows >= 0
-        cols = np.searchsorted(columns, product_ids[keep])
-        key_matrix = np.zeros((len(row_ids), len(columns)), dtype=np.int32)
-        was_matrix = np.zeros_like(key_matrix)
-        key_matrix[rows[keep], cols] = keys[keep]
-        was_matrix[rows[keep], cols] = was[keep]
-        observed_matrix = None
-        if observed is not None:
-            observed_matrix = np.zeros_like(key_matrix)
-            observed_matrix[rows[keep], cols] = np.asarray(observed, dtype=np.int32)[keep]
+        everything = bool(keep.all())
+
+        def kept(values: np.ndarray) -> np.ndarray:
+            return values if everything else values[keep]
+
+        cells = kept(rows) * len(columns) + _index_in(columns, kept(product_ids))  # one flat index per price
+
+        def scattered(values: np.ndarray) -> np.ndarray:
+            out = np.zeros((len(row_ids), len(columns)), dtype=np.int32)
+            out.ravel()[cells] = kept(np.asarray(values, dtype=np.int32))
+            return out
+
+        key_matrix = scattered(keys)
+        was_matrix = scattered(was) if was is not None else np.zeros_like(key_matrix)
+        if was_entries is not None and len(was_entries[0]):
+            at_rows = _index_in(row_ids, np.asarray(was_entries[0], dtype=np.int64))
+            at_cols = _index_in(columns, np.asarray(was_entries[1], dtype=np.int64))
+            known = (at_rows >= 0) & (at_cols >= 0)
+            was_matrix.ravel()[at_rows[known] * len(columns) + at_cols[known]] = was_entries[2][known]
+        observed_matrix = None if observed is None else scattered(observed)
         ids = tuple(int(s) for s in row_ids)
         return cls(ids, columns, key_matrix, was_matrix, tuple(scraped_at.get(s) for s in ids), observed_matrix)
 
@@ -120,6 +135,44 @@ class PriceMatrix:
         product_array = np.empty(len(products), dtype=object)
         product_array[:] = products
         return cls(tuple(stores), product_array, keys, was, tuple(scraped_at.get(s) for s in stores))
+
+    def scan_layout(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """keys and was (None when no store has a was-price) with the columns where prices vary most first.
+
+        Comparer.best_match scans columns in this order so that hopeless pairs
+        drop after a few blocks; built once per matrix, however many comparers
+        use it. Only the order of work depends on it, never a result.
+        """
+        if "layout" not in self._derived:
+            order = _discriminating_order(self.keys)
+            was = np.take(self.was, order, axis=1) if self.has_was().any() else None
+            self._derived["layout"] = (np.take(self.keys, order, axis=1), was)
+        return self._derived["layout"]
+
+    def has_was(self) -> np.ndarray:
+        """Whether each row has any was-price (bool per row)."""
+        if "has_was" not in self._derived:
+            self._derived["has_was"] = np.count_nonzero(self.was, axis=1) > 0
+        return self._derived["has_was"]
+
+    def scraped_us(self) -> tuple[np.ndarray, np.ndarray]:
+        """(microseconds since the first known scrape, whether known) per row: scrape gaps as array arithmetic."""
+        if "scraped" not in self._derived:
+            known = np.array([t is not None for t in self.scraped_at], dtype=bool)
+            origin = next((t for t in self.scraped_at if t is not None), None)
+            us = np.array([(t - origin) // timedelta(microseconds=1) if t is not None else 0
+                           for t in self.scraped_at], dtype=np.int64)
+            self._derived["scraped"] = (us, known)
+        return self._derived["scraped"]
+
+    def store_ranks(self) -> np.ndarray:
+        """Each row's position among the stores in sort_key order (pairs are kept smaller store first)."""
+        if "ranks" not in self._derived:
+            order = sorted(range(len(self.stores)), key=lambda i: sort_key(self.stores[i]))
+            ranks = np.empty(len(order), dtype=np.int64)
+            ranks[order] = np.arange(len(order))
+            self._derived["ranks"] = ranks
+        return self._derived["ranks"]
 
     def signatures(self, rows: np.ndarray | None = None, chunk: int = 512) -> np.ndarray:
         """A 64-bit signature of each row's prices: equal prices, equal signature.
@@ -163,6 +216,16 @@ def column_mode(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mode, best
 
 
+def _discriminating_order(keys: np.ndarray, sample: int = 64) -> np.ndarray:
+    """Columns by how many distinct prices a spread sample of rows shows, most first (ties by column)."""
+    if keys.shape[0] == 0 or keys.shape[1] == 0:
+        return np.arange(keys.shape[1])
+    rows = np.unique(np.linspace(0, keys.shape[0] - 1, min(sample, keys.shape[0])).astype(np.int64))
+    part = np.sort(keys[rows], axis=0)
+    distinct = 1 + np.count_nonzero(part[1:] != part[:-1], axis=0)
+    return np.lexsort((np.arange(keys.shape[1]), -distinct))
+
+
 def sort_key(value: Hashable) -> tuple:
     """A total order over mixed store / product / group keys (by type name, then value)."""
     return (type(value).__name__, value)
@@ -181,15 +244,24 @@ def _dense_ids(ids: np.ndarray) -> np.ndarray:
 
 
 def _index_in(wanted: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Position of each value in `wanted` (any order), -1 when absent."""
+    """Position of each value in `wanted` (any order; the first when repeated), -1 when absent.
+
+    Small non-negative ids (store and product ids) go through a lookup table:
+    one gather instead of a binary search per value.
+    """
+    if len(wanted) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    if len(values) and min(int(wanted.min()), int(values.min())) >= 0:
+        high = max(int(wanted.max()), int(values.max()))
+        if high < 8 * (len(values) + len(wanted)) + 1_000_000:
+            distinct, first = np.unique(wanted, return_index=True)
+            table = np.full(high + 1, -1, dtype=np.int64)
+            table[distinct] = first
+            return table[values]
     order = np.argsort(wanted, kind="stable")
     sorted_ids = wanted[order]
-    pos = np.searchsorted(sorted_ids, values)
-    pos = np.minimum(pos, max(len(sorted_ids) - 1, 0))
-    if len(sorted_ids) == 0:
-        return np.full(len(values), -1, dtype=np.int64)
-    found = sorted_ids[pos] == values
-    return np.where(found, order[pos], -1)
+    pos = np.minimum(np.searchsorted(sorted_ids, values), len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == values, order[pos], -1)
 
 
 def _column_hash(products: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import psycopg
 
+from pricegroups.errors import BadData
 from pricegroups.grouping.comparer import Counts, chain_change_rate, judge
 from pricegroups.grouping.merging import needing_verification
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
@@ -23,17 +24,23 @@ from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# One COPY row per store, its prices as three arrays: a 10,000-store read is 10,000
-# rows for the client to walk instead of 42 million, and numpy parses each array.
+# One COPY row per store, its prices as arrays: a chain's read is a few thousand rows for the
+# client to walk instead of millions, and numpy parses each array. The server's work is per price,
+# so each price is one int8 (product id << 32 | price key); the rare was-prices come as a short
+# second array, and the times (as stored, 8-byte microseconds; hours here) only for the stores
+# whose times are used.
 _PRICES_COPY = """
 COPY (SELECT p.store_id,
-             array_agg(p.product_id),
-             array_agg((p.price * 200)::int4 + p.on_special::int4),
-             array_agg(coalesce((p.was_price * 100)::int4, 0)),
-             array_agg(floor(extract(epoch FROM p.scraped_at) / 3600)::int4)
-      FROM prices p JOIN unnest(%s::int[]) AS w(store_id) USING (store_id)
+             array_agg((p.product_id << 32) | ((p.price * 200)::int4 + p.on_special::int4)),
+             array_agg((p.product_id << 32) | (p.was_price * 100)::int4) FILTER (WHERE p.was_price IS NOT NULL){times}
+      FROM prices p WHERE p.store_id = ANY(%s::int[])
       GROUP BY p.store_id) TO STDOUT (FORMAT BINARY)
 """
+_TIMES = ",\n             array_agg(p.scraped_at)"
+_STORES_PER_COPY = 250  # bounds the server's aggregation memory (a few thousand prices per store)
+_PG_EPOCH_US = 946_684_800_000_000  # PostgreSQL's epoch (2000-01-01) in microseconds since the Unix epoch
+_HOUR_US = 3_600_000_000
+_LOW = (1 << 32) - 1
 _HEADER = 19  # PGCOPY signature (11) + flags (4) + extension length (4)
 
 
@@ -68,73 +75,97 @@ def load_states(
     return groups, stores
 
 
-def load_matrix(conn: psycopg.Connection, stores: dict[int, StoreState], store_ids: Iterable[int]) -> PriceMatrix:
-    """Current prices of `store_ids` as a PriceMatrix (one binary COPY, arrays per store)."""
+def load_matrix(
+    conn: psycopg.Connection, stores: dict[int, StoreState], store_ids: Iterable[int],
+    observed_for: Iterable[int] | None = None,
+) -> PriceMatrix:
+    """Current prices of `store_ids` as a PriceMatrix (binary COPY, arrays per store, a few hundred stores a time).
+
+    When each price was first seen is read only for `observed_for` (default:
+    every store; support.py needs it for anchors of groups with members); the
+    others' PriceMatrix.observed rows are 0 (unknown).
+    """
     ids = sorted(set(store_ids))
+    timed = set(ids) if observed_for is None else set(observed_for) & set(ids)
+    _check_packable(conn)
+    rows: list[tuple[int, list[np.ndarray]]] = []  # (store, [codes, was, times]) with timed stores first
     with conn.transaction():
-        conn.execute("SET LOCAL work_mem = '512MB'")  # the per-store arrays are built in one hash table
-        data = _copy_bytes(conn, _PRICES_COPY, (ids,))
-    store_parts, product_parts, key_parts, was_parts, seen_parts = [], [], [], [], []
-    for store, (products, keys, was, seen) in _array_rows(data):
-        store_parts.append(np.full(len(products), store, dtype=np.int64))
-        product_parts.append(products)
-        key_parts.append(keys)
-        was_parts.append(was)
-        seen_parts.append(seen)
-    def joined(parts: list, dtype) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+        conn.execute("SET LOCAL work_mem = '256MB'")  # each batch's arrays are built in one hash table
+        for group, times in (([s for s in ids if s in timed], True), ([s for s in ids if s not in timed], False)):
+            statement = _PRICES_COPY.format(times=_TIMES if times else "")
+            for start in range(0, len(group), _STORES_PER_COPY):
+                data = _copy_bytes(conn, statement, (group[start:start + _STORES_PER_COPY],))
+                rows.extend(_array_rows(data, 3 if times else 2))
+    store_of = np.array([store for store, _ in rows], dtype=np.int64)
+    product, key = _halves([arrays[0] for _, arrays in rows])
+    was_product, was_cents = _halves([arrays[1] for _, arrays in rows])
+    seen = [arrays[2] for _, arrays in rows if len(arrays) > 2]
+    observed = None
+    if seen:  # hours since the epoch for the timed stores' prices (they come first), 0 (unknown) after them
+        observed = np.zeros(len(key), dtype=np.int32)
+        hours = (np.concatenate(seen).astype(np.int64) + _PG_EPOCH_US) // _HOUR_US
+        observed[:len(hours)] = hours
     return PriceMatrix.from_long(
-        joined(store_parts, np.int64),
-        joined(product_parts, np.int64),
-        joined(key_parts, np.int32),
-        joined(was_parts, np.int32),
-        {s: stores[s].scraped_at for s in ids},
-        stores=ids,
-        observed=joined(seen_parts, np.int32),
+        np.repeat(store_of, [len(arrays[0]) for _, arrays in rows]), product, key, None,
+        {s: stores[s].scraped_at for s in ids}, stores=ids, observed=observed,
+        was_entries=(np.repeat(store_of, [len(arrays[1]) for _, arrays in rows]), was_product, was_cents),
     )
 
 
-def _array_rows(data: bytes):
-    """Parse binary COPY rows of (int4, int8[], int4[], int4[], int4[]) without a Python step per element."""
+def _check_packable(conn: psycopg.Connection) -> None:
+    """Product ids must fit in 31 bits: the COPY packs each with its price key into one int8."""
+    high = conn.execute("SELECT max(product_id) FROM products").fetchone()[0]
+    if high is not None and high >= 1 << 31:
+        raise BadData(f"product id {high} does not fit the packed price read (below 2^31)")
+
+
+def _halves(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The high and low 32 bits of big-endian int8 values (product id, and price key or cents)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+    values = np.concatenate(parts).astype(np.int64)
+    return values >> 32, (values & _LOW).astype(np.int32)
+
+
+def _array_rows(data: bytes, arrays_per_row: int):
+    """Parse binary COPY rows of (int4, then 8-byte int arrays, NULL = empty) without a Python step per element."""
     view = memoryview(data)
     pos = _HEADER
     end = len(data) - 2  # the trailer is a field count of -1
     while pos < end:
         fields = int.from_bytes(view[pos:pos + 2], "big", signed=True)
         pos += 2
-        if fields != 5:
+        if fields != 1 + arrays_per_row:
             raise psycopg.DataError(f"unexpected COPY row with {fields} fields")
         pos += 4  # length of the int4
         store = int.from_bytes(view[pos:pos + 4], "big", signed=True)
         pos += 4
         arrays = []
-        for width in (8, 4, 4, 4):
+        for _ in range(arrays_per_row):
             length = int.from_bytes(view[pos:pos + 4], "big", signed=True)
             pos += 4
-            arrays.append(_int_array(view[pos:pos + length], width))
+            if length < 0:  # NULL: an aggregate whose FILTER kept nothing
+                arrays.append(np.zeros(0, dtype=">i8"))
+                continue
+            arrays.append(_int8_array(view[pos:pos + length]))
             pos += length
         yield store, arrays
 
 
-def _int_array(raw: memoryview, width: int) -> np.ndarray:
-    """A one-dimensional, NULL-free binary int array: header, then (length, value) per element."""
+def _int8_array(raw: memoryview) -> np.ndarray:
+    """A one-dimensional, NULL-free binary array of 8-byte values: header, then (length, value) per element."""
     ndim = int.from_bytes(raw[0:4], "big")
     if ndim == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=">i8")
     if ndim != 1 or int.from_bytes(raw[4:8], "big") != 0:
         raise psycopg.DataError("expected a one-dimensional array without NULLs")
     count = int.from_bytes(raw[12:16], "big")
-    kind = ">i8" if width == 8 else ">i4"
-    items = np.frombuffer(raw, dtype=[("len", ">i4"), ("value", kind)], count=count, offset=20)
-    return items["value"]
+    return np.frombuffer(raw, dtype=[("len", ">i4"), ("value", ">i8")], count=count, offset=20)["value"]
 
 
 def _copy_bytes(conn: psycopg.Connection, statement: str, params: tuple) -> bytes:
-    buffer = bytearray()
     with conn.cursor() as cur, cur.copy(statement, params) as copy:
-        for block in copy:
-            buffer += block
-    return bytes(buffer)
+        return b"".join(copy)
 
 
 def rule_fingerprint(settings: Settings) -> str:
@@ -225,26 +256,35 @@ def record_comparisons(
     as_of: datetime,
     settings: Settings,
 ) -> int:
-    """Upsert the comparisons computed this run (latest result per pair)."""
+    """Upsert the comparisons computed this run (latest result per pair).
+
+    A bootstrap records a few hundred thousand pairs: only what differs per
+    pair goes through a binary COPY, what is the same for all is added by the
+    INSERT.
+    """
     if not computed:
         return 0
-    rule = rule_fingerprint(settings)
     with conn.cursor() as cur:
         cur.execute(
-            """CREATE TEMP TABLE _comparisons_staging (LIKE comparisons) ON COMMIT DROP"""
+            """CREATE TEMP TABLE _comparisons_staging (
+                   store_id int, other_store_id int, signature bigint, other_signature bigint, overlap int,
+                   agreeing int, size int, other_size int, outcome text, complete boolean,
+                   shared int, own int, other_own int, timing int) ON COMMIT DROP"""
         )
-        with cur.copy(
-            """COPY _comparisons_staging (store_id, other_store_id, signature, other_signature, overlap,
-                   agreeing, size, other_size, outcome, run_id, compared_at, complete, threshold,
-                   shared, own, other_own, timing, rule) FROM STDIN"""
-        ) as copy:
-            for (a, b), (sa, sb, c) in sorted(computed.items()):
-                outcome, _ = judge(c, settings)
-                copy.write_row((a, b, sa, sb, c.overlap, c.agreeing, c.size_a, c.size_b, outcome.value, run_id,
-                                as_of, c.complete, settings.max_member_deviation, c.shared, c.own_a, c.own_b,
-                                c.timing, rule))
+        with cur.copy("COPY _comparisons_staging FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "int4", "int8", "int8", "int4", "int4", "int4", "int4", "text", "bool",
+                            "int4", "int4", "int4", "int4"])
+            for (a, b), (sa, sb, c) in computed.items():
+                outcome = judge(c, settings)[0].value if c.complete else "mismatch"  # stopped early: no match
+                copy.write_row((a, b, sa, sb, c.overlap, c.agreeing, c.size_a, c.size_b, outcome, c.complete,
+                                c.shared, c.own_a, c.own_b, c.timing))
         cur.execute(
-            """INSERT INTO comparisons SELECT * FROM _comparisons_staging ORDER BY store_id, other_store_id
+            """INSERT INTO comparisons (store_id, other_store_id, signature, other_signature, overlap, agreeing, size,
+                                        other_size, outcome, run_id, compared_at, complete, threshold, shared, own,
+                                        other_own, timing, rule)
+               SELECT store_id, other_store_id, signature, other_signature, overlap, agreeing, size, other_size,
+                      outcome, %s, %s, complete, %s, shared, own, other_own, timing, %s
+               FROM _comparisons_staging ORDER BY store_id, other_store_id
                ON CONFLICT (store_id, other_store_id) DO UPDATE SET
                    signature = EXCLUDED.signature, other_signature = EXCLUDED.other_signature,
                    overlap = EXCLUDED.overlap, agreeing = EXCLUDED.agreeing, size = EXCLUDED.size,
@@ -252,7 +292,8 @@ def record_comparisons(
                    run_id = EXCLUDED.run_id, compared_at = EXCLUDED.compared_at,
                    complete = EXCLUDED.complete, threshold = EXCLUDED.threshold,
                    shared = EXCLUDED.shared, own = EXCLUDED.own, other_own = EXCLUDED.other_own,
-                   timing = EXCLUDED.timing, rule = EXCLUDED.rule"""
+                   timing = EXCLUDED.timing, rule = EXCLUDED.rule""",
+            (run_id, as_of, settings.max_member_deviation, rule_fingerprint(settings)),
         )
         cur.execute("DROP TABLE _comparisons_staging")
     return len(computed)
@@ -396,8 +437,9 @@ def write_events(conn: psycopg.Connection, events: Sequence[tuple], at: datetime
                                      other_store_id, evidence, created_at)
            SELECT %s, e.chain_id, e.kind, e.group_id, e.other_group_id, e.store_id, e.other_store_id,
                   e.evidence::jsonb, %s
-           FROM unnest(%s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::int[], %s::int[], %s::text[])
+           FROM unnest(%s::int[], %s::text[], %s::bigint[], %s::bigint[], %s::int[], %s::int[], %b::text[])
                 AS e(chain_id, kind, group_id, other_group_id, store_id, other_store_id, evidence)""",
+        # the evidence goes binary: a text array's escaping costs more than the insert for thousands of events
         (run_id, at, *[list(c) for c in columns[:6]], [json.dumps(e, default=_json_default) for e in columns[6]]),
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import psycopg
 
@@ -226,7 +226,7 @@ def health_check_groups(
     for chain, keys in sorted(_keys_by_chain(groups, busy).items()):
         chain_groups = {k: groups[k] for k in keys}
         wanted = {s for g in chain_groups.values() for s in (g.anchor, *g.members)}
-        matrix = repo.load_matrix(conn, stores, wanted)
+        matrix = repo.load_matrix(conn, stores, wanted, observed_for=_backed_anchors(chain_groups.values()))
         comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted), settings),
                             supports=group_supports(matrix, chain_groups, stores), change_rate=rates.get(chain))
         for key in sorted(chain_groups):
@@ -295,7 +295,7 @@ def compare_pairs(
     for chain, chain_pairs in sorted(by_chain.items()):
         involved = {group_of[s]: all_groups[group_of[s]] for pair in chain_pairs for s in pair}
         wanted = {s for g in involved.values() for s in (g.anchor, *g.members)}
-        matrix = repo.load_matrix(conn, stores, wanted)
+        matrix = repo.load_matrix(conn, stores, wanted, observed_for=_backed_anchors(involved.values()))
         comparer = Comparer(matrix, settings, as_of, repo.load_known(conn, sorted(wanted), settings),
                             supports=group_supports(matrix, involved, stores),
                             change_rate=rates.get(chain))
@@ -393,12 +393,17 @@ def _chain_comparer(conn, chain: int, chain_groups: list[GroupState], stores, as
                     run_id: str | None = None) -> Comparer:
     """A comparer over one chain's groups: anchors' pricing plus members' rows, the groups' evidence."""
     wanted = sorted({s for g in chain_groups for s in (g.anchor, *g.members)})
-    matrix = repo.load_matrix(conn, stores, wanted)
+    matrix = repo.load_matrix(conn, stores, wanted, observed_for=_backed_anchors(chain_groups))
     supports = group_supports(matrix, {g.group: g for g in chain_groups}, stores)
     anchors = sorted(g.anchor for g in chain_groups)
     rate = repo.run_change_rates(conn, run_id, [chain], settings).get(chain)
     return Comparer(matrix, settings, as_of, repo.load_known(conn, anchors, settings) if known else None,
                     supports=supports, change_rate=rate)
+
+
+def _backed_anchors(groups: Iterable[GroupState]) -> set[int]:
+    """Anchors whose members back their prices: the only stores whose first-seen times the support needs."""
+    return {g.anchor for g in groups if g.members}
 
 
 def _current_filter(as_of: datetime, settings: Settings):

@@ -220,7 +220,15 @@ def test_anchor_failing_for_several_runs_hands_over_to_its_freshest_member(conn,
     assert_group_invariants(conn)
 
 
-def test_recorded_comparisons_are_reused(conn, two_zones):
+def test_blocking_never_pairs_lists_too_far_apart_to_match(conn, two_zones):
+    assert candidate_pairs(conn, day(0), SETTINGS) == []  # a fifth of the basket differs: no MATCH can
+
+
+def test_recorded_comparisons_are_reused(conn):
+    two_zones = World.build(conn, ["A", "A", "B", "A", "B", "B", "A"])
+    two_zones.derive_zone("B", "A", 0.03)  # 3 of 120 products: a candidate pair, a different list
+    two_zones.scrape(two_zones.stores, day(0))
+    maintain(conn, 0)
     pairs = candidate_pairs(conn, day(0), SETTINGS)
     assert pairs, "the two zones share most prices: their anchors are candidates"
     # the merge pass stopped comparing the two zone anchors early ("no match"); now compare them fully

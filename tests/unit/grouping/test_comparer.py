@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
-from pricegroups.grouping.comparer import Counts, Outcome, PriceComparer, StorePricing, judge
+from pricegroups.grouping.comparer import (Counts, Outcome, PriceComparer, StorePricing, judge, max_disagreements,
+                                           max_disagreements_of, timing_allowance, timing_allowances)
 from pricegroups.settings import Settings
 from tests.unit.grouping.synth import T
 
@@ -142,3 +144,25 @@ def test_comparison_is_symmetric():
     ab = compare(store("a", a), store("b", b))
     ba = compare(store("b", b), store("a", a))
     assert (ab.outcome, ab.counts.overlap, ab.counts.agreeing) == (ba.outcome, ba.counts.overlap, ba.counts.agreeing)
+
+
+def test_many_timing_bounds_at_once_equal_one_at_a_time():
+    """The early stop and the blocking rely on both forms giving the same bound."""
+    overlaps = np.array([0, 1, 17, 400, 4250, 30_000])
+    gaps = [timedelta(0), timedelta(minutes=59, seconds=59, microseconds=999_999), timedelta(hours=1),
+            timedelta(hours=13, microseconds=7), -timedelta(days=2, seconds=3), timedelta(days=3)]
+    for rate in (0.0, 0.003, 0.05, 0.2):
+        for gap in gaps:
+            us = np.full(len(overlaps), gap // timedelta(microseconds=1))
+            assert timing_allowances(overlaps, us, rate).tolist() == [
+                timing_allowance(int(n), gap, rate) for n in overlaps]
+
+
+@pytest.mark.parametrize("settings", [S, Settings(max_member_deviation=0.023, shared_deviation_tolerance=0.0017)])
+def test_many_match_bounds_at_once_equal_one_at_a_time(settings):
+    sizes = np.array([0, 1, 99, 100, 101, 4250, 29_999])
+    timing = np.array([0, 3, 0, 1, 9, 180, 7])
+    for supported in (False, True):
+        flags = np.full(len(sizes), supported)
+        assert max_disagreements_of(sizes, settings, timing, flags).tolist() == [
+            max_disagreements(int(n), settings, int(t), supported) for n, t in zip(sizes, timing)]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from pricegroups.grouping import comparer as comparer_module, merging
-from pricegroups.grouping.blocking import candidate_pairs
+from pricegroups.grouping.blocking import build, candidate_pairs
 from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.model import GroupState
 from pricegroups.grouping.pricing import PriceMatrix, encode_key
@@ -123,13 +123,14 @@ def test_zones_further_apart_than_the_threshold_never_merge():
         assert zone_of[group] == zone_of[into]
 
 
-def test_blocking_prunes_independently_priced_stores_and_scans_tiny_catalogues():
+def test_blocking_prunes_independently_priced_stores_and_tiny_catalogues_that_disagree():
     rnd = random.Random(5)
     prices = {s: {p: (rnd.randint(100, 100_000), 0, False) for p in range(300)} for s in range(4)}
-    prices[4] = {p: (p + 1, 0, False) for p in range(20)}  # a tiny catalogue: uncovered
+    prices[4] = {p: prices[0][p] for p in range(20)}  # a tiny catalogue priced like store 0
+    prices[5] = {p: (p + 1, 0, False) for p in range(1)}  # one product: too few to rule anything out
     matrix = matrix_in_order(prices, sorted(prices))
     pairs = candidate_pairs(matrix, sorted(prices), BLOCKING)
-    assert pairs == {(s, 4) for s in range(4)}
+    assert pairs == {(0, 4)} | {(s, 5) for s in range(5)}
 
 
 @hsettings(max_examples=30, deadline=None)
@@ -200,3 +201,53 @@ def test_blocking_compares_a_matching_pair_that_disagrees_on_every_basket_produc
     comparer = Comparer(matrix, settings, T, supports=supports)
     assert comparer.compare("a", "b").outcome is Outcome.MATCH
     assert ("a", "b") in candidate_pairs(matrix, ["a", "b"], settings, supported=supported)
+
+
+@hsettings(max_examples=int(os.environ.get("PRICEGROUPS_HYPOTHESIS_EXAMPLES", 60)), deadline=None)
+@given(worlds, st.integers(0, 3), st.lists(st.integers(0, 90), min_size=40, max_size=40),
+       st.sampled_from([0.0, 0.01, 0.05]))
+def test_the_merge_pass_decides_as_comparing_every_pair_in_full_does(world, per_group, hours_ago, rate):
+    """Early stopping (each pair's own scrape gap), batched scans and blocking change no merge and no evidence."""
+    from datetime import timedelta
+
+    from pricegroups.grouping.model import StoreState
+    from pricegroups.grouping.support import group_supports
+
+    prices, zone_of = make_stores(world["seed"], world["stores"], world["zones"], world["products"],
+                                  world["carry"], world["noise"], world["differ"])
+    order = sorted(prices)
+    anchors = order[:: per_group + 1]
+    members = {a: tuple(s for s in order[order.index(a) + 1: order.index(a) + 1 + per_group]
+                        if s not in anchors and zone_of[s] == zone_of[a]) for a in anchors}
+    at = {s: T - timedelta(hours=hours_ago[i % len(hours_ago)]) for i, s in enumerate(order)}
+    matrix = PriceMatrix.from_prices(prices, at)
+    groups = {a: GroupState(a, "c", a, members[a], T) for a in anchors}
+    states = {s: StoreState(s, next((a for a in anchors if s == a or s in members[a]), s), at[s], T - timedelta(days=4))
+              for s in order}
+    supports = group_supports(matrix, groups, states)
+    plan = merging.plan_merges(list(groups.values()), Comparer(matrix, BLOCKING, T, supports=supports,
+                                                                change_rate=rate), BLOCKING)
+    full = Comparer(matrix, BLOCKING, T, supports=supports, change_rate=rate)
+    matches = {}
+    for i, a in enumerate(anchors):
+        for b in anchors[i + 1:]:
+            comparison = full.compare(a, b, examples=False)
+            if comparison.outcome is Outcome.MATCH:
+                matches[(a, b)] = comparison.counts.disagreeing
+    assert sorted((m.group, m.into) for m in plan.merges) == sorted(
+        merging.match_matrix_merges(list(groups.values()), matches, full))
+    for m in plan.merges:
+        assert m.comparison.evidence() == full.compare(m.store, m.anchor, examples=True).evidence()
+
+
+def test_blocking_candidates_of_many_rows_are_those_of_each_row():
+    prices, _ = make_stores(4, 40, 3, 120, carry=0.8, noise=0.01, differ=0.3)
+    prices[40] = {p: (p + 1, 0, False) for p in range(10)}  # a tiny catalogue: uncovered
+    matrix = matrix_in_order(prices, sorted(prices))
+    blocking = build(matrix, np.arange(41), Settings(blocking_basket=24))
+    rows, among = np.array([0, 5, 40, 17]), np.arange(2, 41, 3)
+    k, b = blocking.keys, blocking.bound
+    naive = [[bool(((k[i] != k[j]) & (k[i] != 0) & (k[j] != 0)).sum() <= min(b[i], b[j])) for j in among]
+             for i in rows]
+    found = blocking.candidates_of_many(rows, among)
+    assert found.tolist() == naive and found[2].all() and not found.all()  # row 40 is tiny: everyone's candidate
