@@ -120,3 +120,49 @@ def test_members_sharing_differences_with_a_late_anchor_are_scraped_and_the_anch
         "SELECT evidence->>'reason' FROM group_events WHERE kind = 'anchor_replaced' AND run_id = 'run-1'"
     ).fetchone()
     assert reason == ("anchor_drift",), "both members disagree with the anchor the same way: it is the one off"
+
+
+class _Counting:
+    """Counts the statements a connection's cursors send (executemany: one per parameter set)."""
+
+    def __init__(self, conn) -> None:
+        self.sent = 0
+        outer = self
+
+        class Cursor(conn.cursor_factory):
+            def execute(self, query, params=None, **kwargs):
+                outer.sent += 1
+                return super().execute(query, params, **kwargs)
+
+            def executemany(self, query, params_seq, **kwargs):
+                params_seq = list(params_seq)
+                outer.sent += len(params_seq)
+                return super().executemany(query, params_seq, **kwargs)
+
+        self._conn, self._factory = conn, conn.cursor_factory
+        conn.cursor_factory = Cursor
+
+    def __enter__(self) -> "_Counting":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._conn.cursor_factory = self._factory
+
+
+def test_judging_sends_as_many_statements_for_many_members_as_for_few(conn):
+    """DESIGN §10: the served prices of every member checked are read set-based, never a query per member."""
+    sent = {}
+    for n, run in ((2, "few"), (8, "many")):
+        world = World.build(conn, ["A"] * 9) if n == 2 else world
+        if n == 2:
+            _listings(world)
+            world.scrape(world.stores, day(0))
+            maintain(conn, 0)
+        members = [s for s in world.stores if s not in groups_of(conn)][:n]
+        assert len(members) == n
+        for store in members:
+            _spot(world, run, store, day(1), world.products[:30])
+        with _Counting(conn) as counting:
+            judge_spot_checks(conn, run, world_settings())
+        sent[n] = counting.sent
+    assert sent[2] == sent[8] and sent[2] <= 8, sent
