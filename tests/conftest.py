@@ -19,17 +19,32 @@ from psycopg import sql
 
 from pricegroups import db
 from pricegroups.migrate import discover, migrate
+from tests import states
 
-pytest_plugins = ["tests.demo_site_fixtures"]
+pytest_plugins = ["tests.demo_site_fixtures", "tests.story"]
 
 _counter = itertools.count()
 TEMPLATE_LOCK = 0x74706C  # advisory lock while one process builds the template
 
 
+def _server_url() -> str:
+    return os.environ.get("DATABASE_URL") or db.embedded_server_url()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controlling process: its xdist workers inherit the id
+        states.new_session()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):
+        states.clean_up(_server_url)
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str:
     """A URL to a maintenance database on the server tests may create databases on."""
-    return os.environ.get("DATABASE_URL") or db.embedded_server_url()
+    return _server_url()
 
 
 def _migrations_digest() -> str:
@@ -59,6 +74,12 @@ def template_database(server_url: str) -> str:
         finally:
             admin.execute("SELECT pg_advisory_unlock(%s)", (TEMPLATE_LOCK,))
     return name
+
+
+@pytest.fixture(scope="session")
+def states_cache(server_url: str, template_database: str) -> states.States:
+    """Named database states built once per session (by whichever worker needs one first), cloned per test."""
+    return states.States(server_url, template_database)
 
 
 @pytest.fixture
