@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from pricegroups import db
+from tests.databases import create_database, drop_database
 
 SESSION_VARIABLE = "PRICEGROUPS_TEST_SESSION"
 PREFIX = "pgt_state_"
@@ -107,8 +108,7 @@ class States:
 
     def _build(self, admin: psycopg.Connection, step: Step, source: str, target: str, parent: Facts) -> Facts:
         building = target + "_build"
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(building)))
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(building), sql.Identifier(source)))
+        create_database(admin, building, source)
         facts = step.build(db.with_database(self.server_url, building), dict(parent))
         # the comment marks the state complete: it is set on the final name, after the rename
         admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(target)))
@@ -128,14 +128,12 @@ class States:
         facts = self.facts(name)
         copy = f"pgt_{os.getpid()}_c{next(_clones)}_{name}"[:63]
         with psycopg.connect(self.server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(copy)))
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(copy),
-                                                                            sql.Identifier(self.database(name))))
+            create_database(admin, copy, self.database(name))
         try:
             yield db.with_database(self.server_url, copy), facts
         finally:
             with psycopg.connect(self.server_url, autocommit=True) as admin:
-                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(copy)))
+                drop_database(admin, copy)
 
 
 def clean_up(server_url: Callable[[], str]) -> None:
@@ -148,5 +146,5 @@ def clean_up(server_url: Callable[[], str]) -> None:
         names = [r[0] for r in admin.execute(
             "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (f"{PREFIX}{session_id()}_",))]
         for name in names:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            drop_database(admin, name)
     shutil.rmtree(directory, ignore_errors=True)

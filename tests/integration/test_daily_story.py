@@ -9,7 +9,7 @@ are the DAG tier's (tests/dag/test_dag_runs.py).
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import psycopg
 import pytest
@@ -17,10 +17,10 @@ import pytest
 from pricegroups.grouping.lateness import usually_late
 from tests.story import NAMES, STORES, Story, ari, snapshot
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("story")]  # one worker plays the chapters in order
+pytestmark = pytest.mark.slow  # `make test` runs a file on one worker: the chapters are played in order there
 
 
-class Chapter:
+class Copy:
     """A test's own copy of one chapter's state, and what its run recorded."""
 
     def __init__(self, story: Story, url: str, facts: dict[str, Any]) -> None:
@@ -60,31 +60,28 @@ class Chapter:
 
 
 @pytest.fixture
-def chapters(story: Story):
-    """`chapters("day1", "day0")`: the named chapters' states, each a clone of this test's own."""
+def chapter(story: Story) -> Iterator[Callable[[str], Copy]]:
+    """`chapter("day1")`: a copy of that chapter's state of this test's own (dropped after the test)."""
     with ExitStack() as stack:
-        def open_(*names: str) -> list[Chapter] | Chapter:
-            opened = []
-            for name in names:
-                url, facts = stack.enter_context(story.clone(name))
-                chapter = Chapter(story, url, facts)
-                stack.callback(chapter.conn.close)
-                opened.append(chapter)
-            return opened[0] if len(opened) == 1 else opened
+        def open_(name: str) -> Copy:
+            url, facts = stack.enter_context(story.clone(name))
+            copy = Copy(story, url, facts)
+            stack.callback(copy.conn.close)
+            return copy
 
         yield open_
 
 
-def test_bootstrap_scrapes_every_store_and_finds_the_true_zones(chapters):
-    day0 = chapters("day0")
+def test_bootstrap_scrapes_every_store_and_finds_the_true_zones(chapter):
+    day0 = chapter("day0")
     assert len(day0.scraped()) == STORES
     assert day0.ari() == pytest.approx(1.0)
     assert day0.summary()["totals"]["upsert"]["created"] > 20_000
     assert any(kind == "merged" for kind, _, _ in day0.events())
 
 
-def test_a_normal_day_scrapes_about_one_store_per_group(chapters):
-    day1 = chapters("day1")
+def test_a_normal_day_scrapes_about_one_store_per_group(chapter):
+    day1 = chapter("day1")
     groups = day1.conn.execute("SELECT count(*) FROM store_groups").fetchone()[0]
     drawn = day1.conn.execute(
         """SELECT c.code, v.reason FROM verifications v JOIN chains c USING (chain_id)
@@ -101,8 +98,8 @@ def test_a_normal_day_scrapes_about_one_store_per_group(chapters):
     assert not day1.facts["rescraped"], "no anchor is stale yet: the branch goes to anchors_current"
 
 
-def test_a_failed_scrape_changes_nothing_about_that_store(chapters):
-    day1, day0 = chapters("day1", "day0")
+def test_a_failed_scrape_changes_nothing_about_that_store(chapter):
+    day1, day0 = chapter("day1"), chapter("day0")
     failing = day1.store_id(day1.facts["failing"])
     before, after = snapshot(day0.conn), snapshot(day1.conn)
     prices = lambda snap: [r for r in snap["prices"] if r[1] == failing]  # noqa: E731
@@ -113,33 +110,33 @@ def test_a_failed_scrape_changes_nothing_about_that_store(chapters):
     assert group_of(after) == group_of(before)
 
 
-def test_an_anchor_that_keeps_failing_hands_over_and_the_new_anchor_is_rescraped_the_same_day(chapters):
-    day3 = chapters("day3")
+def test_an_anchor_that_keeps_failing_hands_over_and_the_new_anchor_is_rescraped_the_same_day(chapter):
+    day3 = chapter("day3")
     assert any(kind == "anchor_replaced" for kind, _, _ in day3.events())
     assert day3.facts["rescraped"]
     assert day3.summary()["totals"]["rescrape"]["ok"] >= 1
 
 
-def test_a_run_restricted_to_some_stores_scrapes_only_them_and_their_anchors(chapters):
-    moved = chapters("moved")
+def test_a_run_restricted_to_some_stores_scrapes_only_them_and_their_anchors(chapter):
+    moved = chapter("moved")
     scraped = moved.scraped()
     assert moved.facts["mover"] in scraped
     assert len(scraped) <= 2  # the named store and its group's anchor
 
 
-def _cross_zone_pairs(chapter: Chapter) -> list[tuple[str, str]]:
+def _cross_zone_pairs(copy: Copy) -> list[tuple[str, str]]:
     """Pairs of open stores grouped together although their true zones differ, as the run left them."""
-    scenario, day = chapter.story.scenario, chapter.facts["day"]
+    scenario, day = copy.story.scenario, copy.facts["day"]
     pairs = []
-    for members in chapter.groups_by_code().values():
+    for members in copy.groups_by_code().values():
         open_ = [(chain, code) for chain, code in members if scenario.is_open(chain, code, day)]
         zone = {code: scenario.zone_of(chain, code, day) for chain, code in open_}
         pairs += [(a, b) for _, a in open_ for _, b in open_ if a < b and zone[a] != zone[b]]
     return pairs
 
 
-def test_after_a_zone_move_no_group_mixes_zones_once_members_are_reverified(chapters):
-    day4 = chapters("day4")
+def test_after_a_zone_move_no_group_mixes_zones_once_members_are_reverified(chapter):
+    day4 = chapter("day4")
     story = day4.conn.execute(
         """SELECT r.run_id, array_agg(DISTINCT e.kind || ' ' || s.code || ' ' || coalesce(o.code, ''))
                   FILTER (WHERE e.kind IS NOT NULL AND e.kind <> 'verified')
@@ -150,19 +147,19 @@ def test_after_a_zone_move_no_group_mixes_zones_once_members_are_reverified(chap
     assert day4.ari() >= 0.9
 
 
-def test_rerunning_the_same_date_and_inputs_changes_nothing_further(chapters):
+def test_rerunning_the_same_date_and_inputs_changes_nothing_further(chapter):
     # The first run for the mover moved it into the group of its new zone, so the second one also
     # scrapes that group's anchor (a `stores` run scrapes the stores and their anchors): new data
     # for that date, nothing else. From then on the inputs are the same and nothing changes.
-    moved, again, thrice = chapters("moved", "moved_again", "moved_thrice")
+    moved, again, thrice = chapter("moved"), chapter("moved_again"), chapter("moved_thrice")
     first, second, third = snapshot(moved.conn), snapshot(again.conn), snapshot(thrice.conn)
     assert again.events() == [] and second["groups"] == first["groups"]
     for key in ("prices", "stores", "groups", "events", "products"):
         assert third[key] == second[key], key
 
 
-def test_backfill_of_an_earlier_date_never_makes_a_price_older(chapters):
-    day4, back = chapters("day4", "backfill")
+def test_backfill_of_an_earlier_date_never_makes_a_price_older(chapter):
+    day4, back = chapter("day4"), chapter("backfill")
     before = {(r[0], r[1]): r for r in snapshot(day4.conn)["prices"]}
     after_snapshot = snapshot(back.conn)
     after = {(r[0], r[1]): r for r in after_snapshot["prices"]}
@@ -175,26 +172,26 @@ def test_backfill_of_an_earlier_date_never_makes_a_price_older(chapters):
     assert back.facts["mover"] in back.scraped()
 
 
-def test_near_twin_price_lists_are_kept_apart(chapters, story):
+def test_near_twin_price_lists_are_kept_apart(chapter, story):
     """fm-z1t and vw-z2t differ from their twins on about 1.2 % and 1.5 % of products: never one group."""
     twins = {z.code: z.twin_of for c in story.scenario.chains.values() for z in c.zones if z.twin_of}
     assert twins == {"fm-z1t": "fm-z1", "vw-z2t": "vw-z2"}
-    for chapter in chapters("day0", "day2", "day4"):
-        for members in chapter.groups_by_code().values():
-            zones = {story.scenario.zone_of(chain, code, chapter.facts["day"]) for chain, code in members}
+    for copy in (chapter("day0"), chapter("day2"), chapter("day4")):
+        for members in copy.groups_by_code().values():
+            zones = {story.scenario.zone_of(chain, code, copy.facts["day"]) for chain, code in members}
             for twin, parent in twins.items():
-                assert not {twin, parent} <= zones, (chapter.run_id, members)
+                assert not {twin, parent} <= zones, (copy.run_id, members)
 
 
-def test_the_run_summary_estimates_its_own_error(chapters):
-    estimate = chapters("day4").summary()["totals"]["verification"]["estimate_14d"]
+def test_the_run_summary_estimates_its_own_error(chapter):
+    estimate = chapter("day4").summary()["totals"]["verification"]["estimate_14d"]
     assert estimate["checked"] > 1000 and estimate["samples"] >= 3
     assert 0 <= estimate["low"] <= estimate["share"] <= estimate["high"] <= 1
 
 
-def test_a_member_that_moved_zone_is_caught_by_its_spot_check_the_same_day(chapters, story):
+def test_a_member_that_moved_zone_is_caught_by_its_spot_check_the_same_day(chapter, story):
     """Every member not scraped reads one catalogue page; the mover's page disagrees, so it is scraped and ejected."""
-    run = chapters("spot_move")
+    run = chapter("spot_move")
     spot_mover, (old_zone, _) = run.facts["spot_mover"], run.facts["spot_zones"]
     assert run.facts["state"] == "success"
     spot = run.summary()["totals"]["spot_checks"]
@@ -218,20 +215,20 @@ def test_a_member_that_moved_zone_is_caught_by_its_spot_check_the_same_day(chapt
                        for chain, code in group if code != spot_mover), group
 
 
-def _greengrocer_groups(chapter: Chapter) -> dict[int, list[tuple[str, str]]]:
-    return {g: sorted(m) for g, m in chapter.groups_by_code().items() if m[0][0] == "greengrocer"}
+def _greengrocer_groups(copy: Copy) -> dict[int, list[tuple[str, str]]]:
+    return {g: sorted(m) for g, m in copy.groups_by_code().items() if m[0][0] == "greengrocer"}
 
 
-def test_a_chain_that_is_down_is_named_and_keeps_its_groups_while_the_others_are_grouped(chapters):
-    before, down = chapters("spot_move", "chain_down")
+def test_a_chain_that_is_down_is_named_and_keeps_its_groups_while_the_others_are_grouped(chapter):
+    before, down = chapter("spot_move"), chapter("chain_down")
     assert down.summary()["totals"]["chains_down"] == ["greengrocer"]
     assert {"freshmart", "valueway"} <= {code.split("/")[0] for code in down.qualified(down.scraped())}
     assert _greengrocer_groups(down) == _greengrocer_groups(before), "a chain not scraped keeps its groups"
 
 
-def test_a_chain_wide_change_has_a_complement_member_scraped_per_group(chapters):
+def test_a_chain_wide_change_has_a_complement_member_scraped_per_group(chapter):
     """Day 7 starts a new week of specials: the anchors of the chains that are up change en masse."""
-    run = chapters("chain_down")
+    run = chapter("chain_down")
     complement = run.conn.execute(
         """SELECT c.code, s.code, s.group_id FROM verifications v JOIN stores s USING (store_id)
            JOIN chains c ON c.chain_id = s.chain_id WHERE v.run_id = %s AND v.reason = 'complement'""",
@@ -243,9 +240,9 @@ def test_a_chain_wide_change_has_a_complement_member_scraped_per_group(chapters)
     assert len({group for *_, group in complement}) == len(complement), "one member per group"
 
 
-def test_a_store_that_caught_prices_mid_change_is_not_kept_as_anchor_over_a_better_member(chapters, story):
+def test_a_store_that_caught_prices_mid_change_is_not_kept_as_anchor_over_a_better_member(chapter, story):
     """A lagging store's prices nobody else charges make it rank after its clean zone-mates."""
-    end = chapters(NAMES[-1])
+    end = chapter(NAMES[-1])
     anchors = {code for (code,) in end.conn.execute(
         """SELECT a.code FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
            WHERE (SELECT count(*) FROM stores s WHERE s.group_id = g.group_id AND s.active) > 1""")}
@@ -253,9 +250,9 @@ def test_a_store_that_caught_prices_mid_change_is_not_kept_as_anchor_over_a_bett
     assert lagging and not anchors & lagging
 
 
-def test_own_deviations_are_served_as_overrides_with_the_true_price(chapters, story):
+def test_own_deviations_are_served_as_overrides_with_the_true_price(chapter, story):
     """A verified member's own prices (the store prices some products itself) are served, not its anchor's."""
-    scenario, end = story.scenario, chapters(NAMES[-1])
+    scenario, end = story.scenario, chapter(NAMES[-1])
     served = end.conn.execute(
         """SELECT c.code, s.code, l.sku, e.price, e.source FROM effective_prices e
            JOIN stores s USING (store_id) JOIN chains c ON c.chain_id = s.chain_id
@@ -269,11 +266,11 @@ def test_own_deviations_are_served_as_overrides_with_the_true_price(chapters, st
     assert checked >= 1
 
 
-def test_members_late_with_changes_are_measured_and_no_punctual_store_is_called_late(chapters, story):
+def test_members_late_with_changes_are_measured_and_no_punctual_store_is_called_late(chapter, story):
     """store_lateness: late changes are seen mostly at the stores the scenario makes late (Store.lag_share);
     a punctual store may show one by coincidence (its price equals its anchor's old one), never a habit."""
     lagging = {(c.code, s.code) for c in story.scenario.chains.values() for s in c.stores if s.lag_share > 0}
-    evidence = chapters(NAMES[-1]).conn.execute(
+    evidence = chapter(NAMES[-1]).conn.execute(
         """SELECT c.code, s.code, sum(l.late), sum(l.on_time) FROM store_lateness l
            JOIN stores s USING (store_id) JOIN chains c ON c.chain_id = s.chain_id
            GROUP BY c.code, s.code""").fetchall()
