@@ -2,8 +2,9 @@
 
 The story (tests/story.py) is played once per session through the pipeline
 harness, without Airflow; each test clones the chapters it reads and checks
-one rule against what the runs recorded there. The same runs through Airflow
-are the DAG tier's (tests/dag/test_dag_runs.py).
+one rule against what the runs recorded there. What only Airflow shows about
+such runs is the DAG tier's (tests/dag/test_dag_runs.py), which starts its runs
+from these chapters.
 """
 
 from __future__ import annotations
