@@ -14,8 +14,14 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 	$(BIN)/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'pricegroups_plugins.pth').write_text('$(CURDIR)/plugins\n')"
 	touch $(STAMP)
 
+# two pytest-xdist workers (TEST_WORKERS=0: one process), each test file on one worker (its module
+# fixtures are built once; `loadgroup` does not group under pytest 9.2, pytest-xdist#1386), in
+# collection order (tests/conftest.py puts the slow files first); prints the 15 slowest tests.
+# PYTEST_ARGS comes last, so it may override these
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 DAYS ?= 14
 

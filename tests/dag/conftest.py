@@ -1,9 +1,10 @@
-"""Airflow for the DAG tier: a throwaway AIRFLOW_HOME with SQLite metadata.
+"""Airflow for the DAG tier: a throwaway AIRFLOW_HOME with SQLite metadata, one per pytest-xdist worker.
 
 The environment must be set before Airflow is first imported, so it is set at
 import time of this conftest, which pytest loads before the tests of this tier.
-The metadata database is created once and reused while Airflow's version and
-this file are unchanged.
+Each worker (PYTEST_XDIST_WORKER: gw0, gw1, ...; "main" without xdist) has a
+home of its own, since SQLite metadata is not shared between writers; its
+database is migrated once and then reused.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-AIRFLOW_HOME = ROOT / "var" / "airflow-test"
+AIRFLOW_HOME = ROOT / "var" / f"airflow-test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"

@@ -17,13 +17,13 @@ from typing import Iterator
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from pricegroups import cli, db, pipeline
 from pricegroups.invariants import InvariantResult, check_invariants, price_times, regressions
 from pricegroups.scrape.fields import ScrapedItem
 from pricegroups.scrape.record import StoreOutcome, record_outcome
+from tests.databases import create_database, drop_database
 from tests.factories import T0, make_chain_with_stores
 
 NAMES = ["groups", "group_events", "half_applied", "lost_prices", "regressed", "effective_prices"]
@@ -116,16 +116,14 @@ def _build(conn: psycopg.Connection) -> Shop:
 def clean_database(server_url: str, template_database: str) -> Iterator[tuple[str, Shop]]:
     name = f"pgt_{os.getpid()}_invariants"
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
-                                                                       sql.Identifier(template_database)))
+        create_database(admin, name, template_database)
     try:
         with psycopg.connect(db.with_database(server_url, name)) as conn:
             shop = _build(conn)
         yield name, shop
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            drop_database(admin, name)
 
 
 @pytest.fixture
@@ -133,13 +131,12 @@ def state_url(server_url: str, clean_database: tuple[str, Shop]) -> Iterator[str
     """A clone of the clean state of this test's own."""
     name = f"{clean_database[0]}_{next(_clones)}"
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
-                                                                       sql.Identifier(clean_database[0])))
+        create_database(admin, name, clean_database[0])
     try:
         yield db.with_database(server_url, name)
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            drop_database(admin, name)
 
 
 @pytest.fixture

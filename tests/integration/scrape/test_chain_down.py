@@ -13,7 +13,7 @@ from tests.integration.scrape.conftest import day_date
 def _context(conn, site, settings, run_id: str) -> pipeline.RunContext:
     context = pipeline.start(conn, run_id, day_date(site, 0), {}, "scheduled")
     return pipeline.RunContext(**{**context.__dict__, "settings": {**context.settings, **{
-        "snapshot_root": settings.snapshot_root, "requests_per_second": 0, "retry_backoff_s": 0.05,
+        "snapshot_root": settings.snapshot_root, "requests_per_second": 0, "retry_backoff_s": 0.001,
         "http_retries": 1, "http_timeout_s": 5}}})
 
 
