@@ -191,13 +191,12 @@ def judge_spot_checks(conn: psycopg.Connection, run_id: str, settings: Settings)
     Called after the run's anchors are upserted, so "served" is today's list.
     A store that was also scraped in full this run (a re-run) is judged all the same.
     """
-    groups = read_pages(conn, run_id)
-    checked = {store: at for pages in groups.values() for store, (at, _) in pages.items()}
     suspects: list[int] = []
     recorded: list[tuple] = []
-    for checked_pages in groups.values():
+    for checked_pages in read_pages(conn, run_id).values():
         pages = {store: prices for store, (_, prices) in checked_pages.items()}
-        shared = shared_differences(pages, max(checked[s] for s in pages))
+        checked = {store: at for store, (at, _) in checked_pages.items()}
+        shared = shared_differences(pages, max(checked.values()))
         verdicts = {store: judge(prices, checked[store], settings, shared) for store, prices in pages.items()}
         moved = [store for store, v in verdicts.items() if v.suspect]
         witnesses = anchor_witnesses(pages, shared, settings, exclude=moved)
@@ -220,8 +219,9 @@ def read_pages(
 ) -> dict[int, dict[int, tuple[datetime, list[SpotPrice]]]]:
     """{group: {member: (checked_at, its page against what is served)}} for the run's spot checks.
 
-    Two reads and one computation for every member checked (served.served_prices),
-    whatever their number: the cost follows the pages read, not the stores.
+    The pages in one read, what is served for their products in three more
+    (served.served_prices), whatever the number of members: the cost follows
+    the pages read, not the stores.
     Items whose SKU maps to no product, or with nothing served, are left out.
     """
     rows = conn.execute(_PAGES, (run_id,)).fetchall()

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import psycopg
 
+from pricegroups.grouping.effective import HORIZON
 from pricegroups.settings import Settings
 
 # "spot": its spot check disagreed (spotcheck.py); "complement": its chain's anchors changed en masse and it
@@ -304,7 +305,6 @@ FROM unnest(%(stores)s::int[], %(groups)s::bigint[], %(anchors)s::int[], %(check
      AS c(store_id, group_id, anchor_id, checked, wrong)
 WHERE v.run_id = %(run)s AND v.store_id = c.store_id
 """
-HORIZON = timedelta(hours=48)  # the view's interval '48 hours'
 
 
 def served_price(
