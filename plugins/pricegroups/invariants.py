@@ -21,7 +21,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from pricegroups.errors import MigrationError
-from pricegroups.grouping.effective import SOURCES
+from pricegroups.grouping.rules.serving import SOURCES
 from pricegroups.settings import Settings, load_settings
 
 DEFAULT_EXAMPLES = 10

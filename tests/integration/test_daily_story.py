@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import psycopg
 import pytest
 
-from pricegroups.grouping.lateness import usually_late
+from pricegroups.grouping.rules.lateness import usually_late
 from tests.story import NAMES, STORES, Story, ari, snapshot
 
 pytestmark = pytest.mark.slow  # `make test` runs a file on one worker: the chapters are played in order there

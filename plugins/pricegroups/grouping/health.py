@@ -16,7 +16,7 @@ from typing import Hashable, Mapping
 import numpy as np
 
 from pricegroups.grouping.comparer import Comparer, Comparison, Outcome, plain
-from pricegroups.grouping.lateness import often_late
+from pricegroups.grouping.rules.lateness import often_late
 from pricegroups.grouping.model import Decision, Eject, GroupState, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import column_mode, sort_key
 from pricegroups.settings import Settings
@@ -130,7 +130,7 @@ def elect_anchor(
 ) -> tuple[Decision, ...] | None:
     """Re-elect the anchor when a member just verified represents the group better (DESIGN.md §5).
 
-    A store often late with price changes (lateness.often_late) never takes
+    A store often late with price changes (rules/lateness.often_late) never takes
     the role, and an anchor that is hands it to the member closest to the
     consensus when that member is no further off than the anchor plus the
     shared tolerance (reason "punctual"): a late anchor's members are served

@@ -23,7 +23,7 @@ from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer, Outcome
 from pricegroups.grouping.health import (anchor_ready, check_group, complement_member, due_for_check, jumped_anchors,
                                         plan_succession, turnover_chains)
-from pricegroups.grouping.lateness import often_late
+from pricegroups.grouping.rules.lateness import often_late
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState
 from pricegroups.grouping.support import group_supports
@@ -163,7 +163,7 @@ def complement_members(
 
 
 def late_anchor_members(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None = None) -> list[int]:
-    """Two members to scrape now in each group whose anchor is often late with changes (lateness.often_late).
+    """Two members to scrape now in each group whose anchor is often late with changes (rules/lateness.often_late).
 
     With the anchor and two matching members checked in one run, the health
     check hands the role to the member closest to the group's consensus

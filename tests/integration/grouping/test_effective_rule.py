@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-from pricegroups.grouping.effective import freshest_rows, SOURCES, PriceRow, Serving, effective_prices
-from pricegroups.grouping.lateness import FRESH, usually_late
+from pricegroups.grouping.rules.serving import freshest_rows, SOURCES, PriceRow, Serving, effective_prices
+from pricegroups.grouping.rules.cadence import DAILY
+from pricegroups.grouping.rules.lateness import usually_late
 from pricegroups.grouping.served import served_prices
 from tests.factories import T0, make_chain_with_stores, make_products
 
@@ -88,7 +89,7 @@ def from_rule(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
     out = {}
     for store, active, scraped, verified, anchor, anchor_first, late, on_time in stores:
         serving = Serving(store == anchor, scraped, verified, anchor_first, active, usually_late(late, on_time),
-                          latest - FRESH if latest else None)
+                          DAILY.fresh_since(latest))
         served = effective_prices(serving, rows.get(store, {}), rows.get(anchor, {}), freshest=freshest.get(anchor))
         for product, e in served.items():
             source_store = anchor if e.from_anchor else e.from_store if e.from_store is not None else store
