@@ -7,7 +7,13 @@ a user wants to see: stores scraped against all stores, groups found against
 true zones, inferred prices that were wrong, the upsert's counts and the group
 changes. Writes the same as an HTML report under reports/.
 
-Usage: python scripts/demo.py [--days 14]
+Usage: python scripts/demo.py [--days 14] [--runs-per-day N | --every-days N]
+
+The DAG runs daily by default; `--runs-per-day 2` schedules it at 06:00 and
+18:00 (PRICEGROUPS_SCHEDULE "0 6,18 * * *"), `--every-days 2` every other
+day ("2d"). The grouping rules' time windows follow the schedule's interval
+(grouping/rules/cadence.py); the site changes its prices once a day whatever
+the cadence, as a chain does.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, time as dtime, timezone
+from datetime import datetime, time as dtime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +59,22 @@ def airflow_metadata() -> None:
     )
 
 
+def schedule_of(runs_per_day: int, every_days: int) -> str:
+    """The DAG's schedule for the cadence asked: runs from 06:00, evenly over the day, or every N days."""
+    if every_days > 1:
+        return f"{every_days}d"
+    if runs_per_day > 1:
+        return f"0 {','.join(str(6 + k * 24 // runs_per_day) for k in range(runs_per_day))} * * *"
+    return "@daily"
+
+
+def run_times(scenario, days: int, runs_per_day: int, every_days: int) -> list[tuple[int, datetime]]:
+    """(simulated day, logical date) of every run: `runs_per_day` a day from 06:00, on every `every_days`th day."""
+    return [(day, datetime.combine(scenario.date_of(day), dtime(6), tzinfo=timezone.utc)
+             + timedelta(hours=k * 24 // runs_per_day))
+            for day in range(0, days, every_days) for k in range(runs_per_day)]
+
+
 def fresh_database() -> str:
     """A new, empty pricegroups database for this demo; returns its conninfo."""
     import psycopg
@@ -70,12 +92,21 @@ def fresh_database() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=int(os.environ.get("DAYS", "14")))
+    parser.add_argument("--runs-per-day", type=int, default=1, help="runs per simulated day (a divisor of 24)")
+    parser.add_argument("--every-days", type=int, default=1, help="one run every N simulated days")
     args = parser.parse_args()
     if not 1 <= args.days <= 60:
         print("error: --days must be between 1 and 60", file=sys.stderr)
         return 2
+    if args.runs_per_day < 1 or 24 % args.runs_per_day or args.runs_per_day > 6:
+        print("error: --runs-per-day must be 1, 2, 3, 4 or 6", file=sys.stderr)
+        return 2
+    if not 1 <= args.every_days <= 7 or (args.every_days > 1 and args.runs_per_day > 1):
+        print("error: --every-days must be between 1 and 7, and not combined with --runs-per-day", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     prepare_environment()
+    os.environ["PRICEGROUPS_SCHEDULE"] = schedule_of(args.runs_per_day, args.every_days)
     shutil.rmtree(VAR / "demo-snapshots", ignore_errors=True)
     logging.basicConfig(level=logging.WARNING)
 
@@ -113,9 +144,8 @@ def main() -> int:
 
     days = []
     try:
-        for day in range(args.days):
+        for day, logical_date in run_times(scenario, args.days, args.runs_per_day, args.every_days):
             site.set_day(day)
-            logical_date = datetime.combine(scenario.date_of(day), dtime(6), tzinfo=timezone.utc)
             day_started = time.perf_counter()
             # every param, every time: in-process dag.test() keeps params from the previous call
             dag_run = dag.test(logical_date=logical_date, run_conf=dict(DEFAULT_PARAMS))
@@ -126,7 +156,7 @@ def main() -> int:
             with psycopg.connect(conninfo) as conn:
                 metrics = measure_day(conn, scenario, day, dag_run.run_id, wall)
             days.append(metrics)
-            print(text_table(days).splitlines()[-1] if day else text_table(days), flush=True)
+            print(text_table(days).splitlines()[-1] if len(days) > 1 else text_table(days), flush=True)
     finally:
         site.stop()
 
@@ -138,7 +168,9 @@ def main() -> int:
     inferred = sum(m.inferred for m in days)
     wrong = sum(m.wrong_inferred for m in days)
     final = {
-        "days": len(days),
+        "days": args.days,
+        "runs": len(days),
+        "schedule": os.environ["PRICEGROUPS_SCHEDULE"],
         "wall_s": round(wall_s, 1),
         "stores": last.stores,
         "scraped_last_day": last.scraped,
@@ -174,7 +206,7 @@ def main() -> int:
     print(f"HTML report: {report_path}")
     print(f"wall time {wall_s:.0f} s")
     print(
-        f"RESULT days={len(days)} wall_s={wall_s:.0f} scraped_share_last_day={last.scraped_share:.2f} "
+        f"RESULT days={args.days} runs={len(days)} wall_s={wall_s:.0f} scraped_share_last_day={last.scraped_share:.2f} "
         f"ari_last_day={last.ari:.3f} wrong_inferred_share={final['wrong_inferred_share']:.4f} "
         f"estimated_wrong_share={measured.share:.4f}"
     )
