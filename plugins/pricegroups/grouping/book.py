@@ -20,13 +20,14 @@ Each decision is recorded as an event with its evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Hashable, Iterable, Mapping
 
 import numpy as np
 
-from pricegroups.grouping.comparer import Comparer, chain_change_rate
+from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.health import check_group
+from pricegroups.grouping.rules.compare import chain_change_rate
 from pricegroups.grouping.rules.cadence import DAILY, Cadence, changes_per_day
 from pricegroups.grouping.rules.lateness import Seen, count, mass_repricing_share, usually_late
 from pricegroups.grouping.rules.serving import Effective, PriceRow, Serving, effective_prices, freshest_rows
@@ -161,7 +162,7 @@ class GroupBook:
         Per anchor with an earlier run, its rows first observed after its first
         scrape and within `cadence.before` of its last are changes
         (rules/cadence.changes_per_day); the chain's rate is the median share,
-        capped (comparer.chain_change_rate). Chains without such an anchor are
+        capped (rules/compare.chain_change_rate). Chains without such an anchor are
         left out (the daily_change_rate prior applies).
         """
         shares: dict[Hashable, list[float]] = {}

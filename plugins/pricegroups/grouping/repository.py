@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 
 from pricegroups.errors import BadData
-from pricegroups.grouping.comparer import Counts, chain_change_rate, judge
+from pricegroups.grouping.rules.compare import Counts, chain_change_rate, judge
 from pricegroups.grouping.merging import needing_verification
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix
@@ -197,7 +197,7 @@ def change_rates(conn: psycopg.Connection, chain_ids: Sequence[int] | None, sett
     cadence's `before` window of its last scrape are changes
     (rules/cadence.changes_per_day turns them into a daily share); the chain's
     rate is the median share over its anchors with an earlier run. Chains
-    without such anchors get the `daily_change_rate` prior (comparer.chain_change_rate decides).
+    without such anchors get the `daily_change_rate` prior (rules/compare.chain_change_rate decides).
     """
     cadence = Cadence.of_hours(settings.run_interval_hours)
     rows = conn.execute(

@@ -91,7 +91,7 @@ def anchor_witnesses(
     price changes, or with prices of its own). From `spot_check_min_mismatches`
     of them on, the two members that show most of them are verified in the
     same run: with the anchor and two matching members the health check has a
-    consensus, and `health.elect_anchor` hands the role to a member that is
+    consensus, and `rules/anchors.elect_anchor` hands the role to a member that is
     closer to it. Members in `exclude` (already suspects) do not count.
     """
     if len(shared) < settings.spot_check_min_mismatches:
