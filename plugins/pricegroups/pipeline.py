@@ -23,7 +23,7 @@ from pricegroups.catalogue.reconcile import reconcile as reconcile_catalogue
 from pricegroups.catalogue.resolve import resolve_run
 from pricegroups.errors import ChainDown, ConfigError, PricegroupsError
 from pricegroups.grouping import service as grouping
-from pricegroups.grouping import lateness, planning, spotcheck, verification
+from pricegroups.grouping import lateness, planning, scheduling, spotcheck, verification
 from pricegroups.grouping.planning import plan_run
 from pricegroups.grouping.repository import record_cadence
 from pricegroups.grouping.rules.cadence import Cadence
@@ -414,16 +414,15 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     # members scraped in full now, checked by the health check: a jumped or late anchor's (so that it can be
     # re-elected), after a chain-wide change (a new week's specials) those covering what anchors lack, and
     # members whose spot check disagrees with what is served; each keeps the first reason that names it
+    # (grouping/scheduling.py's table)
     shares = grouping.anchor_fresh_shares(conn, context.as_of_datetime, context.chains)
     forced = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains, shares=shares)
     forced += grouping.late_anchor_members(conn, context.as_of_datetime, context.chains)
     complement = [] if context.dry_run else grouping.complement_members(
         conn, context.as_of_datetime, settings, context.chains, shares=shares)
-    reasons: dict[int, str] = {}
-    for reason, stores in (("forced", forced), ("complement", complement)):
-        reasons.update({s: reason for s in stores if s not in reasons and (allowed is None or s in allowed)})
     suspects = [] if context.dry_run else spotcheck.judge_spot_checks(conn, context.run_id, settings)
-    reasons.update({s: "spot" for s in suspects if s not in reasons})
+    reasons = scheduling.first_reasons(scheduling.RESCRAPE, [("forced", forced), ("complement", complement),
+                                                            ("spot", suspects)], allowed)
     if reasons and not context.dry_run:
         verification.record_plan(conn, context.run_id, context.as_of_datetime, reasons)
     rescrape = sorted(set(anchors) | set(reasons))

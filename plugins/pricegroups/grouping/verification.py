@@ -30,12 +30,11 @@ from typing import Any, Sequence
 import psycopg
 
 from pricegroups.grouping.rules.serving import PriceRow
+from pricegroups.grouping.scheduling import RECORDED
 from pricegroups.grouping.served import Before, served_prices
 from pricegroups.settings import Settings
 
-# "spot": its spot check disagreed (spotcheck.py); "complement": its chain's anchors changed en masse and it
-# carries most of what its anchor does not (service.complement_members)
-REASONS = ("random", "risk", "forced", "named", "bootstrap", "spot", "complement")
+REASONS = RECORDED  # why a store was scraped and verified: grouping/scheduling.py's table
 CHANGE_EVENTS = ("merged", "member_ejected", "anchor_replaced")
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 ESTIMATE_DAYS = 14  # the window the run summary, `groups show` and the demo report estimate over
