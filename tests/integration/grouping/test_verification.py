@@ -252,7 +252,7 @@ class _TruthOf:
 
 
 def test_demo_report_counts_every_served_not_observed_price_as_inferred(conn, setup):
-    from pricegroups.demo.report import _price_accuracy
+    from pricegroups.demo.report import price_accuracy
 
     s = setup
     conn.execute(
@@ -261,7 +261,7 @@ def test_demo_report_counts_every_served_not_observed_price_as_inferred(conn, se
         (s.world.chain_id, day(0), day(0)),
     )
     codes = dict(conn.execute("SELECT code, store_id FROM stores").fetchall())
-    accuracy = _price_accuracy(conn, _TruthOf(s.world, codes), 3)
+    accuracy = price_accuracy(conn, _TruthOf(s.world, codes), 3)
     inferred, wrong_inferred, observed, wrong_observed = (
         accuracy.inferred, accuracy.wrong_inferred, accuracy.observed, accuracy.wrong_observed)
     # members verified on day 0 serve 40 prices each not observed since (anchor's, override, stale override)
