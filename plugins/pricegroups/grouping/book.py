@@ -27,9 +27,9 @@ import numpy as np
 
 from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.health import check_group
-from pricegroups.grouping.rules.compare import chain_change_rate
+from pricegroups.grouping.rules.compare import chain_change_rate, mass_change_share
 from pricegroups.grouping.rules.cadence import DAILY, Cadence, changes_per_day
-from pricegroups.grouping.rules.lateness import Seen, count, mass_repricing_share, usually_late
+from pricegroups.grouping.rules.lateness import Seen, count, usually_late
 from pricegroups.grouping.rules.serving import Effective, PriceRow, Serving, effective_prices, freshest_rows
 from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
@@ -205,14 +205,14 @@ class GroupBook:
 
         The database's rules (grouping/lateness.py): rules/lateness.count at the
         settings' cadence, and no evidence from a member whose anchor's list was
-        repriced en masse in its latest scrape (`mass_repricing_share`). Call it
+        repriced en masse in its latest scrape (rules/compare.mass_change_share). Call it
         after the round's scrapes are recorded and before the round: the
         members' rows are still whole catalogues. Unlike the database, the book
         keeps the sums for good (no `lateness_days` window) and keeps no earlier
         observations, so anchors' own lateness is not counted.
         """
         cadence = Cadence.of_hours(settings.run_interval_hours)
-        mass = mass_repricing_share(settings.max_member_deviation)
+        mass = mass_change_share(settings)
         for store in scraped:
             state = self.stores[store]
             anchor = self.groups[state.group].anchor

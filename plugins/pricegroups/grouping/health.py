@@ -19,7 +19,7 @@ from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.model import Decision, GroupState, StoreState
 from pricegroups.grouping.pricing import sort_key
 from pricegroups.grouping.rules.anchors import anchor_drift, elect_anchor, verdict
-from pricegroups.grouping.rules.compare import Outcome
+from pricegroups.grouping.rules.compare import Outcome, mass_change_share
 from pricegroups.settings import Settings
 
 
@@ -82,26 +82,26 @@ def jumped_anchors(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: S
     `share` is the share of the anchor's prices first seen in this run. An
     anchor that moved to another list, or whose list changed, has a share above
     its chain's median share (a chain-wide change such as a new week's specials
-    moves the median, not one anchor) by more than 3 x max_member_deviation.
+    moves the median, not one anchor) by more than rules/compare.mass_change_share.
     Nothing says which it was, so its members' inferred prices are unjustified
     until some are compared with it (the integrity chain): the stale-anchor
     branch scrapes a few of them in the same run.
     """
     median = _median_shares(fresh)
-    margin = 3 * settings.max_member_deviation
+    margin = mass_change_share(settings)
     return sorted((g for g, (chain, share) in fresh.items() if share > median[chain] + margin), key=sort_key)
 
 
 def turnover_chains(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: Settings) -> list[Hashable]:
     """Chains whose anchors' prices changed en masse in this run: {group: (chain, share)} as `jumped_anchors`.
 
-    When the median anchor of a chain shows more than 3 x max_member_deviation
+    When the median anchor of a chain shows more than mass_change_share
     of its prices first seen in this run (a new week's specials, a price
     round), the products the anchors do not carry changed too, and their only
     rows are members' older observations. One member per group is scraped in
     the same run to refresh them (`complement_member`).
     """
-    margin = 3 * settings.max_member_deviation
+    margin = mass_change_share(settings)
     return sorted((c for c, median in _median_shares(fresh).items() if median > margin), key=sort_key)
 
 

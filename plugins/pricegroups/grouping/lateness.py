@@ -14,7 +14,8 @@ from typing import Iterable, Sequence
 import psycopg
 
 from pricegroups.grouping.rules.cadence import Cadence
-from pricegroups.grouping.rules.lateness import MIN_LATE, Seen, count, count_anchor, mass_repricing_share
+from pricegroups.grouping.rules.compare import mass_change_share
+from pricegroups.grouping.rules.lateness import MIN_LATE, Seen, count, count_anchor
 from pricegroups.grouping.rules.serving import PriceRow
 from pricegroups.settings import Settings
 
@@ -22,8 +23,8 @@ from pricegroups.settings import Settings
 # -- reading and writing PostgreSQL -------------------------------------------
 
 # What members showed in some runs: their full scrape (scraped_items) or else their spot check. And per
-# group, whether the anchor's list was repriced en masse in its latest scrape (rules/lateness.py's
-# mass_repricing_share: a zone moved or converged): such a day is no evidence.
+# group, whether the anchor's list was repriced en masse in its latest scrape (rules/compare.py's
+# mass_change_share: a zone moved or converged): such a day is no evidence.
 _SEEN_AND_REPRICED = """
 WITH seen AS (
     SELECT i.run_id, i.store_id, i.product_id, i.price, i.on_special, i.scraped_at AS observed_at
@@ -112,7 +113,7 @@ def record_lateness(
         (end, start, run_id))]
     params = {"run": run_id, "earlier": earlier, "runs": [run_id, *earlier], "as_of": as_of,
               "chains": list(chains) if chains else None, "fresh": cadence.fresh, "before": cadence.before,
-              "mass": mass_repricing_share(settings.max_member_deviation)}
+              "mass": mass_change_share(settings)}
     rows = conn.execute(_BOTH, params).fetchall()
     observed, anchors, times = _read(r[1:] for r in rows if r[0] == "member")
     counts = {store: count(observed[store], anchors[store], cadence.fresh) for store in observed}

@@ -148,3 +148,20 @@ def judge(counts: Counts, settings: Settings) -> tuple[Outcome, str]:
     if worst > own_cap:
         return Outcome.MISMATCH, f"{worst} own deviations of one store (at most {own_cap})"
     return Outcome.MATCH, "differences within one store's own deviations"
+
+
+MASS_CHANGE = 3  # times max_member_deviation: see mass_change_share
+
+
+def mass_change_share(settings: Settings) -> float:
+    """The share of an anchor's prices changed in one scrape that no member's own deviations explain.
+
+    Three times the share of own deviations a member may have. Above it the
+    list itself changed: one anchor far above its chain's median moved to
+    another list (health.jumped_anchors); a chain whose median anchor is above
+    it had a chain-wide change such as a new week's specials
+    (health.turnover_chains); and such a day says nothing of a store's
+    lateness, as a store applies it with its whole list (grouping/lateness.py).
+    docs/grouping.md's sensitivity table shows where the factor holds.
+    """
+    return MASS_CHANGE * settings.max_member_deviation

@@ -105,15 +105,3 @@ def count_anchor(
         elif row.previous_price in prices:
             on_time += 1
     return Lateness(late, on_time)
-
-
-def mass_repricing_share(max_member_deviation: float) -> float:
-    """The share of an anchor's rows changed in its latest scrape above which that day is no lateness evidence.
-
-    A store applies a zone-wide repricing with its whole list, so hundreds of
-    on-time changes of one day would drown its habit with ordinary changes.
-    Three times the share of own deviations a member may have: more change in
-    one scrape than any member's deviations explain (docs/grouping.md's
-    sensitivity table shows where this holds).
-    """
-    return 3 * max_member_deviation
