@@ -29,13 +29,16 @@ from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.health import check_group
 from pricegroups.grouping.rules.compare import chain_change_rate, mass_change_share
 from pricegroups.grouping.rules.cadence import DAILY, Cadence, changes_per_day
-from pricegroups.grouping.rules.lateness import Seen, count, usually_late
+from pricegroups.grouping.rules.lateness import Lateness, Seen, count, count_anchor, usually_late
 from pricegroups.grouping.rules.serving import Effective, PriceRow, Serving, effective_prices, freshest_rows
 from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix, encode_key, hours, sort_key
 from pricegroups.grouping.support import group_supports
 from pricegroups.settings import Settings
+
+
+KEPT_OBSERVATIONS = 4  # per store, for an anchor's lateness (GroupBook.note_observation)
 
 
 @dataclass
@@ -65,6 +68,9 @@ class GroupBook:
     rows: dict[Hashable, dict[Hashable, PriceRow]] = field(default_factory=dict)  # a store's own rows (prices)
     first_scraped_at: dict[Hashable, datetime | None] = field(default_factory=dict)
     needs_verification: set = field(default_factory=set)
+    # each store's recent whole observations (what a scrape showed, before any deduplication): an anchor's
+    # lateness is read from what its members showed before its change (record_lateness)
+    observations: dict[Hashable, dict[datetime, dict[Hashable, Seen]]] = field(default_factory=dict)
 
     @classmethod
     def ungrouped(cls, chain_of: Mapping[Hashable, Hashable], created_at: datetime) -> "GroupBook":
@@ -132,10 +138,22 @@ class GroupBook:
                 regular = not before.on_special and not row.on_special and before.price != row.price
                 kept[product] = row._replace(previous_price=before.price if regular else 0)
         self.rows[store] = kept
+        self.note_observation(store, at, rows)
         self.stores[store] = replace(state, scraped_at=at)
         if self.first_scraped_at.get(store) is None:
             self.first_scraped_at[store] = first_seen or at
         return True
+
+    def note_observation(self, store: Hashable, at: datetime, rows: Mapping[Hashable, PriceRow]) -> None:
+        """Keep what a scrape of `store` at `at` showed (the offline CLI adds PRICES.csv's earlier scrapes).
+
+        Only the store's KEPT_OBSERVATIONS newest are kept: the runs before an
+        anchor's change are one or two (`Cadence.before` is one interval, or a day).
+        """
+        kept = self.observations.setdefault(store, {})
+        kept[at] = {p: Seen(r.price, r.on_special, at) for p, r in rows.items()}
+        for old in sorted(kept)[:-KEPT_OBSERVATIONS]:
+            del kept[old]
 
     def price_matrix(self, stores: Iterable[Hashable] | None = None) -> PriceMatrix:
         """The stores' own rows (anchors', members' observations and overrides) with when each was first observed."""
@@ -201,18 +219,22 @@ class GroupBook:
         return out
 
     def record_lateness(self, scraped: Iterable[Hashable], settings: Settings) -> None:
-        """Add, for each member among `scraped` (this round's scrapes), its late and on-time changes.
+        """Add, for each store among `scraped` (this round's scrapes), its late and on-time changes.
 
-        The database's rules (grouping/lateness.py): rules/lateness.count at the
-        settings' cadence, and no evidence from a member whose anchor's list was
-        repriced en masse in its latest scrape (rules/compare.mass_change_share). Call it
-        after the round's scrapes are recorded and before the round: the
+        The database's rules (grouping/lateness.py) at the settings' cadence: a
+        member's observation against its anchor's fresh changes
+        (rules/lateness.count); an anchor's fresh changes against what its
+        members showed in the runs before (rules/lateness.count_anchor, from
+        `observations`); no evidence from a group whose anchor's list was
+        repriced en masse in its latest scrape (rules/compare.mass_change_share).
+        Call it after the round's scrapes are recorded and before the round: the
         members' rows are still whole catalogues. Unlike the database, the book
-        keeps the sums for good (no `lateness_days` window) and keeps no earlier
-        observations, so anchors' own lateness is not counted.
+        keeps the sums for good (no `lateness_days` window).
         """
         cadence = Cadence.of_hours(settings.run_interval_hours)
         mass = mass_change_share(settings)
+        scraped = list(scraped)
+        found: dict[Hashable, Lateness] = {}
         for store in scraped:
             state = self.stores[store]
             anchor = self.groups[state.group].anchor
@@ -221,8 +243,37 @@ class GroupBook:
             if self._repriced_share(anchor, cadence) > mass:
                 continue
             seen = {p: Seen(r.price, r.on_special, state.scraped_at) for p, r in self.rows.get(store, {}).items()}
-            found = count(seen, self.rows.get(anchor, {}), cadence.fresh)
-            self.stores[store] = replace(state, late=state.late + found.late, on_time=state.on_time + found.on_time)
+            found[store] = count(seen, self.rows.get(anchor, {}), cadence.fresh)
+        for store in scraped:
+            group = self.groups[self.stores[store].group]
+            if store != group.anchor or store in found or self.stores[store].scraped_at is None:
+                continue
+            if self._repriced_share(store, cadence) > mass:
+                continue
+            found[store] = count_anchor(self._earlier(group, cadence), self.rows.get(store, {}), cadence.fresh)
+        for store, lateness in found.items():
+            state = self.stores[store]
+            self.stores[store] = replace(state, late=state.late + lateness.late, on_time=state.on_time + lateness.on_time)
+
+    def _earlier(self, group: GroupState, cadence: Cadence) -> dict[Hashable, list[Seen]]:
+        """What the group's active members showed, per product, in the runs before its anchor's latest scrape
+        (`Cadence.runs_before`), for the anchor's fresh changes: grouping/lateness.py's "anchor" rows."""
+        anchor_rows, last = self.rows.get(group.anchor, {}), self.stores[group.anchor].scraped_at
+        start, end = cadence.runs_before(last)
+        out: dict[Hashable, list[Seen]] = {}
+        for member in group.members:
+            if not self.stores[member].active:
+                continue
+            for at, seen in self.observations.get(member, {}).items():
+                if not start <= at < end:
+                    continue
+                for product, s in seen.items():
+                    row = anchor_rows.get(product)
+                    if (row is not None and row.previous_price and not row.on_special
+                            and row.first_observed >= last - cadence.fresh
+                            and row.first_observed - cadence.fresh - cadence.before <= at):
+                        out.setdefault(product, []).append(s)
+        return out
 
     def _repriced_share(self, anchor: Hashable, cadence: Cadence) -> float:
         """The share of the anchor's rows that are regular-price changes first seen in its latest scrape."""

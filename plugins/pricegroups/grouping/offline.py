@@ -17,7 +17,7 @@ import csv
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -54,6 +54,8 @@ class PriceDump:
     first_seen: dict[Store, datetime]  # oldest observation at or before as_of, per store
     stores: frozenset[Store]  # every store in the file, current or not
     as_of: datetime
+    # every scrape in the file at or before as_of: {store: {scraped_at: {product: row}}} (lateness evidence)
+    observations: dict[Store, dict[datetime, dict[str, PriceRow]]] = field(default_factory=dict)
 
     @property
     def prices(self) -> dict[Store, dict[str, tuple[int, int, bool]]]:
@@ -91,6 +93,10 @@ def read_prices(path: Path, as_of: datetime | None, settings: Settings) -> Price
         newest[store] = max(newest.get(store, at), at)
         oldest[store] = min(oldest.get(store, at), at)
         history.setdefault((store, product), []).append(row)
+    observed: dict[Store, dict[datetime, dict[str, PriceRow]]] = {}
+    for store, product, price, was, special, at in rows:
+        if at <= as_of:
+            observed.setdefault(store, {}).setdefault(at, {})[product] = PriceRow(price, was, special, at)
     current: dict[Store, dict[str, PriceRow]] = {}
     for (store, product), observations in history.items():
         observations.sort(key=lambda r: r[5])
@@ -105,7 +111,7 @@ def read_prices(path: Path, as_of: datetime | None, settings: Settings) -> Price
                 break
             first = earlier[5]
         current.setdefault(store, {})[product] = PriceRow(price, was, special, first, previous)
-    return PriceDump(current, newest, oldest, frozenset(r[0] for r in rows), as_of)
+    return PriceDump(current, newest, oldest, frozenset(r[0] for r in rows), as_of, observed)
 
 
 def read_groups(path: Path) -> dict[Store, Store]:
@@ -239,6 +245,10 @@ def run_round(
         book = GroupBook.from_anchors({s: s[0] for s in previous}, previous, created)
     for store in sorted(dump.stores - set(book.stores)):  # new stores start ungrouped
         book.add_store(store, store[0], dump.first_seen.get(store, dump.as_of))
+    for store, scrapes in sorted(dump.observations.items()):  # earlier scrapes: what members showed before
+        for at in sorted(scrapes):
+            if at < dump.scraped_at[store]:
+                book.note_observation(store, at, scrapes[at])
     recorded: list[Store] = []
     for store in sorted(dump.rows):
         if book.record_scrape(store, dump.rows[store], dump.scraped_at[store], dump.first_seen[store]):

@@ -118,3 +118,35 @@ def test_an_anchor_is_late_when_its_members_showed_its_change_the_day_before():
 )
 def test_often_late_is_a_third_of_the_changes_for_anchor_choice(late, on_time, expected):
     assert often_late(late, on_time) is expected
+
+
+@pytest.mark.parametrize("hours", [24, 48])
+def test_the_offline_book_counts_an_anchors_lateness_as_the_database_does(hours):
+    """The members showed the zone's new price a run before the anchor did: the anchor is late with it.
+    A day of mass change is no evidence (the same filter as grouping/lateness.py)."""
+    from pricegroups.grouping.book import GroupBook
+    from pricegroups.settings import Settings
+
+    settings = Settings(run_interval_hours=hours)
+    step = timedelta(hours=hours)
+    products = [f"p{i}" for i in range(200)]
+
+    def rows(at: datetime, changed: dict[str, int]) -> dict[str, PriceRow]:
+        return {p: PriceRow(changed.get(p, 100 + i), 0, False, at) for i, p in enumerate(products)}
+
+    def book_after(changed: dict[str, int]) -> GroupBook:
+        book = GroupBook.from_anchors({s: "c" for s in "AMN"}, {"A": "A", "M": "A", "N": "A"}, T0 - 10 * step)
+        for store in "AMN":
+            book.record_scrape(store, rows(T0 - 2 * step, {}), T0 - 2 * step)
+        for store in "MN":  # the zone changed; the members show it a run before the anchor does
+            book.record_scrape(store, rows(T0 - step, changed), T0 - step)
+        book.record_scrape("A", rows(T0, changed), T0)
+        book.record_lateness(["A"], settings)
+        return book
+
+    few = {"p1": 500, "p2": 600}  # 1 % of the list: an ordinary day
+    state = book_after(few).stores["A"]
+    assert (state.late, state.on_time) == (2, 0)
+    many = {p: 999 for p in products[:20]}  # 10 % at once: a mass change, no evidence
+    state = book_after(many).stores["A"]
+    assert (state.late, state.on_time) == (0, 0)
