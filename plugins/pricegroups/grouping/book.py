@@ -27,9 +27,9 @@ import numpy as np
 
 from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.health import check_group
-from pricegroups.grouping.rules.compare import chain_change_rate, mass_change_share
+from pricegroups.grouping.rules.compare import chain_change_rate
 from pricegroups.grouping.rules.cadence import DAILY, Cadence, changes_per_day
-from pricegroups.grouping.rules.lateness import Lateness, Seen, count, count_anchor, usually_late
+from pricegroups.grouping.rules.lateness import Lateness, Seen, count, count_anchor, repriced_en_masse, usually_late
 from pricegroups.grouping.rules.serving import Effective, PriceRow, Serving, effective_prices, freshest_rows
 from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
@@ -218,7 +218,9 @@ class GroupBook:
                                           freshest[state.group])
         return out
 
-    def record_lateness(self, scraped: Iterable[Hashable], settings: Settings) -> None:
+    def record_lateness(
+        self, scraped: Iterable[Hashable], settings: Settings, rates: Mapping[Hashable, float] | None = None,
+    ) -> None:
         """Add, for each store among `scraped` (this round's scrapes), its late and on-time changes.
 
         The database's rules (grouping/lateness.py) at the settings' cadence: a
@@ -226,13 +228,15 @@ class GroupBook:
         (rules/lateness.count); an anchor's fresh changes against what its
         members showed in the runs before (rules/lateness.count_anchor, from
         `observations`); no evidence from a group whose anchor's list was
-        repriced en masse in its latest scrape (rules/compare.mass_change_share).
+        repriced en masse in its latest scrape (rules/lateness.repriced_en_masse,
+        with `rates`: the chains' change rates measured before this round's
+        scrapes, as the database takes the previous run's; None: measured now).
         Call it after the round's scrapes are recorded and before the round: the
         members' rows are still whole catalogues. Unlike the database, the book
         keeps the sums for good (no `lateness_days` window).
         """
         cadence = Cadence.of_hours(settings.run_interval_hours)
-        mass = mass_change_share(settings)
+        rates = self.change_rates(cadence) if rates is None else rates
         scraped = list(scraped)
         found: dict[Hashable, Lateness] = {}
         for store in scraped:
@@ -240,7 +244,7 @@ class GroupBook:
             anchor = self.groups[state.group].anchor
             if store == anchor or state.scraped_at is None or not state.active:
                 continue
-            if self._repriced_share(anchor, cadence) > mass:
+            if self._repriced(anchor, cadence, rates, settings):
                 continue
             seen = {p: Seen(r.price, r.on_special, state.scraped_at) for p, r in self.rows.get(store, {}).items()}
             found[store] = count(seen, self.rows.get(anchor, {}), cadence.fresh)
@@ -248,7 +252,7 @@ class GroupBook:
             group = self.groups[self.stores[store].group]
             if store != group.anchor or store in found or self.stores[store].scraped_at is None:
                 continue
-            if self._repriced_share(store, cadence) > mass:
+            if self._repriced(store, cadence, rates, settings):
                 continue
             found[store] = count_anchor(self._earlier(group, cadence), self.rows.get(store, {}), cadence.fresh)
         for store, lateness in found.items():
@@ -275,12 +279,14 @@ class GroupBook:
                         out.setdefault(product, []).append(s)
         return out
 
-    def _repriced_share(self, anchor: Hashable, cadence: Cadence) -> float:
-        """The share of the anchor's rows that are regular-price changes first seen in its latest scrape."""
+    def _repriced(self, anchor: Hashable, cadence: Cadence, rates: Mapping[Hashable, float], settings: Settings) -> bool:
+        """The anchor's list was repriced en masse in its latest scrape (rules/lateness.repriced_en_masse)."""
         rows, last = self.rows.get(anchor, {}), self.stores[anchor].scraped_at
         if not rows or last is None:
-            return 0.0
-        return sum(bool(r.previous_price) and r.first_observed >= last - cadence.fresh for r in rows.values()) / len(rows)
+            return False
+        changed = sum(bool(r.previous_price) and r.first_observed >= last - cadence.fresh for r in rows.values())
+        rate = rates.get(self.groups[self.stores[anchor].group].chain, settings.daily_change_rate)
+        return repriced_en_masse(changed / len(rows), len(rows), rate, cadence, settings)
 
     # -- one maintenance round ---------------------------------------------
     def maintenance_round(

@@ -14,18 +14,27 @@ from typing import Iterable, Sequence
 import psycopg
 
 from pricegroups.grouping.rules.cadence import Cadence
-from pricegroups.grouping.rules.compare import mass_change_share
-from pricegroups.grouping.rules.lateness import MIN_LATE, Seen, count, count_anchor
+from pricegroups.grouping.rules.lateness import MIN_LATE, Seen, count, count_anchor, repriced_en_masse
 from pricegroups.grouping.rules.serving import PriceRow
 from pricegroups.settings import Settings
 
 
 # -- reading and writing PostgreSQL -------------------------------------------
 
-# What members showed in some runs: their full scrape (scraped_items) or else their spot check. And per
-# group, whether the anchor's list was repriced en masse in its latest scrape (rules/compare.py's
-# mass_change_share: a zone moved or converged): such a day is no evidence.
-_SEEN_AND_REPRICED = """
+# Per group, the share of its anchor's rows that are regular-price changes first seen in its latest scrape,
+# and the anchor's rows: rules/lateness.repriced_en_masse decides which groups' run is no evidence.
+_REPRICED = """
+SELECT g.group_id, g.chain_id,
+       count(*) FILTER (WHERE ap.previous_price IS NOT NULL
+                          AND ap.scraped_at >= a.last_scraped_at - %(fresh)s)::float8 / count(*) AS share,
+       count(*)
+FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
+JOIN prices ap ON ap.store_id = a.store_id
+WHERE %(chains)s::text[] IS NULL OR g.chain_id IN (SELECT chain_id FROM chains WHERE code = ANY(%(chains)s))
+GROUP BY g.group_id, g.chain_id
+"""
+# What members showed in some runs: their full scrape (scraped_items) or else their spot check.
+_SEEN = """
 WITH seen AS (
     SELECT i.run_id, i.store_id, i.product_id, i.price, i.on_special, i.scraped_at AS observed_at
     FROM scraped_items i
@@ -38,19 +47,10 @@ WITH seen AS (
     WHERE i.run_id = ANY(%(runs)s)
       AND NOT EXISTS (SELECT 1 FROM scraped_items f WHERE f.run_id = i.run_id AND f.store_id = i.store_id)
 )
--- the share of each anchor's rows that are regular-price changes first seen in its latest scrape
-, repriced AS (
-    SELECT g.group_id,
-           count(*) FILTER (WHERE ap.previous_price IS NOT NULL
-                              AND ap.scraped_at >= a.last_scraped_at - %(fresh)s)::float8 / count(*) AS share
-    FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
-    JOIN prices ap ON ap.store_id = a.store_id
-    GROUP BY g.group_id
-)
 """
 # Every member's observation in the runs asked for, with its anchor's row for the product when that row
 # is a regular-price change, not on a day of mass repricing. Both questions below read it.
-_PAIRS = _SEEN_AND_REPRICED + """
+_PAIRS = _SEEN + """
 , pairs AS (
     SELECT v.run_id, s.store_id AS member, a.store_id AS anchor, v.product_id,
            (v.price * 100)::bigint AS cents, v.on_special, v.observed_at,
@@ -61,9 +61,8 @@ _PAIRS = _SEEN_AND_REPRICED + """
     JOIN store_groups g ON g.group_id = s.group_id
     JOIN stores a ON a.store_id = g.anchor_store_id
     JOIN chains c ON c.chain_id = s.chain_id
-    JOIN repriced r ON r.group_id = g.group_id AND r.share <= %(mass)s
     JOIN prices ap ON ap.store_id = a.store_id AND ap.product_id = v.product_id
-    WHERE s.store_id <> a.store_id AND s.active
+    WHERE s.store_id <> a.store_id AND s.active AND NOT g.group_id = ANY(%(repriced)s)
       AND (%(chains)s::text[] IS NULL OR c.code = ANY(%(chains)s))
       AND ap.previous_price IS NOT NULL AND NOT ap.on_special
 )
@@ -112,8 +111,11 @@ def record_lateness(
         "SELECT run_id FROM runs WHERE logical_date < %s AND logical_date >= %s AND run_id <> %s",
         (end, start, run_id))]
     params = {"run": run_id, "earlier": earlier, "runs": [run_id, *earlier], "as_of": as_of,
-              "chains": list(chains) if chains else None, "fresh": cadence.fresh, "before": cadence.before,
-              "mass": mass_change_share(settings)}
+              "chains": list(chains) if chains else None, "fresh": cadence.fresh, "before": cadence.before}
+    shares = conn.execute(_REPRICED, params).fetchall()
+    rates = _rates_before(conn, as_of)
+    params["repriced"] = [group for group, chain, share, rows in shares if repriced_en_masse(
+        share, rows, rates.get(chain, settings.daily_change_rate), cadence, settings)]
     rows = conn.execute(_BOTH, params).fetchall()
     observed, anchors, times = _read(r[1:] for r in rows if r[0] == "member")
     counts = {store: count(observed[store], anchors[store], cadence.fresh) for store in observed}
@@ -142,6 +144,17 @@ def record_lateness(
             "late_stores": conn.execute(
                 "SELECT count(*) FROM stores WHERE late_changes >= %s AND late_changes > timely_changes",
                 (MIN_LATE,)).fetchone()[0]}
+
+
+def _rates_before(conn: psycopg.Connection, as_of: datetime) -> dict[int, float]:
+    """The chains' change rates as the latest earlier run measured them: this run's own rate would count a
+    mass repricing of one of few anchors as ordinary (`runs.summary` "change_rates"; a chain without one
+    takes the `daily_change_rate` prior)."""
+    row = conn.execute(
+        """SELECT summary->'change_rates' FROM runs
+           WHERE logical_date < %s AND NOT backfill AND summary ? 'change_rates'
+           ORDER BY logical_date DESC LIMIT 1""", (as_of,)).fetchone()
+    return {int(chain): float(rate) for chain, rate in ((row[0] if row else None) or {}).items() if rate is not None}
 
 
 def _read(rows: Iterable[tuple], for_anchors: bool = False) -> tuple[dict, dict, dict]:

@@ -249,11 +249,12 @@ def run_round(
         for at in sorted(scrapes):
             if at < dump.scraped_at[store]:
                 book.note_observation(store, at, scrapes[at])
+    rates = book.change_rates(Cadence.of_hours(settings.run_interval_hours))  # before this round's scrapes
     recorded: list[Store] = []
     for store in sorted(dump.rows):
         if book.record_scrape(store, dump.rows[store], dump.scraped_at[store], dump.first_seen[store]):
             recorded.append(store)
-    book.record_lateness(recorded, settings)
+    book.record_lateness(recorded, settings, rates)
     summary = book.maintenance_round(None, dump.as_of, settings)
     scraped, not_newer = len(recorded), len(dump.rows) - len(recorded)
     summary.scraped, summary.not_newer = scraped, not_newer

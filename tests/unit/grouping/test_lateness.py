@@ -140,8 +140,9 @@ def test_the_offline_book_counts_an_anchors_lateness_as_the_database_does(hours)
             book.record_scrape(store, rows(T0 - 2 * step, {}), T0 - 2 * step)
         for store in "MN":  # the zone changed; the members show it a run before the anchor does
             book.record_scrape(store, rows(T0 - step, changed), T0 - step)
+        rates = book.change_rates()  # measured before the round's scrape, as the CLI does
         book.record_scrape("A", rows(T0, changed), T0)
-        book.record_lateness(["A"], settings)
+        book.record_lateness(["A"], settings, rates)
         return book
 
     few = {"p1": 500, "p2": 600}  # 1 % of the list: an ordinary day
@@ -150,3 +151,20 @@ def test_the_offline_book_counts_an_anchors_lateness_as_the_database_does(hours)
     many = {p: 999 for p in products[:20]}  # 10 % at once: a mass change, no evidence
     state = book_after(many).stores["A"]
     assert (state.late, state.on_time) == (0, 0)
+
+
+def test_en_masse_is_above_both_the_member_allowance_and_the_chains_own_rate():
+    from pricegroups.grouping.rules.cadence import Cadence
+    from pricegroups.grouping.rules.lateness import repriced_en_masse
+    from pricegroups.settings import Settings
+
+    settings = Settings()  # max_member_deviation 1 %: mass_change_share 3 %
+    daily, every_other_day = Cadence.of_hours(24), Cadence.of_hours(48)
+    assert repriced_en_masse(0.10, 1000, 0.006, daily, settings)  # a zone moved: 10 % in one scrape
+    assert not repriced_en_masse(0.02, 1000, 0.006, daily, settings)  # an ordinary day of a calm chain
+    # a chain that reprices 4 % of its list every day: an ordinary day is not a mass repricing ...
+    assert not repriced_en_masse(0.04, 1000, 0.04, daily, settings)
+    # ... two days of it at once neither, when the DAG runs every other day; a zone move still is
+    assert not repriced_en_masse(0.08, 1000, 0.04, every_other_day, settings)
+    assert repriced_en_masse(0.25, 1000, 0.04, every_other_day, settings)
+    assert not repriced_en_masse(0.5, 0, 0.0, daily, settings)
