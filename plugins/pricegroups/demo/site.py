@@ -38,7 +38,7 @@ _REDESIGNED = {
     "table": (b'<table id="product-table"', b'<table id="product-list"'),
     "jsonld": (b'<script type="application/ld+json"', b'<script type="application/vnd.shop+json"'),
     "api": (b'"items":', b'"results":'),
-    "nextdata": (b'<script id="__NEXT_DATA__"', b'<script id="__APP_STATE__"'),
+    "nextdata": (b'"catalogue":{', b'"catalog":{'),
 }
 
 # "junk_items": (sku, brand, name, price, was_price) served after a store's real items. Absurd prices

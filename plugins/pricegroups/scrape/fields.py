@@ -147,9 +147,13 @@ def minor_units(scale: int = 2) -> Callable[[Any, str], dict[str, Any]]:
             raise MoneyError(f"{target}: not a whole number of minor units: {raw!r}")
         places = money.UNIT_PRICE_PLACES if target == "unit_price" else money.CENT
         amount = units.scaleb(-scale)
-        if amount != amount.quantize(places):
+        try:
+            exact = amount.quantize(places)
+        except InvalidOperation:  # more digits than a Decimal context holds: no price is that big
+            raise MoneyError(f"{target}: not a whole number of minor units: {raw!r}") from None
+        if amount != exact:
             raise MoneyError(f"{target}: {raw!r} minor units at scale {scale} has more decimals than {places}")
-        return {target: amount.quantize(places)}
+        return {target: exact}
 
     return parse
 
