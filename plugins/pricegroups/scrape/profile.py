@@ -447,6 +447,9 @@ def _compile(key: str) -> SiteProfile:
     if layout == "html" and not items.get("xpath") and not extracts:
         raise _bad("items.xpath", "an XPath selecting one node per product (required for the html layout)",
                    items.get("xpath", _MISSING))
+    if layout == "json" and extracts:
+        raise ConfigError("profile key 'hook': extract_items reads HTML (the html and jsonld layouts);"
+                          " a json layout hook may define fix_item only")
     json_rules = _json_rules(items, catalogue) if layout == "json" else None
     for name in ("path", "script"):
         if name in items and layout != "json":
