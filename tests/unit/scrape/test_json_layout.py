@@ -216,3 +216,12 @@ def test_a_json_locator_entry_without_a_code_and_an_empty_locator_are_parse_erro
         parse_locator(json.dumps({"stores": [{"name": "x"}]}).encode(), "https://shop.example/s", locator())
     with pytest.raises(ParseError, match="lists no stores"):
         parse_locator(json.dumps({"stores": []}).encode(), "https://shop.example/s", locator())
+
+
+def test_a_fix_item_hook_works_on_json_items_too():
+    spec = profile(fields={"sku": "id", "name": "title", "price": {"path": "price.amount", "parser": "cents"}})
+    spec["hook"] = "pricegroups.scrape.hooks.brand_in_name"
+    body = page([{"id": "1", "title": "Pauls - Full Cream Milk", "price": {"amount": 350}},
+                 {"id": "AD-9", "title": "Win a car", "price": {"amount": 1}}])
+    (item,) = parse_page(body, URL, spec).items
+    assert (item.brand, item.name, item.price) == ("Pauls", "Full Cream Milk", Decimal("3.50"))
