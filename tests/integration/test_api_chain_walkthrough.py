@@ -125,3 +125,15 @@ def test_chains_try_explains_a_json_page_that_gave_no_items(cli, workdir, demo_s
     assert ("why no items: the response was JSON but items.path 'products' matched nothing;"
             " its top-level keys: store, items, count, total, offset, limit, links") in out
     assert "result: no items found" in out
+
+
+def test_chains_add_refuses_a_json_profile_with_a_bad_jmespath_naming_file_and_key(cli, workdir, db_url, demo_site):
+    profile = load_profile_file("api")
+    profile["items"]["fields"]["price"]["path"] = "price.[cents"
+    (workdir / "bad.json").write_text(json.dumps(profile))
+    status, out = cli(["chains", "add", "--code", "bad-api", "--name", "Bad", "--base-url", demo_site.base_url,
+                       "--profile", "bad.json"])
+    assert status == 2
+    assert "error: profile file 'bad.json': profile key 'items.fields.price.path': expected a JMESPath" in out
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM chains WHERE code = 'bad-api'").fetchone()[0] == 0
