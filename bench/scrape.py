@@ -8,12 +8,16 @@
    share the GIL with the scraper), started and stopped by this script.
 2. Replay: the same scrape again for the same logical date: every store comes
    from its snapshot (zero HTTP requests), so this is read + gunzip + parse + COPY.
-3. Parse throughput: the snapshot pages of each layout, decompressed once,
-   parsed again and again by `parse_page` (the network is out of it). The
-   baseline measured alongside is lxml's bare HTML parse of the same bytes:
-   the share of the time the parse engine adds on top of building the tree.
+3. Parse throughput: the snapshot pages of each layout the demo scrapes
+   (grid; the JSON API `api`; the embedded app state `nextdata`), decompressed
+   once, parsed again and again by `parse_page` (the network is out of it);
+   and the HTML sites the two app chains still serve (`table`, `jsonld`),
+   fetched once for the same stores. The baseline measured alongside is the
+   bare parse of the same bytes (lxml's HTML parse; `json.loads` for the API):
+   the share of the time the parse engine adds on top of it.
 
-Ends with: RESULT layouts=3 min_parse_items_per_s=<min over layouts> scrape_all_stores_s=<end-to-end s>
+Ends with: RESULT layouts=5 min_parse_items_per_s=<min over layouts> scrape_all_stores_s=<end-to-end s>
+           <layout>_items_per_s=<items/s> for each layout (grid, api, nextdata, table, jsonld)
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from datetime import datetime, time as dtime, timezone
 from pathlib import Path
 
 import psycopg
+import requests
 from lxml import etree
 from psycopg import sql
 
@@ -38,6 +43,7 @@ from pricegroups.demo.server import DemoSiteProcess
 from pricegroups.migrate import migrate
 from pricegroups.scrape.parse import parse_page
 from pricegroups.scrape.profile import compile_profile, load_profile_file
+from pricegroups.scrape.service import ChainConfig, catalogue_url
 from pricegroups.scrape.service import register_chain, scrape_chain, sync_stores
 from pricegroups.settings import Settings
 
@@ -69,19 +75,49 @@ def scrape_all(url: str, settings: Settings, at: datetime, run_id: str, stores: 
     return totals
 
 
-def parse_throughput(snapshot_root: Path, seconds: float) -> dict[str, dict[str, float]]:
-    """Per layout: pages/s and items/s of parse_page per CPU second, and of a bare lxml parse (the baseline)."""
+MAX_PAGES = 400  # pages timed per layout
+HTML_SITES = {"valueway": "table", "greengrocer": "jsonld"}  # the app chains' HTML sites, still served
+
+
+def snapshot_pages(snapshot_root: Path, code: str) -> list[tuple[bytes, str]]:
+    """(body, url) of a chain's catalogue pages as the live scrape snapshotted them."""
+    pages = []
+    for manifest in sorted((snapshot_root / code).glob("*/*/manifest.json")):
+        if manifest.parent.name.startswith("_"):
+            continue  # the store locator
+        for entry in json.loads(manifest.read_text())["pages"]:
+            pages.append((gzip.decompress((manifest.parent / entry["file"]).read_bytes()), entry["url"]))
+    return pages[:MAX_PAGES]
+
+
+def html_site_pages(base_url: str, code: str, layout: str) -> list[tuple[bytes, str]]:
+    """(body, url) of the HTML site's catalogue pages of a chain scraped through its app, walked once."""
+    profile = compile_profile(load_profile_file(layout))
+    chain = ChainConfig(0, code, base_url, profile)
+    pages: list[tuple[bytes, str]] = []
+    with requests.Session() as session:
+        for store in default_scenario().stores(code):
+            url = catalogue_url(chain, store.code, None)
+            while url and len(pages) < MAX_PAGES:
+                body = session.get(url, timeout=30).content
+                pages.append((body, url))
+                url = parse_page(body, url, profile).next_url
+            if len(pages) >= MAX_PAGES:
+                break
+    return pages
+
+
+def parse_throughput(snapshot_root: Path, base_url: str, seconds: float) -> dict[str, dict[str, float]]:
+    """Per layout: pages/s and items/s of parse_page per CPU second, and of a bare parse (the baseline)."""
     results = {}
     parser = etree.HTMLParser(recover=True, remove_comments=True)
-    for code, _, layout in DEMO_CHAINS:
+    sources = [(layout, lambda code=code: snapshot_pages(snapshot_root, code)) for code, _, layout in DEMO_CHAINS]
+    sources += [(layout, lambda code=code, layout=layout: html_site_pages(base_url, code, layout))
+                for code, layout in HTML_SITES.items()]
+    for layout, source in sources:
         profile = compile_profile(load_profile_file(layout))
-        pages = []
-        for manifest in sorted((snapshot_root / code).glob("*/*/manifest.json")):
-            if manifest.parent.name.startswith("_"):
-                continue  # the store locator
-            for entry in json.loads(manifest.read_text())["pages"]:
-                pages.append((gzip.decompress((manifest.parent / entry["file"]).read_bytes()), entry["url"]))
-        pages = pages[:400]
+        pages = source()
+        bare = json.loads if layout == "api" else (lambda body: etree.fromstring(body, parser))
         items = sum(len(parse_page(body, page_url, profile).items) for body, page_url in pages)  # warm up
         rounds, start, cpu_start = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - start < seconds:
@@ -92,7 +128,7 @@ def parse_throughput(snapshot_root: Path, seconds: float) -> dict[str, dict[str,
         base_rounds, base_start, base_cpu_start = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - base_start < seconds / 2:
             for body, _ in pages:
-                etree.fromstring(body, parser)
+                bare(body)
             base_rounds += 1
         base_elapsed = time.process_time() - base_cpu_start
         results[layout] = {
@@ -148,18 +184,21 @@ def main() -> None:
             # Per core = per second of this process's CPU time (the parse is single-threaded); on a
             # shared machine wall-clock figures also count the time other processes held the core.
             print("parse throughput from snapshots, per core (CPU seconds of this single-threaded process):")
-            results = parse_throughput(Path(tmp), args.parse_seconds)
+            results = parse_throughput(Path(tmp), site.base_url, args.parse_seconds)
             for layout, r in results.items():
-                print(f"  {layout:<7} {r['pages']:>4} pages: {r['pages_per_s']:7.1f} pages/s {r['items_per_s']:9,.0f}"
+                bare = "json.loads" if layout == "api" else "lxml parse"
+                print(f"  {layout:<8} {r['pages']:>4} pages: {r['pages_per_s']:7.1f} pages/s {r['items_per_s']:9,.0f}"
                       f" items/s (wall clock {r['wall_items_per_s']:,.0f} items/s);"
-                      f" bare lxml parse {r['lxml_pages_per_s']:7.1f} pages/s"
+                      f" bare {bare} {r['lxml_pages_per_s']:7.1f} pages/s"
                       f" (engine = {r['lxml_pages_per_s'] / r['pages_per_s']:.1f}x the bare parse time)")
             print(f"  load average while measuring: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
                   f" on {os.cpu_count()} cores")
     finally:
         site.stop()
     min_items = min(r["items_per_s"] for r in results.values())
-    print(f"RESULT layouts={len(results)} min_parse_items_per_s={min_items:.0f} scrape_all_stores_s={live_s:.1f}")
+    per_layout = " ".join(f"{layout}_items_per_s={r['items_per_s']:.0f}" for layout, r in results.items())
+    print(f"RESULT layouts={len(results)} min_parse_items_per_s={min_items:.0f} scrape_all_stores_s={live_s:.1f}"
+          f" {per_layout}")
 
 
 if __name__ == "__main__":

@@ -85,6 +85,13 @@ def _snapshot_options() -> dict | None:
     return storage_options_from_connection(c.login, c.password, c.extra_dejson)
 
 
+def _connection_secret(conn_id: str) -> str:
+    """A site profile's secret (an API key) from the Airflow connection it names: the connection's password."""
+    from airflow.sdk import BaseHook
+
+    return BaseHook.get_connection(conn_id).password or ""
+
+
 def _label(text: str) -> None:
     get_current_context()["label"] = text
 
@@ -158,7 +165,8 @@ def pricegroups_daily():
         from pricegroups import pipeline
 
         _label(pipeline.batch_label(batch))
-        return _call(pipeline.scrape, run, batch, storage_options=_snapshot_options())
+        return _call(pipeline.scrape, run, batch, storage_options=_snapshot_options(),
+                     connection_lookup=_connection_secret)
 
     @run_if(_not_dry_run)
     @task(trigger_rule="all_done_min_one_success")  # one chain's failed scrape does not stop the others
@@ -213,7 +221,8 @@ def pricegroups_daily():
         from pricegroups import pipeline
 
         _label("anchors of " + pipeline.batch_label(batch))
-        return _call(pipeline.rescrape_anchors, run, batch, storage_options=_snapshot_options())
+        return _call(pipeline.rescrape_anchors, run, batch, storage_options=_snapshot_options(),
+                     connection_lookup=_connection_secret)
 
     @task
     def upsert_rescraped(run: dict, stale: list[dict], scraped: list[dict]) -> dict:

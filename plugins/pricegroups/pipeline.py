@@ -29,6 +29,7 @@ from pricegroups.grouping.repository import record_cadence
 from pricegroups.grouping.rules.cadence import Cadence
 from pricegroups import runlog
 from pricegroups.migrate import migrate
+from pricegroups.scrape.context import ConnectionLookup
 from pricegroups.scrape.service import scrape_stores, sync_stores
 from pricegroups.scrape.spot import spot_check_stores
 from pricegroups.settings import Settings, load_settings
@@ -296,7 +297,7 @@ def run_failure(summary: Mapping[str, Any]) -> str | None:
 
 def scrape(
     conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any], step: str = "scrape",
-    storage_options: Mapping[str, Any] | None = None,
+    storage_options: Mapping[str, Any] | None = None, connection_lookup: ConnectionLookup | None = None,
 ) -> dict[str, Any]:
     """Scrape one batch of stores of one chain into scraped_items (one transaction per store).
 
@@ -306,6 +307,7 @@ def scrape(
     recorded: the task fails, Airflow retries it (snapshots make the retry
     replay what was fetched), and the other chains go on. A stale anchor
     re-scrape (`step` "rescrape") only records it: the summary fails the run.
+    `connection_lookup` reads a profile's secret from a named connection (the DAG gives Airflow's).
     """
     settings = context.load_settings()
     store_ids = list(batch["store_ids"])
@@ -313,7 +315,7 @@ def scrape(
     if batch.get("sync"):
         try:
             synced = sync_stores(conn, batch["chain"], settings, context.as_of_datetime, context.run_id,
-                                 storage_options=storage_options)
+                                 storage_options=storage_options, connection_lookup=connection_lookup)
         except PricegroupsError as exc:  # known stores are still scraped from their URL template
             conn.rollback()
             if not store_ids:
@@ -323,11 +325,11 @@ def scrape(
         store_ids += [i for i in (store_ids_for_codes(conn, new) if new else []) if i not in store_ids]
         conn.commit()  # scrape_stores commits per store and wants no transaction open
     counts = scrape_stores(conn, context.run_id, context.as_of_datetime, batch["chain"], store_ids, settings,
-                           storage_options=storage_options)
+                           storage_options=storage_options, connection_lookup=connection_lookup)
     counts["new_stores"] = len(synced.get("new", []))
     if batch.get("spot_ids"):  # after the batch's own stores: a slow spot check never delays a scrape
         counts.update(spot_check_stores(conn, context.run_id, context.as_of_datetime, batch["chain"],
-                                        list(batch["spot_ids"]), settings))
+                                        list(batch["spot_ids"]), settings, connection_lookup=connection_lookup))
     key = batch_key(batch)  # as planned, whatever stores the locator sync added: the summary checks it
     down = batch_down(counts, settings.max_failed_share)
     counts["down"] = down is not None  # a retry that succeeds records over it
@@ -341,11 +343,12 @@ def scrape(
 
 def rescrape_anchors(
     conn: psycopg.Connection, context: RunContext, batch: Mapping[str, Any],
-    storage_options: Mapping[str, Any] | None = None,
+    storage_options: Mapping[str, Any] | None = None, connection_lookup: ConnectionLookup | None = None,
 ) -> dict[str, Any]:
     """Re-scrape one batch of stale anchors (and members to scrape now): `scrape` recorded as "rescrape",
     which never fails the task for a chain down (group maintenance goes on; the summary fails the run)."""
-    return scrape(conn, context, batch, step="rescrape", storage_options=storage_options)
+    return scrape(conn, context, batch, step="rescrape", storage_options=storage_options,
+                  connection_lookup=connection_lookup)
 
 
 def batch_down(counts: Mapping[str, Any], max_failed_share: float) -> str | None:

@@ -197,17 +197,21 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_try(args: argparse.Namespace) -> int:
+    from pricegroups.commands.airflow_secrets import airflow_connection_secret
     from pricegroups.scrape.trial import try_profile
     from pricegroups.settings import load_settings
 
     profile = _profile(args.profile)
     trial = try_profile(profile, args.base_url, load_settings(), at=datetime.now(timezone.utc),
-                        store=args.store, pages=args.pages, requests_per_second=args.requests_per_second)
+                        store=args.store, pages=args.pages, requests_per_second=args.requests_per_second,
+                        connection_lookup=airflow_connection_secret)
+    _print_sent(trial.sent)
     if trial.locator_url is not None:
         print(f"store locator {trial.locator_url}: "
               + (f"FAILED: {trial.locator_error}" if trial.locator_error else f"{len(trial.stores)} store(s)"))
         for s in trial.stores:
-            print(f"  {s.code:<10} {s.name or '':<28} {s.address or '':<36} {s.catalogue_url or ''}")
+            closed = "  (closed)" if s.closed else ""
+            print(f"  {s.code:<10} {s.name or '':<28} {s.address or '':<36} {s.catalogue_url or ''}{closed}")
     else:
         print("store locator: none in the profile")
     if trial.store is None:
@@ -218,6 +222,8 @@ def run_try(args: argparse.Namespace) -> int:
     print(f"catalogue of store {trial.store}: {trial.catalogue_url}")
     for n, page in enumerate(trial.catalogue.read, start=1):
         print(f"  page {n} {page.url}: {page.items} item(s), {page.dropped} dropped")
+        if page.note:
+            print(f"    why no items: {page.note}")
     if trial.catalogue_error:
         print(f"FAILED: {trial.catalogue_error}")
     items = list(trial.catalogue.items)
@@ -239,6 +245,16 @@ def run_try(args: argparse.Namespace) -> int:
     elif not trial.catalogue_error:
         print("end of the catalogue reached")
     return _finish(trial)
+
+
+def _print_sent(sent: list[Any]) -> None:
+    """Every request made, with the headers the profile set (a secret shows as ***)."""
+    print(f"requests ({len(sent)}):")
+    for r in sent:
+        status = "no answer" if r.status is None else f"HTTP {r.status}"
+        print(f"  {r.method} {r.url}  -> {status}")
+        for name, value in r.headers.items():
+            print(f"      {name}: {value}")
 
 
 def _finish(trial: Any) -> int:

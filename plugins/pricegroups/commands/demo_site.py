@@ -16,6 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--day", type=int, default=0, help="simulated day to start on (POST /_admin/day changes it)")
     p.add_argument("--epoch", type=date.fromisoformat, metavar="YYYY-MM-DD",
                    help="the date of day 0 for dated paths /on/YYYY-MM-DD/ (default: the scenario's start date)")
+    p.add_argument("--api-key", metavar="KEY",
+                   help="make the chains' JSON API (the `api` app) answer only requests with X-Api-Key: KEY")
     p.add_argument("--write-scenario", metavar="FILE", help="write the scenario as JSON to FILE and exit")
     p.set_defaults(func=run_demo_site)
 
@@ -36,14 +38,15 @@ def run_demo_site(args: argparse.Namespace) -> int:
         print(f"wrote {args.write_scenario}")
         return 0
     _stop_on_signals()  # before the first line is printed: whoever reads it may signal at once
-    site = DemoSite(scenario, day=args.day)
+    site = DemoSite(scenario, day=args.day, api_key=args.api_key)
     url = site.start(args.port, args.host)
     try:
         stores = sum(len(c.stores) for c in scenario.chains.values())
         print(f"demo site on {url} (day {args.day}, {len(scenario.chains)} chains, {stores} stores; "
               f"/on/YYYY-MM-DD/ serves the day since {scenario.start_date}); Ctrl-C stops it", flush=True)
         for chain in scenario.chains.values():
-            print(f"  {chain.code:12} {chain.layout:7} {url}/{chain.code}/", flush=True)
+            app = f"  app: {chain.app}" + (" (X-Api-Key required)" if chain.app == "api" and args.api_key else "")
+            print(f"  {chain.code:12} {chain.layout:7} {url}/{chain.code}/{app if chain.app else ''}", flush=True)
         site.serve_forever(args.port, args.host)
     except KeyboardInterrupt:
         site.stop()

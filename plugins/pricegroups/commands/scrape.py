@@ -6,6 +6,7 @@ import argparse
 from datetime import date, datetime, time, timezone
 
 from pricegroups import db
+from pricegroups.commands.airflow_secrets import airflow_connection_secret
 from pricegroups.errors import ConfigError
 from pricegroups.migrate import migrate
 from pricegroups.demo.chains import demo_profiles
@@ -48,9 +49,11 @@ def run_scrape(args: argparse.Namespace) -> int:
                 register_chain(conn, code, name, base_url, profile)
             conn.commit()
         if args.sync or args.demo_base_url:
-            synced = sync_stores(conn, args.chain, settings, logical_date, run_id, force=args.force)
+            synced = sync_stores(conn, args.chain, settings, logical_date, run_id, force=args.force,
+                                 connection_lookup=airflow_connection_secret)
+            closed = f", listed as closed: {', '.join(synced['closed'])}" if synced["closed"] else ""
             print(f"store locator: {synced['listed']} stores listed, {len(synced['new'])} new,"
-                  f" not listed: {', '.join(synced['unlisted']) or 'none'}")
+                  f" not listed: {', '.join(synced['unlisted']) or 'none'}{closed}")
         store_ids = None
         if args.store:
             rows = conn.execute(
@@ -63,7 +66,8 @@ def run_scrape(args: argparse.Namespace) -> int:
                 raise ConfigError(f"unknown stores of {args.chain}: {', '.join(sorted(unknown))}")
             store_ids = [store_id for _, store_id in rows]
             conn.commit()
-        report = scrape_chain(conn, run_id, logical_date, args.chain, store_ids, settings, force=args.force)
+        report = scrape_chain(conn, run_id, logical_date, args.chain, store_ids, settings, force=args.force,
+                              connection_lookup=airflow_connection_secret)
     print(f"{'store':<10} {'status':<8} {'pages':>5} {'items':>6} {'dropped':>7} {'retries':>7}"
           f" {'secs':>6}  note")
     for o in report.outcomes:

@@ -15,11 +15,13 @@ import psycopg
 from pricegroups.scrape.profile import load_profile_file
 from pricegroups.scrape.service import DATE_FIELD, register_chain
 
-# (code, name, layout): each layout has a shipped site profile of the same name
+# (code, name, layout): the layout the demo scrapes each chain by, and the shipped site profile of that name.
+# ValueWay and Greengrocer are scraped through their apps (a JSON API; app state embedded in pages); their
+# HTML sites (table, jsonld) are still served, for the HTML examples (docs/site-profiles.md).
 DEMO_CHAINS = (
     ("freshmart", "FreshMart", "grid"),
-    ("valueway", "ValueWay", "table"),
-    ("greengrocer", "Greengrocer", "jsonld"),
+    ("valueway", "ValueWay", "api"),
+    ("greengrocer", "Greengrocer", "nextdata"),
 )
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -177,15 +177,16 @@ class ChainPlan:
     twin_of: int = 0  # number (1-based) of the regular zone that gets a near-twin zone; 0: none
     twin_share: float = 0.0  # share of listings on which the near-twin's list differs
     twin_stores: int = 0  # regular stores the near-twin zone takes over (the store count stays)
+    app: str | None = None  # the app layout served beside `layout` and scraped by the demo (model.APP_LAYOUTS)
 
 
 PLANS = (
     ChainPlan("freshmart", "FreshMart", "grid", 60, 100, "FM", 60, 7, 2, 0.55, "FreshMart", 0.0,
               "/freshmart/checkout", twin_of=1, twin_share=0.012, twin_stores=8),
     ChainPlan("valueway", "ValueWay", "table", 80, 1000, "VW", 55, 5, 1, 0.42, "ValueWay Essentials", 0.08,
-              "/valueway/cart", twin_of=2, twin_share=0.015, twin_stores=6),
+              "/valueway/cart", twin_of=2, twin_share=0.015, twin_stores=6, app="api"),
     ChainPlan("greengrocer", "Greengrocer", "jsonld", 48, 100, "GG", 35, 3, 1, 0.22, "Greengrocer Co.", 0.05,
-              "/greengrocer/account"),
+              "/greengrocer/account", app="nextdata"),
 )
 
 SUBURBS = [
@@ -363,6 +364,7 @@ def _chain(plan: ChainPlan, chain_no: int, catalogue: list[_Product], seed: int)
         stores=tuple(stores),
         listings=listings,
         robots_disallow=(plan.disallow,),
+        app=plan.app,
     )
 
 

@@ -11,6 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 LAYOUTS = ("grid", "table", "jsonld")
+# A chain's app: a JSON API (store chosen by a header) or pages with embedded app state (store chosen by a
+# cookie), served beside its HTML layout; the demo registers a chain that has one with the app's profile.
+APP_LAYOUTS = ("api", "nextdata")
 SIZE_UNITS = ("g", "ml", "each")
 
 # Events with an HTTP effect only on their own day (or every day when day is None).
@@ -87,6 +90,12 @@ class Chain:
     stores: tuple[Store, ...]
     listings: tuple[Listing, ...]  # in catalogue order
     robots_disallow: tuple[str, ...] = ()
+    app: str | None = None  # api or nextdata: the app layout served beside `layout`, scraped by the demo
+
+    @property
+    def scraped_layout(self) -> str:
+        """The layout whose shipped profile the demo registers this chain with."""
+        return self.app or self.layout
 
 
 @dataclass(frozen=True)

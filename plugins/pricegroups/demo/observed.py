@@ -16,7 +16,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Mapping, NamedTuple
 
-from pricegroups.demo.layouts import LAYOUT_MODULES
+from pricegroups.demo.layouts import APP_MODULES, LAYOUT_MODULES
 from pricegroups.demo.layouts.common import CatalogueView
 from pricegroups.demo.model import Chain, Item, TruePrice
 from pricegroups.scrape.fields import ScrapedItem
@@ -50,11 +50,13 @@ def parsed_items(chain: Chain, wanted: Iterable[tuple[str, TruePrice]]) -> dict[
 
     A SKU appears at most once per rendered page (a catalogue never lists one twice).
     """
-    layout = LAYOUT_MODULES[chain.layout]
-    profile = compile_profile(load_profile_file(chain.layout))
+    scraped = chain.scraped_layout  # the layout and profile the demo scrapes the chain by
+    layout = APP_MODULES[scraped] if chain.app else LAYOUT_MODULES[scraped]
+    profile = compile_profile(load_profile_file(scraped))
     listings = {lst.sku: lst for lst in chain.listings}
     store = chain.stores[0]
-    url = "http://demo.invalid" + layout.catalogue_path(chain, store.code)
+    path = f"/{chain.code}{layout.CATALOGUE}" if chain.app else layout.catalogue_path(chain, store.code)
+    url = "http://demo.invalid" + path
     found: dict[tuple[str, TruePrice], ScrapedItem] = {}
     for page in _pages(sorted(set(wanted), key=lambda k: (k[0], repr(k[1])))):
         items = [Item(listings[sku], price) for sku, price in page]

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 from pricegroups.demo.hashing import unit
 from pricegroups.demo.model import (
     EVENT_KINDS,
+    APP_LAYOUTS,
     LAYOUTS,
     SIZE_UNITS,
     Chain,
@@ -330,6 +331,8 @@ class Scenario:
         for c in self.chains.values():
             if c.layout not in LAYOUTS:
                 raise ConfigError(f"chain {c.code}: layout must be one of {LAYOUTS}, not {c.layout!r}")
+            if c.app is not None and c.app not in APP_LAYOUTS:
+                raise ConfigError(f"chain {c.code}: app must be one of {APP_LAYOUTS} (or absent), not {c.app!r}")
             if not 1 <= c.page_size <= 1000 or c.unit_basis not in (100, 1000):
                 raise ConfigError(f"chain {c.code}: page_size 1..1000 and unit_basis 100 or 1000")
             zones = self._zones[c.code]
@@ -409,6 +412,7 @@ def _chain_to_dict(chain: Chain) -> dict[str, Any]:
         "code": chain.code,
         "name": chain.name,
         "layout": chain.layout,
+        **({"app": chain.app} if chain.app else {}),
         "page_size": chain.page_size,
         "unit_basis": chain.unit_basis,
         "robots_disallow": list(chain.robots_disallow),
@@ -440,6 +444,7 @@ def _chain_from_dict(data: dict[str, Any]) -> Chain:
         code=data["code"],
         name=data["name"],
         layout=data["layout"],
+        app=data.get("app"),
         page_size=int(data.get("page_size", 60)),
         unit_basis=int(data.get("unit_basis", 100)),
         robots_disallow=tuple(data.get("robots_disallow", ())),

@@ -40,7 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        response = self.app.handle(self.command, url.path, url.query, body)
+        response = self.app.handle(self.command, url.path, url.query, body, dict(self.headers.items()))
         if response.delay:
             time.sleep(response.delay)
         self.send_response(response.status)
@@ -67,12 +67,12 @@ class _Server(ThreadingHTTPServer):
 class DemoSite:
     """The demo site in a background thread; the control methods also work before start()."""
 
-    def __init__(self, scenario: Scenario | None = None, day: int = 0) -> None:
+    def __init__(self, scenario: Scenario | None = None, day: int = 0, api_key: str | None = None) -> None:
         if scenario is None:
             from pricegroups.demo.generate import default_scenario
 
             scenario = default_scenario()
-        self.app = SiteApp(scenario, day)
+        self.app = SiteApp(scenario, day, api_key)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -16,10 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from http.cookies import CookieError, SimpleCookie
+from types import ModuleType
+from typing import Any, Mapping
 from urllib.parse import parse_qs
 
-from pricegroups.demo.layouts import LAYOUT_MODULES
+from pricegroups.demo.layouts import APP_MODULES, LAYOUT_MODULES, api
 from pricegroups.demo.layouts.common import CatalogueView, escape, page
 from pricegroups.demo.model import EVENT_KINDS, Chain, Event, Item, Listing, TruePrice
 from pricegroups.demo.scenario import Scenario
@@ -35,6 +37,8 @@ _REDESIGNED = {
     "grid": (b'<div class="product-grid"', b'<div class="product-grid-2026"'),
     "table": (b'<table id="product-table"', b'<table id="product-list"'),
     "jsonld": (b'<script type="application/ld+json"', b'<script type="application/vnd.shop+json"'),
+    "api": (b'"items":', b'"results":'),
+    "nextdata": (b'"catalogue":{', b'"catalog":{'),
 }
 
 # "junk_items": (sku, brand, name, price, was_price) served after a store's real items. Absurd prices
@@ -74,10 +78,24 @@ def _not_found(what: str = "page") -> Response:
     return _html(404, f"<!DOCTYPE html><html><body><h1>Not found</h1><p>No such {escape(what)}.</p></body></html>\n")
 
 
+def _layout_name(layout: ModuleType) -> str:
+    return layout.__name__.rsplit(".", 1)[-1]
+
+
+def _cookies(headers: Mapping[str, str]) -> dict[str, str]:
+    jar = SimpleCookie()
+    try:
+        jar.load(headers.get("cookie", ""))
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
 class SiteApp:
     """One demo site: a scenario (plus events added at run time) served for a settable day."""
 
-    def __init__(self, scenario: Scenario, day: int = 0) -> None:
+    def __init__(self, scenario: Scenario, day: int = 0, api_key: str | None = None) -> None:
+        self.api_key = api_key  # when set, the `api` app answers only requests carrying it (X-Api-Key)
         self._base = scenario
         self.scenario = scenario
         self._day = day
@@ -85,6 +103,7 @@ class SiteApp:
         self._lock = threading.Lock()
         self._hits: Counter[tuple[Event, int]] = Counter()  # burst counters: (event, day) -> responses sent
         self._stats: Counter[tuple[str, int]] = Counter()  # (path, status) -> requests
+        self._store_hits: Counter[str] = Counter()  # "chain/store" -> catalogue requests (the store by path or not)
         self._pages: dict[tuple, bytes] = {}
         self._items: dict[tuple[str, str, int], list[Item]] = {}
         self._routes = self._build_routes(scenario)
@@ -126,11 +145,14 @@ class SiteApp:
         with self._lock:
             self._stats.clear()
             self._hits.clear()
+            self._store_hits.clear()
 
     def stats(self) -> dict[str, Any]:
-        """Request counts (admin requests excluded): total, by status, by path, by chain."""
+        """Request counts (admin requests excluded): total, by status, by path, by chain, and catalogue
+        requests by store ("chain/store": an app's store is in a header or cookie, not the path)."""
         with self._lock:
             counts = dict(self._stats)
+            by_store = dict(self._store_hits)
         by_status: Counter[str] = Counter()
         by_chain: Counter[str] = Counter()
         by_path: dict[str, dict[str, int]] = {}
@@ -141,18 +163,21 @@ class SiteApp:
                 by_chain[chain] += n
             by_path.setdefault(path, {})[str(status)] = n
         return {"total": sum(counts.values()), "by_status": dict(by_status), "by_path": by_path,
-                "by_chain": dict(by_chain)}
+                "by_chain": dict(by_chain), "by_store": by_store}
 
     # ---- requests ----------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: str = "", body: bytes = b"") -> Response:
+    def handle(self, method: str, path: str, query: str = "", body: bytes = b"",
+               headers: Mapping[str, str] | None = None) -> Response:
+        """Answer one request; `headers` by lower-case name (the app layouts read the store from them)."""
         if path.startswith("/_admin/"):
             return self._admin(method, path, query, body)
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
         dated = _DATED.match(path)
         if dated:
-            response = self._serve_dated(method, dated["date"], dated["rest"], query)
+            response = self._serve_dated(method, dated["date"], dated["rest"], query, headers)
         else:
-            response = self._serve(method, path, {k: v[0] for k, v in parse_qs(query).items()}, self._day)
+            response = self._serve(method, path, {k: v[0] for k, v in parse_qs(query).items()}, self._day, headers)
         with self._lock:
             self._stats[(path, response.status)] += 1
         return response
@@ -161,7 +186,7 @@ class SiteApp:
         """The simulated day a calendar date is: days since the scenario's start date (the demo epoch)."""
         return (on - self.scenario.start_date).days
 
-    def _serve_dated(self, method: str, on: str, rest: str, query: str) -> Response:
+    def _serve_dated(self, method: str, on: str, rest: str, query: str, headers: dict[str, str]) -> Response:
         """`/on/YYYY-MM-DD/...`: the site as it was on that date, links kept under the prefix.
 
         A scheduler's runs (any logical date, backfills too) see their own day this way,
@@ -173,12 +198,13 @@ class SiteApp:
             return _not_found(f"date {on}")
         if day < 0:
             return _not_found(f"day before the demo epoch {self.scenario.start_date}")
-        response = self._serve(method, rest or "/", {k: v[0] for k, v in parse_qs(query).items()}, day)
+        response = self._serve(method, rest or "/", {k: v[0] for k, v in parse_qs(query).items()}, day, headers)
         if response.content_type == HTML:
             response = replace(response, body=response.body.replace(b'href="/', f'href="/on/{on}/'.encode()))
         return response
 
-    def _serve(self, method: str, path: str, query: dict[str, str], day: int) -> Response:
+    def _serve(self, method: str, path: str, query: dict[str, str], day: int,
+               headers: dict[str, str] | None = None) -> Response:
         if method not in ("GET", "HEAD"):
             return _html(405, "<html><body>Method not allowed</body></html>", Allow="GET, HEAD")
         if path == "/robots.txt":
@@ -196,6 +222,8 @@ class SiteApp:
             failed = self._burst(chain, None, kind, day)
             if failed:
                 return failed
+        if chain.app is not None and rest.startswith(("/api/", "/app/")):
+            return self._serve_app(chain, rest, query, day, headers or {})
         if rest == "/":
             body = f'<h1>{escape(chain.name)}</h1><p><a href="/{chain.code}{locator}">Find a store</a></p>'
             return _html(200, layout_page(chain, body, trap))
@@ -208,25 +236,68 @@ class SiteApp:
             return _not_found()
         return self._catalogue(chain, match["store"], query, day)
 
-    def _catalogue(self, chain: Chain, store_code: str, query: dict[str, str], day: int) -> Response:
+    def _serve_app(self, chain: Chain, rest: str, query: dict[str, str], day: int,
+                   headers: dict[str, str]) -> Response:
+        """The chain's app: the store locator and a store's catalogue, the store named by a header or cookie."""
+        app = APP_MODULES[chain.app]
+        if app is api:
+            if self.api_key is not None and headers.get(api.KEY_HEADER.lower()) != self.api_key:
+                return Response(401, api.error(f"missing or wrong {api.KEY_HEADER}").encode(), api.CONTENT_TYPE)
+            store_code = api.store_of(headers, query)
+        else:
+            store_code = app.store_of(_cookies(headers), query)
+        every = [(s, self.scenario.is_open(chain.code, s.code, day)) for s in self.scenario.stores(chain.code)]
+        if rest == app.LOCATOR:
+            if app is not api:
+                return _html(200, app.render_locator(chain, every))
+            try:
+                _, offset, limit = api.window(query, api.LOCATOR_LIMIT)
+            except ValueError as exc:
+                return Response(400, api.error(str(exc)).encode(), api.CONTENT_TYPE)
+            return Response(200, api.render_locator(every, offset, limit).encode(), api.CONTENT_TYPE)
+        if rest != app.CATALOGUE:
+            return self._app_error(app, 404, "no such page")
+        if store_code is None:
+            how = f"the {api.STORE_HEADER} header" if app is api else f"the {app.STORE_COOKIE} cookie"
+            return self._app_error(app, 400, f"no store chosen: send {how}")
+        return self._catalogue(chain, store_code, query, day, app)
+
+    @staticmethod
+    def _app_error(app: ModuleType, status: int, message: str) -> Response:
+        if app is api:
+            return Response(status, api.error(message).encode(), api.CONTENT_TYPE)
+        return _html(status, f"<html><body><h1>{escape(message)}</h1></body></html>")
+
+    def _catalogue(self, chain: Chain, store_code: str, query: dict[str, str], day: int,
+                   layout: ModuleType | None = None) -> Response:
         scenario = self.scenario
+        layout = layout or self._routes[chain.code][0]
+        content_type = getattr(layout, "CONTENT_TYPE", HTML)
+        with self._lock:
+            self._store_hits[f"{chain.code}/{store_code}"] += 1
         try:
             store = scenario.store(chain.code, store_code)
         except ConfigError:
-            return _not_found("store")
-        layout = self._routes[chain.code][0]
+            return self._app_error(layout, 404, "no such store") if layout is api else _not_found("store")
         closing = [e for e in scenario.events_on(day, chain.code, store_code) if e.kind == "store_closes"]
         if closing:
             if (closing[0].mode or "404") == "404":
+                if layout is api:
+                    return self._app_error(layout, 404, "no such store (this store has closed)")
                 return _not_found("store (this store has closed)")
-            return _html(200, layout.render_closed(chain, store))
+            return Response(200, layout.render_closed(chain, store).encode(), content_type)
         for kind in ("rate_limit", "server_error"):
             failed = self._burst(chain, store_code, kind, day)
             if failed:
                 return failed
         try:
-            number, start = layout.page_start(query, chain.page_size)
+            if hasattr(layout, "window"):  # the apps: a page size of their own (an API's limit)
+                number, start, size = layout.window(query, chain.page_size)
+            else:
+                (number, start), size = layout.page_start(query, chain.page_size), chain.page_size
         except ValueError:
+            if layout is api:
+                return self._app_error(layout, 400, "bad page parameter")
             return _html(400, "<html><body>Bad page parameter</body></html>")
         events = scenario.events_on(day, chain.code, store_code)
         delay = max((e.delay if e.delay is not None else 1.5 for e in events
@@ -238,27 +309,27 @@ class SiteApp:
         either = [e for e in scenario.events_on(day, chain.code) if e.store in (None, store_code)]
         redesigned = any(e.kind == "layout_changed" and e.page in (None, number) for e in either)
         junk = any(e.kind == "junk_items" for e in either)
-        key = (chain.code, store_code, day, start, fraction, broken, redesigned, junk)
+        key = (chain.code, _layout_name(layout), store_code, day, start, size, fraction, broken, redesigned, junk)
         body = self._pages.get(key)
         if body is None:
             items = self._store_items(chain.code, store_code, day)
             if fraction is not None:
                 items = items[: math.ceil(len(items) * fraction)]
             total = len(items)
-            pages = math.ceil(total / chain.page_size)
-            shown = items[start : start + chain.page_size]
+            pages = math.ceil(total / size)
+            shown = items[start : start + size]
             if junk and number == max(pages, 1):  # on the last page: no later page's offset moves
                 shown = shown + junk_items(chain)
-            view = CatalogueView(chain, store, shown, number, pages, total, start)
+            view = CatalogueView(chain, store, shown, number, pages, total, start, size)
             body = (layout.render_malformed(view) if broken else layout.render_catalogue(view)).encode()
             if redesigned:
-                old, new = _REDESIGNED[chain.layout]
+                old, new = _REDESIGNED[_layout_name(layout)]
                 body = body.replace(old, new)
             with self._lock:
                 if len(self._pages) >= _PAGE_CACHE_LIMIT:
                     self._pages.clear()
                 self._pages[key] = body
-        return Response(200, body, HTML, delay=delay)
+        return Response(200, body, content_type, delay=delay)
 
     def _store_items(self, chain: str, store: str, day: int) -> list[Item]:
         key = (chain, store, day)

@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from pricegroups.errors import FetchError, HttpStatusError, OffHostError, RobotsDisallowed
+from pricegroups.scrape.context import NO_HEADERS, RequestHeaders
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,26 @@ class FetchStats:
         )
 
 
+@dataclass(frozen=True)
+class SentRequest:
+    """One HTTP request as `chains try` shows it: the headers the profile set, the secret masked."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    status: int | None  # None: no answer (connection error, timeout)
+
+
 class Fetcher(Protocol):
-    """Where page bytes come from: the live site or a snapshot of it."""
+    """Where page bytes come from: the live site or a snapshot of it.
+
+    `headers` are the profile's for this request (the store's context); a
+    snapshot, kept per store, answers by URL alone.
+    """
 
     stats: FetchStats
 
-    def fetch(self, url: str) -> FetchedPage: ...
+    def fetch(self, url: str, headers: RequestHeaders = NO_HEADERS) -> FetchedPage: ...
 
 
 def same_host(url: str, base_url: str) -> bool:
@@ -100,12 +115,14 @@ class LiveFetcher:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        keep_sent: bool = False,
     ):
         self.base_url = base_url
         self.settings = settings
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = settings.user_agent
         self.stats = FetchStats()
+        self.sent: list[SentRequest] | None = [] if keep_sent else None  # every request, for `chains try`
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._next_slot: dict[str, float] = {}
@@ -117,11 +134,11 @@ class LiveFetcher:
     def close(self) -> None:
         self.session.close()
 
-    def fetch(self, url: str) -> FetchedPage:
-        """GET a page of the profile's host; follows same-host redirects only."""
+    def fetch(self, url: str, headers: RequestHeaders = NO_HEADERS) -> FetchedPage:
+        """GET a page of the profile's host with the profile's headers; follows same-host redirects only."""
         for _ in range(MAX_REDIRECTS + 1):
             self._check_allowed(url)
-            response = self._get_with_retries(url)
+            response = self._get_with_retries(url, headers)
             if response.status_code in REDIRECT_STATUSES and response.headers.get("Location"):
                 url = urljoin(url, response.headers["Location"])
                 continue
@@ -172,15 +189,17 @@ class LiveFetcher:
         if slot > now:
             self._sleep(slot - now)
 
-    def _get_with_retries(self, url: str) -> requests.Response:
+    def _get_with_retries(self, url: str, headers: RequestHeaders = NO_HEADERS) -> requests.Response:
         settings = self.settings
         attempt = 0
         while True:
             self._wait_for_slot(url)
             self.stats.requests += 1
             try:
-                response = self.session.get(url, timeout=settings.http_timeout_s, allow_redirects=False)
+                response = self.session.get(url, headers=dict(headers.values) or None,
+                                            timeout=settings.http_timeout_s, allow_redirects=False)
             except requests.RequestException as exc:  # connection reset, timeout, broken chunking
+                self._note(url, headers, None)
                 self.stats.http_errors += 1
                 if attempt >= settings.http_retries:
                     message = f"{type(exc).__name__} for {url} after {attempt} retries: {exc}"
@@ -188,6 +207,7 @@ class LiveFetcher:
                 delay = self._backoff(attempt)
                 log.info("retrying %s in %.2fs after %s", url, delay, type(exc).__name__)
             else:
+                self._note(url, headers, response.status_code)
                 if response.status_code < 400 or response.status_code in REDIRECT_STATUSES:
                     return response
                 self.stats.http_errors += 1
@@ -201,6 +221,10 @@ class LiveFetcher:
             self.stats.retries += 1
             self.stats.waited_s += delay
             self._sleep(delay)
+
+    def _note(self, url: str, headers: RequestHeaders, status: int | None) -> None:
+        if self.sent is not None:
+            self.sent.append(SentRequest("GET", url, headers.shown(), status))
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full-range jitter (0.5x..1.5x), capped."""

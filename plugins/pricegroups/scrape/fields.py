@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping, NamedTuple
 
+from pricegroups.errors import MoneyError
 from pricegroups.scrape import money
 
 
@@ -127,6 +128,36 @@ def _promo(raw: Any, target: str) -> dict[str, Any]:
     return out
 
 
+def minor_units(scale: int = 2) -> Callable[[Any, str], dict[str, Any]]:
+    """A parser of whole minor units (cents: scale 2) as APIs send money: 350 -> 3.50.
+
+    Exact or refused: a fraction of a minor unit, or an amount with more
+    decimals than the target holds (cents; a unit price 4 places), is an error.
+    """
+    def parse(raw: Any, target: str) -> dict[str, Any]:
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return {target: None}
+        if isinstance(raw, bool):
+            raise MoneyError(f"{target}: not a whole number of minor units: {raw!r}")
+        try:
+            units = Decimal(raw.strip() if isinstance(raw, str) else raw)
+        except (InvalidOperation, TypeError, ValueError):
+            raise MoneyError(f"{target}: not a whole number of minor units: {raw!r}") from None
+        if not units.is_finite() or units != units.to_integral_value():
+            raise MoneyError(f"{target}: not a whole number of minor units: {raw!r}")
+        places = money.UNIT_PRICE_PLACES if target == "unit_price" else money.CENT
+        amount = units.scaleb(-scale)
+        try:
+            exact = amount.quantize(places)
+        except InvalidOperation:  # more digits than a Decimal context holds: no price is that big
+            raise MoneyError(f"{target}: not a whole number of minor units: {raw!r}") from None
+        if amount != exact:
+            raise MoneyError(f"{target}: {raw!r} minor units at scale {scale} has more decimals than {places}")
+        return {target: exact}
+
+    return parse
+
+
 _FALSE = {"", "0", "false", "no", "off", "none", "n"}
 
 
@@ -171,6 +202,7 @@ def normalise_gtin(text: str) -> str:
 PARSERS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "text": _text,
     "money": _money,
+    "cents": minor_units(2),
     "price": _price,
     "was_price": _was_price,
     "saving": _saving,

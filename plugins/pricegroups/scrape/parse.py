@@ -12,13 +12,15 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterator, Mapping
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from lxml import etree
 
 from pricegroups.errors import ParseError, TooManyDropped
-from pricegroups.scrape.fields import PARSERS, Dropped, ScrapedItem, build_item, clean_text
-from pricegroups.scrape.profile import ROW_SEPARATOR, PathStep, SiteProfile, compile_profile
+from pricegroups.scrape import jsonlayout
+from pricegroups.scrape.fields import Dropped, ScrapedItem, build_item, clean_text
+from pricegroups.scrape.profile import ROW_SEPARATOR, JsonLocator, PathStep, SiteProfile, compile_profile
+from pricegroups.scrape.urls import with_query
 
 _HTML_PARSER = etree.HTMLParser(recover=True, remove_comments=True)
 # Without a declared charset libxml2 assumes Latin-1; the web (and the snapshots) are UTF-8 by default.
@@ -35,6 +37,7 @@ class PageResult:
     dropped: tuple[Dropped, ...]
     next_url: str | None
     closed: bool = False
+    note: str | None = None  # why a page gave no items, when the layout can tell (json)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,15 @@ class LocatedStore:
     name: str | None
     address: str | None
     catalogue_url: str | None
+    closed: bool = False  # listed, but as closed (a json locator's `closed` rule)
+
+
+@dataclass(frozen=True)
+class LocatorPage:
+    """One page of a store locator: its stores and the next page's URL (json locators paginate)."""
+
+    stores: tuple[LocatedStore, ...]
+    next_url: str | None
 
 
 def _document(body: bytes, url: str) -> etree._Element:
@@ -82,6 +94,7 @@ def _validate(raw_items: list[dict[str, Any]], profile: SiteProfile, url: str,
     dropped: list[Dropped] = []
     fix = getattr(profile.hook, "fix_item", None)
     parsers = {rule.name: rule.parser for rule in profile.fields}
+    calls = {rule.name: rule.call for rule in profile.fields}
     for raw in raw_items:
         values: dict[str, Any] = {}
         try:
@@ -97,7 +110,7 @@ def _validate(raw_items: list[dict[str, Any]], profile: SiteProfile, url: str,
                     else:
                         values[name] = clean_text(value)
                     continue
-                parser = PARSERS[kind]
+                parser = calls[name]
                 if name == "barcode":
                     # a bad barcode costs the item its barcode, not its price
                     try:
@@ -217,13 +230,6 @@ def _check_count(url: str, declared: Any, found: int) -> None:
         raise ParseError(f"{url}: page says it holds {expected} items but {found} were found (cut off?)")
 
 
-def _with_query(url: str, param: str, value: int) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != param]
-    query.append((param, str(value)))
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
 def page_number(url: str, profile: SiteProfile) -> int:
     """The page number a page_param URL asks for (the profile's start page when absent)."""
     pagination = profile.pagination
@@ -246,7 +252,7 @@ def _next_url(root: etree._Element, url: str, profile: SiteProfile, found_items:
             return None
         if pagination.has_next_xpath is not None and not _truthy(pagination.has_next_xpath(root)):
             return None
-        return _with_query(url, pagination.param, page_number(url, profile) + 1)
+        return with_query(url, **{pagination.param: page_number(url, profile) + 1})
     return None
 
 
@@ -255,9 +261,42 @@ def _truthy(result: Any) -> bool:
     return bool(value) and str(value).strip().lower() not in ("0", "false", "no")
 
 
+def _checked(raw_items: list[dict[str, Any]], compiled: SiteProfile, url: str,
+             ) -> tuple[list[ScrapedItem], list[Dropped]]:
+    """Validated items and drops; TooManyDropped when most of the page failed."""
+    items, dropped = _validate(raw_items, compiled, url)
+    lost = sum(1 for d in dropped if not d.kept)
+    if lost and lost > compiled.max_drop_share * (lost + len(items)):
+        sample = "; ".join(sorted({d.reason for d in dropped if not d.kept})[:3])
+        raise TooManyDropped(f"{url}: {lost} of {lost + len(items)} items failed validation ({sample})",
+                             tuple(items), tuple(dropped))
+    return items, dropped
+
+
+def _json_page(body: bytes, url: str, compiled: SiteProfile) -> PageResult:
+    rules = compiled.json
+    document = jsonlayout.load_document(body, url, rules.script, _document, "items.script")
+    if jsonlayout.is_closed(document, rules):
+        return PageResult(url, (), (), None, closed=True)
+    jsonlayout.check_marker(document, url, rules)
+    raw_items = jsonlayout.raw_items(document, url, compiled)
+    _check_count(url, jsonlayout.declared_count(document, rules), len(raw_items))
+    items, dropped = _checked(raw_items, compiled, url)
+    note = None if raw_items else jsonlayout.explain_empty(document, compiled)
+    return PageResult(url, tuple(items), tuple(dropped),
+                      jsonlayout.next_url(document, url, compiled.pagination, len(raw_items)), note=note)
+
+
+def first_page_url(url: str, profile: SiteProfile) -> str:
+    """A list's first page as requested: with the page size the profile asks for, if any."""
+    return jsonlayout.first_url(url, profile.pagination) if profile.layout == "json" else url
+
+
 def parse_page(body: bytes, url: str, profile: Mapping[str, Any] | SiteProfile) -> PageResult:
     """Parse one catalogue page into validated items, dropped items and the next page's URL."""
     compiled = compile_profile(profile)
+    if compiled.layout == "json":
+        return _json_page(body, url, compiled)
     root = _document(body, url)
     if compiled.closed_marker is not None and _truthy(compiled.closed_marker(root)):
         return PageResult(url, (), (), None, closed=True)
@@ -272,13 +311,19 @@ def parse_page(body: bytes, url: str, profile: Mapping[str, Any] | SiteProfile) 
     else:
         raw_items = _html_raw_items(root, compiled)
     _check_count(url, declared, len(raw_items))
-    items, dropped = _validate(raw_items, compiled, url)
-    lost = sum(1 for d in dropped if not d.kept)
-    if lost and lost > compiled.max_drop_share * (lost + len(items)):
-        sample = "; ".join(sorted({d.reason for d in dropped if not d.kept})[:3])
-        raise TooManyDropped(f"{url}: {lost} of {lost + len(items)} items failed validation ({sample})",
-                             tuple(items), tuple(dropped))
+    items, dropped = _checked(raw_items, compiled, url)
     return PageResult(url, tuple(items), tuple(dropped), _next_url(root, url, compiled, bool(raw_items)))
+
+
+def parse_locator_page(body: bytes, url: str, profile: Mapping[str, Any] | SiteProfile) -> LocatorPage:
+    """One page of a chain's store locator: its stores (closed ones too) and the next page's URL."""
+    compiled = compile_profile(profile)
+    rule = compiled.locator
+    if not isinstance(rule, JsonLocator):
+        return LocatorPage(tuple(parse_locator(body, url, compiled)), None)
+    document = jsonlayout.load_document(body, url, rule.script, _document, "locator.script")
+    stores = tuple(LocatedStore(*entry) for entry in jsonlayout.located_stores(document, url, rule))
+    return LocatorPage(stores, jsonlayout.next_url(document, url, rule.pagination, len(stores)))
 
 
 def parse_locator(body: bytes, url: str, profile: Mapping[str, Any] | SiteProfile) -> list[LocatedStore]:
@@ -287,6 +332,11 @@ def parse_locator(body: bytes, url: str, profile: Mapping[str, Any] | SiteProfil
     rule = compiled.locator
     if rule is None:
         raise ParseError("site profile has no store locator rule")
+    if isinstance(rule, JsonLocator):
+        found = parse_locator_page(body, url, compiled).stores
+        if not found:
+            raise ParseError(f"{url}: the store locator lists no stores")
+        return list({s.code: s for s in found}.values())
     root = _document(body, url)
     found: dict[str, LocatedStore] = {}
     for node in rule.stores(root):

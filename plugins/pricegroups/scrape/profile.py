@@ -16,16 +16,21 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from lxml import etree
 
 from pricegroups.errors import ConfigError
-from pricegroups.scrape.fields import DEFAULT_PARSER, DEFAULT_PRICE_CEILING, EXTRACTABLE, PARSERS
+from pricegroups.scrape.context import NO_REQUEST, STORE_FIELD, RequestSpec, compile_request, template_fields
+from pricegroups.scrape.fields import DEFAULT_PARSER, DEFAULT_PRICE_CEILING, EXTRACTABLE, PARSERS, minor_units
+from pricegroups.scrape.jmes import Expression, compile_expression, optional_expression
 
 FORMAT_VERSION = 1
-LAYOUTS = ("html", "jsonld")
+LAYOUTS = ("html", "jsonld", "json")
+# json: the pages are JSON (an API) or hold it in a script element (embedded app state)
 PAGINATION_KINDS = ("page_param", "next_link", "none")
+JSON_PAGINATION_KINDS = ("page_param", "offset", "cursor", "next_link", "none")
+MAX_SCALE = 6  # the `cents` parser's scale: digits of minor units (2: cents)
 PROFILES_DIR = Path(__file__).with_name("profiles")
 HOOK_PREFIX = "pricegroups."  # hooks are project code, never arbitrary modules named in the database
 
@@ -36,6 +41,9 @@ class FieldRule:
     parser: str
     xpath: etree.XPath | None = None
     path: tuple[tuple["PathStep", ...], ...] = ()  # JSON-LD: alternatives, each a key path
+    expr: Expression | None = None  # json: a JMESPath relative to the item
+    scale: int | None = None  # the `cents` parser's digits of minor units
+    call: Callable[[Any, str], dict[str, Any]] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,37 @@ class Pagination:
     start: int = 1
     next_xpath: etree.XPath | None = None
     has_next_xpath: etree.XPath | None = None
+    expr: Expression | None = None  # json: next_link's URL, cursor's cursor, page_param's has-next
+    total: Expression | None = None  # json offset: the number of items of the whole list
+    limit_param: str | None = None  # json: a page-size parameter set on every request...
+    limit: int | None = None  # ...to this value
+
+
+@dataclass(frozen=True)
+class JsonLocator:
+    """A store locator read from JSON (an API, or app state embedded in a page), paginated."""
+
+    path: str
+    script: etree.XPath | None
+    stores: Expression
+    code: Expression
+    name: Expression | None
+    address: Expression | None
+    catalogue: Expression | None
+    closed: Expression | None  # true for a store the locator lists as closed
+    pagination: Pagination
+    max_pages: int
+
+
+@dataclass(frozen=True)
+class JsonRules:
+    """Where a `json` layout page's items and markers are: JMESPaths on the page's JSON document."""
+
+    script: etree.XPath | None  # the element holding the JSON in an HTML page; None: the body is JSON
+    items: Expression
+    count: Expression | None
+    page_marker: Expression | None
+    closed_marker: Expression | None
 
 
 @dataclass(frozen=True)
@@ -72,7 +111,7 @@ class SiteProfile:
 
     source: Mapping[str, Any]
     layout: str
-    locator: LocatorRule | None
+    locator: LocatorRule | JsonLocator | None
     url_template: str
     pagination: Pagination
     max_pages: int
@@ -87,17 +126,28 @@ class SiteProfile:
     max_drop_share: float
     price_ceiling: Decimal
     hook: ModuleType | None = field(default=None, compare=False)
+    request: RequestSpec = NO_REQUEST
+    json: JsonRules | None = None
 
 
 # Keys a profile may hold, per object. A key starting with "_" is ignored anywhere (a note, a hook's
 # own setting); any other unknown key is refused, because a misspelt optional key (a closed marker, a
 # count check) would otherwise switch a safety check off without a word.
-TOP_KEYS = ("format", "layout", "locator", "catalogue", "items", "hook")
+TOP_KEYS = ("format", "layout", "locator", "catalogue", "items", "hook", "request")
 LOCATOR_KEYS = ("path", "stores", "code", "name", "address", "catalogue")
+JSON_LOCATOR_KEYS = LOCATOR_KEYS + ("script", "closed", "pagination", "max_pages")
 CATALOGUE_KEYS = ("url_template", "pagination", "max_pages", "page_marker", "closed_marker")
 PAGINATION_KEYS = {"page_param": ("kind", "param", "start", "has_next_xpath"), "next_link": ("kind", "xpath"),
                    "none": ("kind",)}
-ITEMS_KEYS = ("xpath", "jsonld_type", "count_xpath", "count_path", "fields", "max_drop_share", "price_ceiling")
+JSON_PAGINATION_KEYS = {
+    "page_param": ("kind", "param", "start", "has_next_path", "limit_param", "limit"),
+    "offset": ("kind", "param", "limit_param", "limit", "total_path"),
+    "cursor": ("kind", "param", "path", "limit_param", "limit"),
+    "next_link": ("kind", "path"),
+    "none": ("kind",),
+}
+ITEMS_KEYS = ("xpath", "jsonld_type", "count_xpath", "count_path", "fields", "max_drop_share", "price_ceiling",
+              "path", "script")
 REQUIRED_FIELDS = ("sku", "name", "price")
 _MISSING = object()
 
@@ -178,23 +228,35 @@ def _field_rule(name: str, spec: Any, layout: str) -> FieldRule:
     if name not in EXTRACTABLE:
         known = ", ".join(sorted(EXTRACTABLE))
         raise ConfigError(f"profile key {key!r}: unknown item field {name!r}; expected one of {known}")
-    where = "path" if layout == "jsonld" else "xpath"  # a JSON-LD path or an XPath, by layout
+    where = "xpath" if layout == "html" else "path"  # an XPath, a JSON-LD path or a JMESPath, by layout
+    language = {"html": "XPath", "jsonld": "JSON-LD path", "json": "JMESPath"}[layout]
     if isinstance(spec, str):
         spec = {where: spec}
     if not isinstance(spec, Mapping):
-        raise _bad(key, f"a string (the {'JSON-LD path' if layout == 'jsonld' else 'XPath'})"
-                        f" or an object {{{where!r}: ..., 'parser': ...}}", spec)
-    _object(spec, key, (where, "parser"))
+        raise _bad(key, f"a string (the {language}) or an object {{{where!r}: ..., 'parser': ...}}", spec)
+    _object(spec, key, (where, "parser", "scale"))
     parser = spec.get("parser") or DEFAULT_PARSER.get(name, "text")
     if not isinstance(parser, str) or parser not in PARSERS:
         known = ", ".join(PARSERS)
         raise ConfigError(f"profile key '{key}.parser': unknown parser {parser!r}; expected one of {known}")
+    scale = None
+    if "scale" in spec:
+        if parser != "cents":
+            raise ConfigError(f"profile key '{key}.scale': only the 'cents' parser takes a scale"
+                              f" (this field's parser is {parser!r})")
+        scale = _integer(spec, "scale", key, 2, least=0)
+        if scale > MAX_SCALE:
+            raise _bad(f"{key}.scale", f"digits of minor units, from 0 to {MAX_SCALE}", scale)
+    call = minor_units(scale) if scale is not None else PARSERS[parser]
+    if layout == "json":
+        return FieldRule(name, parser, expr=compile_expression(spec.get("path"), f"{key}.path"), scale=scale,
+                         call=call)
     if layout == "jsonld":
         path = spec.get("path")
         if not isinstance(path, str) or not path:
             raise _bad(f"{key}.path", "a JSON-LD path like 'offers.price'", path)
-        return FieldRule(name, parser, path=parse_path(path, f"{key}.path"))
-    return FieldRule(name, parser, xpath=_xpath(spec.get("xpath"), f"{key}.xpath"))
+        return FieldRule(name, parser, path=parse_path(path, f"{key}.path"), call=call)
+    return FieldRule(name, parser, xpath=_xpath(spec.get("xpath"), f"{key}.xpath"), call=call)
 
 
 _STEP_RE = re.compile(
@@ -248,9 +310,28 @@ def _hook(name: Any) -> ModuleType | None:
     return module
 
 
-def _locator(spec: Any) -> LocatorRule | None:
+def _json_locator(spec: Any) -> JsonLocator:
+    spec = _object(spec, "locator", JSON_LOCATOR_KEYS)
+
+    def optional(name: str) -> Expression | None:
+        return optional_expression(spec.get(name), f"locator.{name}")
+
+    return JsonLocator(
+        path=_text(spec, "path", "locator"),
+        script=_optional_xpath(spec.get("script"), "locator.script"),
+        stores=compile_expression(spec.get("stores"), "locator.stores"),
+        code=compile_expression(spec.get("code"), "locator.code"),
+        name=optional("name"), address=optional("address"), catalogue=optional("catalogue"), closed=optional("closed"),
+        pagination=_pagination(spec.get("pagination"), "json", "locator.pagination"),
+        max_pages=_integer(spec, "max_pages", "locator", 50, least=1),
+    )
+
+
+def _locator(spec: Any, layout: str = "html") -> LocatorRule | JsonLocator | None:
     if spec is None:
         return None
+    if layout == "json":
+        return _json_locator(spec)
     spec = _object(spec, "locator", LOCATOR_KEYS)
     return LocatorRule(
         path=_text(spec, "path", "locator"),
@@ -262,14 +343,42 @@ def _locator(spec: Any) -> LocatorRule | None:
     )
 
 
-def _pagination(spec: Any) -> Pagination:
-    key = "catalogue.pagination"
+def _json_pagination(spec: Mapping[str, Any], key: str) -> Pagination:
+    kind = spec.get("kind")
+    if kind not in JSON_PAGINATION_KINDS:
+        raise _bad(f"{key}.kind", f"a pagination kind of the json layout, one of {', '.join(JSON_PAGINATION_KINDS)}",
+                   kind)
+    _object(spec, key, JSON_PAGINATION_KEYS[kind])
+    limit_param = _text(spec, "limit_param", key) if "limit_param" in spec else None
+    limit = _integer(spec, "limit", key, 0, least=1) if "limit" in spec else None
+    if (limit_param is None) != (limit is None):
+        raise _bad(f"{key}.limit" if limit is None else f"{key}.limit_param",
+                   "both 'limit_param' and 'limit' (the page size asked for), or neither")
+    common = {"limit_param": limit_param, "limit": limit}
+    if kind == "page_param":
+        return Pagination(kind, param=_text(spec, "param", key, "page"), start=_integer(spec, "start", key, 1, least=0),
+                          expr=optional_expression(spec.get("has_next_path"), f"{key}.has_next_path"), **common)
+    if kind == "offset":
+        return Pagination(kind, param=_text(spec, "param", key, "offset"), start=0,
+                          total=optional_expression(spec.get("total_path"), f"{key}.total_path"), **common)
+    if kind == "cursor":
+        return Pagination(kind, param=_text(spec, "param", key, "cursor"),
+                          expr=compile_expression(spec.get("path"), f"{key}.path"), **common)
+    if kind == "next_link":
+        return Pagination(kind, expr=compile_expression(spec.get("path"), f"{key}.path"))
+    return Pagination(kind)
+
+
+def _pagination(spec: Any, layout: str = "html", key: str = "catalogue.pagination") -> Pagination:
     spec = {"kind": "none"} if spec is None else spec
     if not isinstance(spec, Mapping):
         raise _bad(key, "an object like {'kind': 'none'}", spec)
+    if layout == "json":
+        return _json_pagination(spec, key)
     kind = spec.get("kind")
     if kind not in PAGINATION_KINDS:
-        raise _bad(f"{key}.kind", f"a pagination kind, one of {', '.join(PAGINATION_KINDS)}", kind)
+        raise _bad(f"{key}.kind", f"a pagination kind, one of {', '.join(PAGINATION_KINDS)}"
+                   + (" (offset and cursor are json layout kinds)" if kind in JSON_PAGINATION_KINDS else ""), kind)
     _object(spec, key, PAGINATION_KEYS[kind])
     if kind == "next_link":
         return Pagination(kind, next_xpath=_xpath(spec.get("xpath"), f"{key}.xpath"))
@@ -320,10 +429,8 @@ def _compile(key: str) -> SiteProfile:
     if "catalogue" not in spec:
         raise _bad("catalogue", "an object with at least 'url_template' (required)")
     catalogue = _object(spec["catalogue"], "catalogue", CATALOGUE_KEYS)
-    template = catalogue.get("url_template")
-    if not isinstance(template, str) or "{store_code}" not in template:
-        raise _bad("catalogue.url_template", "a path containing {store_code}, e.g. '/shop/{store_code}'",
-                   template)
+    request = compile_request(spec.get("request"))
+    template = _url_template(catalogue.get("url_template"), request)
     if "items" not in spec:
         raise _bad("items", "an object with 'fields' (required)")
     items = _object(spec["items"], "items", ITEMS_KEYS)
@@ -340,31 +447,73 @@ def _compile(key: str) -> SiteProfile:
     if layout == "html" and not items.get("xpath") and not extracts:
         raise _bad("items.xpath", "an XPath selecting one node per product (required for the html layout)",
                    items.get("xpath", _MISSING))
+    if layout == "json" and extracts:
+        raise ConfigError("profile key 'hook': extract_items reads HTML (the html and jsonld layouts);"
+                          " a json layout hook may define fix_item only")
+    json_rules = _json_rules(items, catalogue) if layout == "json" else None
+    for name in ("path", "script"):
+        if name in items and layout != "json":
+            raise ConfigError(f"profile key 'items.{name}': a key of the json layout, not of {layout!r}")
     share = _number(items, "max_drop_share", "items", 0.5)
     if not 0 <= share <= 1:
         raise _bad("items.max_drop_share", "a share from 0 to 1", items["max_drop_share"])
     ceiling = _number(items, "price_ceiling", "items", DEFAULT_PRICE_CEILING)
     if ceiling <= 0:
         raise _bad("items.price_ceiling", "a positive amount", items["price_ceiling"])
+    html = layout != "json"  # the markers, items and count of the html and jsonld layouts are XPaths
     return SiteProfile(
         source=spec,
         layout=layout,
-        locator=_locator(spec.get("locator")),
+        locator=_locator(spec.get("locator"), layout),
         url_template=template,
-        pagination=_pagination(catalogue.get("pagination")),
+        pagination=_pagination(catalogue.get("pagination"), layout),
         max_pages=_integer(catalogue, "max_pages", "catalogue", 200, least=1),
-        page_marker=_optional_xpath(catalogue.get("page_marker"), "catalogue.page_marker"),
-        closed_marker=_optional_xpath(catalogue.get("closed_marker"), "catalogue.closed_marker"),
+        page_marker=_optional_xpath(catalogue.get("page_marker"), "catalogue.page_marker") if html else None,
+        closed_marker=_optional_xpath(catalogue.get("closed_marker"), "catalogue.closed_marker") if html else None,
         item_xpath=_optional_xpath(items.get("xpath"), "items.xpath"),
         row_xpath=_row_xpath(rules) if layout == "html" and rules else None,
         count_xpath=_optional_xpath(items.get("count_xpath"), "items.count_xpath"),
         count_path=parse_path(_text(items, "count_path", "items"), "items.count_path")
-        if "count_path" in items else (),
+        if "count_path" in items and layout == "jsonld" else (),
         jsonld_type=_text(items, "jsonld_type", "items", "Product"),
         fields=rules,
         max_drop_share=float(share),
         price_ceiling=ceiling,
         hook=hook,
+        request=request,
+        json=json_rules,
+    )
+
+
+def _url_template(template: Any, request: RequestSpec) -> str:
+    """The catalogue URL template: it names {store_code} unless a header or cookie carries the store."""
+    key = "catalogue.url_template"
+    if not isinstance(template, str) or not template.strip():
+        raise _bad(key, "a path containing {store_code}, e.g. '/shop/{store_code}'", template)
+    try:
+        names = template_fields(template, key, (STORE_FIELD,))
+    except ConfigError as exc:
+        if "{secret}" in template:
+            raise ConfigError(f"profile key {key!r}: a secret goes in a header or a cookie"
+                              " ('request'), never in a URL (URLs are logged and kept in snapshots)") from None
+        raise exc
+    if STORE_FIELD not in names and not request.names_store():
+        raise _bad(key, "a path containing {store_code}, e.g. '/shop/{store_code}' (or a header or cookie"
+                        " in 'request' naming {store_code})", template)
+    return template
+
+
+def _json_rules(items: Mapping[str, Any], catalogue: Mapping[str, Any]) -> JsonRules:
+    for name in ("xpath", "count_xpath", "jsonld_type"):
+        if name in items:
+            raise ConfigError(f"profile key 'items.{name}': not a key of the json layout"
+                              " (it takes path, script, count_path)")
+    return JsonRules(
+        script=_optional_xpath(items.get("script"), "items.script"),
+        items=compile_expression(items.get("path"), "items.path"),
+        count=optional_expression(items.get("count_path"), "items.count_path"),
+        page_marker=optional_expression(catalogue.get("page_marker"), "catalogue.page_marker"),
+        closed_marker=optional_expression(catalogue.get("closed_marker"), "catalogue.closed_marker"),
     )
 
 

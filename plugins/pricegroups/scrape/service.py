@@ -19,9 +19,11 @@ import psycopg
 import requests
 
 from pricegroups.errors import ConfigError, HttpStatusError, PricegroupsError, StoreClosed
-from pricegroups.scrape.walk import read_catalogue
+from pricegroups.scrape.context import ChainRequests, ConnectionLookup
+from pricegroups.scrape.walk import read_catalogue, read_locator
 from pricegroups.scrape.fetch import Fetcher, FetchStats, LiveFetcher, same_host
-from pricegroups.scrape.parse import LocatedStore, parse_locator
+from pricegroups.scrape.jsonlayout import first_url
+from pricegroups.scrape.parse import LocatedStore, first_page_url
 from pricegroups.scrape.profile import SiteProfile, compile_profile
 from pricegroups.scrape.record import FAILED, OK, SUSPECT, StoreOutcome, last_ok_item_counts, record_outcome
 from pricegroups.scrape.snapshots import LOCATOR_KEY, RecordingFetcher, SnapshotKey, SnapshotStore, snapshot_store
@@ -52,6 +54,10 @@ class ChainConfig:
         if self.requests_per_second is None:
             return settings
         return replace(settings, requests_per_second=self.requests_per_second)
+
+    def request_context(self, connection_lookup: ConnectionLookup | None = None) -> ChainRequests:
+        """The headers and cookies of this chain's requests (its secret read through `connection_lookup`)."""
+        return ChainRequests(self.profile.request, connection_lookup)
 
 
 @dataclass
@@ -128,24 +134,26 @@ def check_requests_per_second(value: float | None) -> float | None:
 
 def locator_url(chain: ChainConfig) -> str:
     """The absolute URL of the chain's store locator page."""
-    if chain.profile.locator is None:
+    rule = chain.profile.locator
+    if rule is None:
         raise ConfigError(f"chain {chain.code!r}: the site profile has no store locator")
-    return urljoin(chain.base_url + "/", chain.profile.locator.path.lstrip("/"))
+    url = urljoin(chain.base_url + "/", rule.path.lstrip("/"))
+    pagination = getattr(rule, "pagination", None)  # a json locator paginates
+    return url if pagination is None else first_url(url, pagination)
 
 
 def _read_locator(
-    chain: ChainConfig, logical_date: datetime, live: Fetcher, snapshots: SnapshotStore, force: bool
+    chain: ChainConfig, logical_date: datetime, live: Fetcher, snapshots: SnapshotStore, force: bool,
+    chain_requests: ChainRequests,
 ) -> dict[str, LocatedStore]:
-    """The stores the chain's locator lists (the locator page is snapshotted like a store)."""
+    """The stores the chain's locator lists, closed ones too (its pages are snapshotted like a store's)."""
     url = locator_url(chain)
     key = SnapshotKey(chain.code, LOCATOR_KEY, logical_date)
     if not force and snapshots.is_complete(key):
-        page = snapshots.replay(key).fetch(url)
-        return {s.code: s for s in parse_locator(page.body, page.url, chain.profile)}
+        return {s.code: s for s in read_locator(snapshots.replay(key), url, chain.profile)}
     writer = snapshots.writer(key)
-    page = RecordingFetcher(live, writer).fetch(url)
-    stores = parse_locator(page.body, page.url, chain.profile)
-    writer.complete()  # only a locator page that parsed is worth replaying
+    stores = read_locator(RecordingFetcher(live, writer), url, chain.profile, chain_requests.headers(None))
+    writer.complete()  # only a locator that parsed is worth replaying
     return {s.code: s for s in stores}
 
 
@@ -158,30 +166,35 @@ def sync_stores(
     session: requests.Session | None = None,
     force: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    connection_lookup: ConnectionLookup | None = None,
 ) -> dict[str, Any]:
-    """Read the chain's store locator and add the stores the database does not know yet.
+    """Read the chain's store locator and add the (open) stores the database does not know yet.
 
-    Stores the locator no longer lists are reported (`unlisted`), not
-    deactivated: closing a store is a decision for group maintenance.
+    Stores the locator no longer lists, or lists as closed, are reported
+    (`unlisted`, `closed`), not deactivated: closing a store is a decision for
+    group maintenance.
     """
     chain = load_chain(conn, chain_code).on(at)
     live = LiveFetcher(chain.base_url, chain.polite(settings), session)
     try:
-        listed = _read_locator(chain, at, live, snapshot_store(settings, storage_options), force)
+        listed = _read_locator(chain, at, live, snapshot_store(settings, storage_options), force,
+                               chain.request_context(connection_lookup))
     finally:
         if session is None:
             live.close()
     known = dict(conn.execute(
         "SELECT code, store_id FROM stores WHERE chain_id = %s AND active", (chain.chain_id,)
     ).fetchall())
-    infos = [StoreInfo(s.code, s.name, s.address) for s in listed.values()]
+    open_stores = {code: s for code, s in listed.items() if not s.closed}
+    infos = [StoreInfo(s.code, s.name, s.address) for s in open_stores.values()]
     ids = ensure_stores(conn, chain.chain_id, infos, at=at, run_id=run_id)
     conn.commit()
     return {
         "chain": chain_code,
-        "listed": len(listed),
+        "listed": len(open_stores),
         "new": sorted(code for code in ids if code not in known),
-        "unlisted": sorted(code for code in known if code not in listed),
+        "unlisted": sorted(code for code in known if code not in open_stores),
+        "closed": sorted(code for code, s in listed.items() if s.closed),
         "http_requests": live.stats.requests,
     }
 
@@ -206,11 +219,14 @@ def _stores_to_scrape(
 
 
 def catalogue_url(chain: ChainConfig, code: str, listed: LocatedStore | None) -> str:
-    """A store's first catalogue page: the locator's link when it stays on the chain's host, else the template."""
+    """A store's first catalogue page: the locator's link when it stays on the chain's host, else the template.
+
+    With the page size the profile asks for, when it sets one (json layout).
+    """
     if listed is not None and listed.catalogue_url and same_host(listed.catalogue_url, chain.base_url):
-        return listed.catalogue_url
+        return first_page_url(listed.catalogue_url, chain.profile)
     path = chain.profile.url_template.format(store_code=quote(code, safe=""))
-    return urljoin(chain.base_url + "/", path.lstrip("/"))
+    return first_page_url(urljoin(chain.base_url + "/", path.lstrip("/")), chain.profile)
 
 
 def describe_failure(exc: PricegroupsError) -> str:
@@ -230,8 +246,12 @@ def scrape_one_store(
     snapshots: SnapshotStore,
     start_url: str,
     force: bool = False,
+    chain_requests: ChainRequests | None = None,
 ) -> StoreOutcome:
-    """Fetch (or replay) and parse one store's catalogue; never raises an expected failure."""
+    """Fetch (or replay) and parse one store's catalogue; never raises an expected failure.
+
+    `chain_requests` gives the store's headers and cookies (a missing secret fails the store, saying so).
+    """
     started = time.perf_counter()
     key = SnapshotKey(chain.code, code, logical_date)
     from_snapshot = not force and snapshots.is_complete(key)
@@ -242,8 +262,10 @@ def scrape_one_store(
         if from_snapshot:
             catalogue = read_catalogue(snapshots.replay(key), start_url, chain.profile, max_pages)
         else:
+            headers = (chain_requests or chain.request_context()).headers(code)
             writer = snapshots.writer(key)
-            catalogue = read_catalogue(RecordingFetcher(live, writer), start_url, chain.profile, max_pages)
+            catalogue = read_catalogue(RecordingFetcher(live, writer), start_url, chain.profile, max_pages,
+                                       headers=headers)
             writer.complete()
     except PricegroupsError as exc:
         outcome.error = describe_failure(exc)
@@ -284,22 +306,31 @@ def scrape_chain(
     force: bool = False,
     session: requests.Session | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    connection_lookup: ConnectionLookup | None = None,
 ) -> ScrapeReport:
-    """Scrape some (None: all active) stores of one chain; commits once per store."""
+    """Scrape some (None: all active) stores of one chain; commits once per store.
+
+    `connection_lookup` reads the secret of a profile that names a connection
+    (the DAG gives Airflow's; the library imports nothing from Airflow).
+    """
     if logical_date.tzinfo is None:
         raise ConfigError("logical_date must be timezone-aware")
     if not conn.autocommit and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise ConfigError("scrape_chain commits per store: call it with no transaction open")
-    chain = load_chain(conn, chain_code).on(logical_date)
+    try:
+        chain = load_chain(conn, chain_code).on(logical_date)
+    except ConfigError as exc:  # a profile stored unchecked: each store fails with the reason, nothing else
+        return _unscrapable(conn, run_id, logical_date, chain_code, store_ids, exc)
     stores = _stores_to_scrape(conn, chain, store_ids)
     baselines = last_ok_item_counts(conn, [s for s, _ in stores], logical_date, run_id)
     conn.commit()
     report = ScrapeReport(chain_code, run_id)
     snapshots = snapshot_store(settings, storage_options)  # credentials come from the caller, never XCom
     live = LiveFetcher(chain.base_url, chain.polite(settings), session)  # one Session per chain per run
+    chain_requests = chain.request_context(connection_lookup)
     try:
         try:
-            listed = _read_locator(chain, logical_date, live, snapshots, force)
+            listed = _read_locator(chain, logical_date, live, snapshots, force, chain_requests)
         except PricegroupsError as exc:
             listed = None
             report.locator_error = str(exc)
@@ -310,10 +341,15 @@ def scrape_chain(
                 outcome = StoreOutcome(
                     store_id, code, FAILED, error="store not listed by the store locator", gone=True
                 )
+            elif listed is not None and listed[code].closed:
+                outcome = StoreOutcome(
+                    store_id, code, FAILED, error="store closed (the store locator lists it as closed)", gone=True
+                )
             else:
                 start_url = catalogue_url(chain, code, listed.get(code) if listed else None)
                 outcome = scrape_one_store(
-                    chain, store_id, code, logical_date, settings, live, snapshots, start_url, force
+                    chain, store_id, code, logical_date, settings, live, snapshots, start_url, force,
+                    chain_requests,
                 )
             _judge(outcome, baselines.get(store_id), settings.suspect_share)
             record_outcome(conn, run_id, logical_date, chain.chain_id, outcome)
@@ -329,6 +365,30 @@ def scrape_chain(
     return report
 
 
+def _unscrapable(
+    conn: psycopg.Connection, run_id: str, logical_date: datetime, chain_code: str,
+    store_ids: list[int] | None, error: ConfigError,
+) -> ScrapeReport:
+    """A known chain whose stored profile (or base URL) is unusable: every store's scrape fails, saying why."""
+    row = conn.execute("SELECT chain_id FROM chains WHERE code = %s", (chain_code,)).fetchone()
+    if row is None:
+        raise error  # no such chain: the caller's mistake, not a store's failure
+    chain_id = row[0]
+    stores = conn.execute(
+        """SELECT store_id, code FROM stores WHERE chain_id = %s AND (%s::bigint[] IS NULL OR store_id = ANY(%s))
+                  AND (active OR %s::bigint[] IS NOT NULL) ORDER BY store_id""",
+        (chain_id, store_ids, store_ids, store_ids),
+    ).fetchall()
+    conn.commit()
+    report = ScrapeReport(chain_code, run_id, locator_error=str(error))
+    for store_id, code in stores:
+        outcome = StoreOutcome(store_id, code, FAILED, error=f"chain {chain_code}: {error}")
+        record_outcome(conn, run_id, logical_date, chain_id, outcome)
+        report.outcomes.append(outcome)
+    log.error("%s: not scraped: %s", chain_code, error)
+    return report
+
+
 def scrape_stores(
     conn: psycopg.Connection,
     run_id: str,
@@ -338,7 +398,8 @@ def scrape_stores(
     settings: Settings,
     force: bool = False,
     storage_options: Mapping[str, Any] | None = None,
+    connection_lookup: ConnectionLookup | None = None,
 ) -> dict[str, Any]:
     """The DAG's scrape task for one chain: counts only (items stay in scraped_items)."""
     return scrape_chain(conn, run_id, logical_date, chain_code, store_ids, settings, force,
-                        storage_options=storage_options).counts()
+                        storage_options=storage_options, connection_lookup=connection_lookup).counts()

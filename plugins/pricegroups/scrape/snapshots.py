@@ -44,6 +44,7 @@ from fsspec.core import url_to_fs
 from fsspec.implementations.local import LocalFileSystem
 
 from pricegroups.errors import ConfigError, ScrapeError, SnapshotMiss
+from pricegroups.scrape.context import NO_HEADERS, RequestHeaders
 from pricegroups.scrape.fetch import FetchedPage, Fetcher, FetchStats
 from pricegroups.settings import Settings
 
@@ -367,7 +368,8 @@ class SnapshotReplay:
         self._pages = {entry["url"]: entry for entry in manifest["pages"]}
         self._pages.update({entry["requested_url"]: entry for entry in manifest["pages"]})
 
-    def fetch(self, url: str) -> FetchedPage:
+    def fetch(self, url: str, headers: RequestHeaders = NO_HEADERS) -> FetchedPage:
+        """The page fetched from `url` (a snapshot is one store's: the store's headers are implied)."""
         entry = self._pages.get(url)
         if entry is None:
             raise SnapshotMiss(f"snapshot {self.storage.describe(self.relative)} holds no page {url}")
@@ -392,7 +394,7 @@ class RecordingFetcher:
     def stats(self) -> FetchStats:
         return self.inner.stats
 
-    def fetch(self, url: str) -> FetchedPage:
-        page = self.inner.fetch(url)
+    def fetch(self, url: str, headers: RequestHeaders = NO_HEADERS) -> FetchedPage:
+        page = self.inner.fetch(url, headers)
         self.writer.add(page, url)
         return page

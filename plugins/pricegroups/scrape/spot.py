@@ -20,6 +20,7 @@ import psycopg
 import requests
 
 from pricegroups.errors import PricegroupsError
+from pricegroups.scrape.context import ConnectionLookup
 from pricegroups.scrape.walk import read_catalogue
 from pricegroups.scrape.fetch import LiveFetcher
 from pricegroups.scrape.service import catalogue_url, describe_failure, load_chain
@@ -36,6 +37,7 @@ def spot_check_stores(
     store_ids: list[int],
     settings: Settings,
     session: requests.Session | None = None,
+    connection_lookup: ConnectionLookup | None = None,
 ) -> dict[str, Any]:
     """Read `settings.spot_check_pages` page(s) of each store and record them; commits per store.
 
@@ -53,12 +55,14 @@ def spot_check_stores(
     conn.commit()
     max_pages = min(chain.profile.max_pages, settings.max_pages_per_store)
     live = LiveFetcher(chain.base_url, chain.polite(settings), session)
+    chain_requests = chain.request_context(connection_lookup)
     try:
         for store_id, code in stores:
             items, pages, error = [], 0, None
             try:
                 catalogue = read_catalogue(live, catalogue_url(chain, code, None), chain.profile, max_pages,
-                                           stop_after=settings.spot_check_pages)
+                                           stop_after=settings.spot_check_pages,
+                                           headers=chain_requests.headers(code))
                 items, pages = catalogue.items, catalogue.pages
             except PricegroupsError as exc:
                 error = describe_failure(exc)

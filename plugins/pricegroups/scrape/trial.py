@@ -16,9 +16,10 @@ from typing import Any, Mapping
 import requests
 
 from pricegroups.errors import ConfigError, PricegroupsError, TooManyDropped
-from pricegroups.scrape.walk import Catalogue, read_catalogue
-from pricegroups.scrape.fetch import FetchStats, LiveFetcher
-from pricegroups.scrape.parse import LocatedStore, parse_locator
+from pricegroups.scrape.context import ChainRequests, ConnectionLookup
+from pricegroups.scrape.walk import Catalogue, read_catalogue, read_locator
+from pricegroups.scrape.fetch import FetchStats, LiveFetcher, SentRequest
+from pricegroups.scrape.parse import LocatedStore
 from pricegroups.scrape.profile import compile_profile
 from pricegroups.scrape.service import (
     ChainConfig, catalogue_url, check_base_url, check_requests_per_second, describe_failure, locator_url,
@@ -43,6 +44,7 @@ class Trial:
     catalogue_error: str | None = None
     failed_page: TooManyDropped | None = None  # a page whose items mostly failed validation, with all of them
     fetched: FetchStats = field(default_factory=FetchStats)
+    sent: list[SentRequest] = field(default_factory=list)  # every request, headers as set (secret masked)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,7 @@ def try_profile(
     pages: int = 1,
     requests_per_second: float | None = None,
     session: requests.Session | None = None,
+    connection_lookup: ConnectionLookup | None = None,
 ) -> Trial:
     """Read the store locator and the first `pages` catalogue pages of `store` (default: the first listed).
 
@@ -77,39 +80,41 @@ def try_profile(
     if chain.profile.locator is None and store is None:
         raise ConfigError("the profile has no 'locator' to find a store with: give --store CODE")
     trial = Trial(chain.base_url)
-    live = LiveFetcher(chain.base_url, chain.polite(settings), session)
+    live = LiveFetcher(chain.base_url, chain.polite(settings), session, keep_sent=True)
+    context = chain.request_context(connection_lookup)
     try:
-        listed = _read_locator(chain, live, trial)
+        listed = _read_locator(chain, live, trial, context)
         if store is None:
             if not trial.stores:
                 return trial  # nothing to try a catalogue on; the locator error says why
-            store = trial.stores[0].code
+            store = next((s.code for s in trial.stores if not s.closed), trial.stores[0].code)
         trial.store = store
         trial.store_listed = None if listed is None else store in listed
         trial.catalogue_url = catalogue_url(chain, store, listed.get(store) if listed else None)
         max_pages = min(chain.profile.max_pages, settings.max_pages_per_store)
         try:
             read_catalogue(live, trial.catalogue_url, chain.profile, max_pages, stop_after=pages,
-                           catalogue=trial.catalogue)
+                           catalogue=trial.catalogue, headers=context.headers(store))
         except TooManyDropped as exc:
             trial.failed_page, trial.catalogue_error = exc, str(exc)
         except PricegroupsError as exc:
             trial.catalogue_error = describe_failure(exc)
     finally:
         trial.fetched = live.stats
+        trial.sent = list(live.sent or ())
         if session is None:
             live.close()
     return trial
 
 
-def _read_locator(chain: ChainConfig, live: LiveFetcher, trial: Trial) -> dict[str, LocatedStore] | None:
+def _read_locator(chain: ChainConfig, live: LiveFetcher, trial: Trial,
+                  context: ChainRequests) -> dict[str, LocatedStore] | None:
     """The stores the locator lists, by code; None when the profile has none or it could not be read."""
     if chain.profile.locator is None:
         return None
     trial.locator_url = locator_url(chain)
     try:
-        page = live.fetch(trial.locator_url)
-        trial.stores = parse_locator(page.body, page.url, chain.profile)
+        trial.stores = read_locator(live, trial.locator_url, chain.profile, context.headers(None))
     except PricegroupsError as exc:
         trial.locator_error = str(exc)
         return None

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from pricegroups.errors import PageLimitReached, ParseError, StoreClosed
+from pricegroups.scrape.context import NO_HEADERS, RequestHeaders
 from pricegroups.scrape.fetch import Fetcher
 from pricegroups.scrape.fields import Dropped, ScrapedItem
-from pricegroups.scrape.parse import parse_page
-from pricegroups.scrape.profile import SiteProfile
+from pricegroups.scrape.parse import LocatedStore, parse_locator_page, parse_page
+from pricegroups.scrape.profile import JsonLocator, SiteProfile
 
 
 class PageRead(NamedTuple):
@@ -23,6 +24,7 @@ class PageRead(NamedTuple):
     url: str
     items: int
     dropped: int
+    note: str | None = None  # why the page gave no items, when the layout can tell
 
 
 @dataclass
@@ -47,13 +49,14 @@ class Catalogue:
 
 def read_catalogue(
     fetcher: Fetcher, start_url: str, profile: SiteProfile, max_pages: int,
-    stop_after: int | None = None, catalogue: Catalogue | None = None,
+    stop_after: int | None = None, catalogue: Catalogue | None = None, headers: RequestHeaders = NO_HEADERS,
 ) -> Catalogue:
     """Fetch and parse a store's catalogue from its first page; raise on any failure.
 
     `stop_after` pages, the walk ends early without error (a trial of a profile
     reads the first pages only). A `catalogue` passed in keeps what was read
-    before a failure, for a caller that shows it.
+    before a failure, for a caller that shows it. `headers` go with every
+    request (the store's context: a header or cookie naming the store).
     """
     catalogue = Catalogue() if catalogue is None else catalogue
     seen_skus: dict[str, int] = {}
@@ -67,7 +70,7 @@ def read_catalogue(
         if url in visited:
             raise ParseError(f"pagination loops back to {url}")
         visited.add(url)
-        page = fetcher.fetch(url)
+        page = fetcher.fetch(url, headers)
         result = parse_page(page.body, page.url, profile)
         catalogue.pages += 1
         items_before, dropped_before = len(catalogue.items), len(catalogue.dropped)
@@ -84,8 +87,36 @@ def read_catalogue(
             catalogue.items.append(item)
         catalogue.dropped.extend(result.dropped)
         lost = sum(1 for d in catalogue.dropped[dropped_before:] if not d.kept)
-        catalogue.read.append(PageRead(page.url, len(catalogue.items) - items_before, lost))
+        catalogue.read.append(PageRead(page.url, len(catalogue.items) - items_before, lost, result.note))
         url = result.next_url
     catalogue.next_url = url
     return catalogue
 
+
+
+def read_locator(fetcher: Fetcher, start_url: str, profile: SiteProfile,
+                 headers: RequestHeaders = NO_HEADERS) -> list[LocatedStore]:
+    """Every store the locator lists, over all its pages (a json locator paginates); closed ones too.
+
+    A store listed twice keeps its first entry; a locator listing no store,
+    or with more pages than its `max_pages`, is a failure.
+    """
+    rule = profile.locator
+    max_pages = rule.max_pages if isinstance(rule, JsonLocator) else 1
+    found: dict[str, LocatedStore] = {}
+    visited: set[str] = set()
+    url: str | None = start_url
+    while url is not None:
+        if len(visited) >= max_pages:
+            raise PageLimitReached(f"more than {max_pages} store locator pages (next: {url})")
+        if url in visited:
+            raise ParseError(f"store locator pagination loops back to {url}")
+        visited.add(url)
+        page = fetcher.fetch(url, headers)
+        result = parse_locator_page(page.body, page.url, profile)
+        for store in result.stores:
+            found.setdefault(store.code, store)
+        url = result.next_url
+    if not found:
+        raise ParseError(f"{start_url}: the store locator lists no stores")
+    return list(found.values())

@@ -68,9 +68,9 @@ def test_a_walk_told_to_stop_early_says_which_page_comes_next(tmp_path):
                                 "http://x/s/1?p=2": tiles("b", "c")})
     first = read_catalogue(fetcher, "http://x/s/1", PROFILE, max_pages=1, stop_after=1)
     assert first.pages == 1 and [i.sku for i in first.items] == ["a", "b"]
-    assert first.next_url == "http://x/s/1?p=2" and first.read == [("http://x/s/1", 2, 0)]
+    assert first.next_url == "http://x/s/1?p=2" and first.read == [("http://x/s/1", 2, 0, None)]
     whole = read_catalogue(fetcher, "http://x/s/1", PROFILE, max_pages=10, stop_after=5)
-    assert whole.next_url is None and whole.read == [("http://x/s/1", 2, 0), ("http://x/s/1?p=2", 1, 1)]
+    assert whole.next_url is None and whole.read == [("http://x/s/1", 2, 0, None), ("http://x/s/1?p=2", 1, 1, None)]
 
 
 def test_a_catalogue_passed_in_keeps_the_pages_read_before_a_failure(tmp_path):
@@ -79,4 +79,4 @@ def test_a_catalogue_passed_in_keeps_the_pages_read_before_a_failure(tmp_path):
     catalogue = Catalogue()
     with pytest.raises(StoreClosed):
         read_catalogue(fetcher, "http://x/s/1", PROFILE, max_pages=10, catalogue=catalogue)
-    assert [i.sku for i in catalogue.items] == ["a"] and catalogue.read == [("http://x/s/1", 1, 0)]
+    assert [i.sku for i in catalogue.items] == ["a"] and catalogue.read == [("http://x/s/1", 1, 0, None)]

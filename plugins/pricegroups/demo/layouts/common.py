@@ -22,6 +22,7 @@ class CatalogueView:
     pages: int
     total: int  # items in the store's (served) catalogue
     start: int  # 0-based position of the first item
+    size: int | None = None  # the page size asked for (an API's limit); None: the chain's page size
 
 
 def page(chain: Chain, title: str, body: str, head: str = "", trap: str = "") -> str:
