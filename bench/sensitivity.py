@@ -142,8 +142,10 @@ def cross_list_groups(conn: psycopg.Connection, scenario: Scenario, day: int) ->
     return sum(1 for zones in lists.values() if len(zones) > 1)
 
 
-def run_point(index: int, name: str, knobs: Knobs, days: int, seed: int, server: str, tmp: Path) -> Point:
-    """A fresh database and site for the point's world, `days` runs of the pipeline, measured each day."""
+def run_point(index: int, name: str, knobs: Knobs, days: int, seed: int, server: str, tmp: Path,
+              keep: bool = False) -> Point:
+    """A fresh database and site for the point's world, `days` runs of the pipeline, measured each day;
+    the database is dropped afterwards unless `keep`."""
     started = time.perf_counter()
     scenario = compact_scenario(seed, knobs).with_events(())
     point = Point(name, knobs)
@@ -173,8 +175,9 @@ def run_point(index: int, name: str, knobs: Knobs, days: int, seed: int, server:
         point.estimate = (measured.share, measured.low, measured.high)
     finally:
         site.stop()
-        with psycopg.connect(server, autocommit=True) as admin:
-            drop_database(admin, DATABASE)
+        if not keep:
+            with psycopg.connect(server, autocommit=True) as admin:
+                drop_database(admin, DATABASE)
     point.wall_s = time.perf_counter() - started
     return point
 
@@ -189,9 +192,10 @@ def table(points: list[Point]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for p in points:
         share, low, high = p.estimate
+        inferred = sum(m.inferred for m in p.days)
+        wrong = [f"{p.wrong_share():.4f}", f"{p.wrong_share(('member_glitch',)):.4f}"] if inferred else ["- (none inferred)"] * 2
         cells = [p.name, f"{p.last.ari:.3f}", f"{p.last.groups} / {p.last.true_zones}",
-                 f"{p.cross_list[-1]} ({max(p.cross_list)})", f"{p.wrong_share():.4f}",
-                 f"{p.wrong_share(('member_glitch',)):.4f}", f"{share:.4f} ({low:.4f}-{high:.4f})",
+                 f"{p.cross_list[-1]} ({max(p.cross_list)})", *wrong, f"{share:.4f} ({low:.4f}-{high:.4f})",
                  f"{p.last.scraped_share:.2f}", f"{p.mean_scraped_share:.2f}", f"{p.wall_s:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -216,6 +220,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}, 4 days unless --days")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these points (names as in the table)")
     parser.add_argument("--seed", type=int, default=20260302)
+    parser.add_argument("--keep-database", action="store_true",
+                        help=f"keep the last point's database ({DATABASE}) to look into")
     args = parser.parse_args()
     days = args.days or (4 if args.quick else 7)
     names = [n for n, _ in POINTS]
@@ -232,7 +238,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pricegroups-bench-sensitivity-") as tmp:
         for index, (name, knobs) in enumerate(POINTS):
             if name in wanted:
-                point = run_point(index, name, knobs, days, args.seed, server, Path(tmp))
+                point = run_point(index, name, knobs, days, args.seed, server, Path(tmp), args.keep_database)
                 points.append(point)
                 print(f"{name}: ARI {point.last.ari:.3f}, cross-list groups {point.cross_list},"
                       f" wrong served {point.wrong_share():.4f}, scraped last day {point.last.scraped_share:.2f}"
@@ -244,6 +250,8 @@ def main() -> int:
     print("\nwrong served prices by cause over all days (demo/report.py WRONG_CAUSES):")
     print(causes(points))
     print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    if args.keep_database:
+        print(f"kept database {DATABASE} (the last point's)")
     print(f"RESULT points={len(points)} days={days} worst_ari={min(p.last.ari for p in points):.3f}"
           f" worst_wrong_share={max(p.wrong_share() for p in points):.4f}"
           f" worst_wrong_share_ex_glitch={max(p.wrong_share(('member_glitch',)) for p in points):.4f}"
