@@ -37,8 +37,12 @@ demo report's own measures, demo/report.py):
 
 Prints a markdown table and ends with
 
-RESULT points=... worst_ari=... worst_wrong_share=... worst_wrong_share_ex_glitch=... max_cross_list_groups=...
-max_scraped_share_last_day=... estimates_covering_truth=K/N wall_s=...
+RESULT points=... days=... worst_ari=... worst_wrong_share=... worst_wrong_share_ex_glitch=...
+max_cross_list_groups=... max_scraped_share_last_day=... estimates_covering_truth=K/N wall_s=...
+
+(worst_* and max_* over the points; estimates_covering_truth: of the N points
+with verified members, the K whose true wrong share lies within the
+pipeline's own 95 % interval). docs/sensitivity.md reads the grid.
 
 Usage: python bench/sensitivity.py [--days 7] [--quick] [--only NAME ...] [--seed 20260302]
 (--quick: five points, the one-at-a-time extremes, over 4 days.)
@@ -108,6 +112,7 @@ class Point:
     days: list[DayMetrics] = field(default_factory=list)
     cross_list: list[int] = field(default_factory=list)  # groups holding stores of 2+ true lists, per day
     estimate: tuple[float, float, float] = (0.0, 0.0, 1.0)  # share, low, high
+    checked: int = 0  # prices the random verifications checked (0: no estimate)
     wall_s: float = 0.0
 
     @property
@@ -128,6 +133,7 @@ class Point:
 
     @property
     def estimate_covers_truth(self) -> bool:
+        """The truth's wrong share within the pipeline's own 95 % interval (the same served prices)."""
         return self.estimate[1] <= self.wrong_share() <= self.estimate[2]
 
 
@@ -172,7 +178,7 @@ def run_point(index: int, name: str, knobs: Knobs, days: int, seed: int, server:
                 point.cross_list.append(cross_list_groups(conn, scenario, day))
         with psycopg.connect(conninfo) as conn:
             measured = estimated_error(conn, days=None)
-        point.estimate = (measured.share, measured.low, measured.high)
+        point.estimate, point.checked = (measured.share, measured.low, measured.high), measured.checked
     finally:
         site.stop()
         if not keep:
@@ -194,8 +200,9 @@ def table(points: list[Point]) -> str:
         share, low, high = p.estimate
         inferred = sum(m.inferred for m in p.days)
         wrong = [f"{p.wrong_share():.4f}", f"{p.wrong_share(('member_glitch',)):.4f}"] if inferred else ["- (none inferred)"] * 2
+        estimated = f"{share:.4f} ({low:.4f}-{high:.4f})" if p.checked else "- (no member verified)"
         cells = [p.name, f"{p.last.ari:.3f}", f"{p.last.groups} / {p.last.true_zones}",
-                 f"{p.cross_list[-1]} ({max(p.cross_list)})", *wrong, f"{share:.4f} ({low:.4f}-{high:.4f})",
+                 f"{p.cross_list[-1]} ({max(p.cross_list)})", *wrong, estimated,
                  f"{p.last.scraped_share:.2f}", f"{p.mean_scraped_share:.2f}", f"{p.wall_s:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -252,12 +259,13 @@ def main() -> int:
     print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     if args.keep_database:
         print(f"kept database {DATABASE} (the last point's)")
+    estimated = [p for p in points if p.checked]
     print(f"RESULT points={len(points)} days={days} worst_ari={min(p.last.ari for p in points):.3f}"
           f" worst_wrong_share={max(p.wrong_share() for p in points):.4f}"
           f" worst_wrong_share_ex_glitch={max(p.wrong_share(('member_glitch',)) for p in points):.4f}"
           f" max_cross_list_groups={max(max(p.cross_list) for p in points)}"
           f" max_scraped_share_last_day={max(p.last.scraped_share for p in points):.2f}"
-          f" estimates_covering_truth={sum(p.estimate_covers_truth for p in points)}/{len(points)}"
+          f" estimates_covering_truth={sum(p.estimate_covers_truth for p in estimated)}/{len(estimated)}"
           f" wall_s={wall_s:.0f}")
     return 0
 
