@@ -121,7 +121,7 @@ DIAGNOSES = (
         ("anchor_replaced(anchor_failed)",),
         "(finding 1, fixed: consecutive_failures counts runs, stores.last_failed_run_id) an anchor replaced by a "
         "re-run of a finished run: check that scrape/record.py still counts a store's failure once per run and "
-        "that health.plan_succession compares runs in a row with anchor_failures_before_succession.",
+        "that rules/anchors.plan_succession compares runs in a row with anchor_failures_before_succession.",
     ),
     (
         ("its plan changed",),

@@ -51,7 +51,8 @@ from psycopg import sql
 from pricegroups import db
 from pricegroups.grouping import service
 from pricegroups.grouping.book import GroupBook
-from pricegroups.grouping.comparer import Comparer, Outcome
+from pricegroups.grouping.comparer import Comparer
+from pricegroups.grouping.rules.compare import Outcome
 from pricegroups.grouping.merging import match_matrix_merges
 from pricegroups.grouping.model import GroupState
 from pricegroups.grouping.pricing import PriceMatrix

@@ -35,6 +35,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.definitions.decorators.condition import run_if
 
+from pricegroups.schedule import interval_hours, parse_schedule
 from pricegroups.stores import CHAIN_CODE_PATTERN
 
 CONN_ID = "pricegroups_db"
@@ -43,6 +44,9 @@ SCRAPE_POOL = "pricegroups_scrape"
 SCRAPE_RETRIES = int(os.environ.get("PRICEGROUPS_SCRAPE_RETRIES", "3"))
 # checked by the trigger form and the REST API before a run is queued
 STORE_PATTERN = r"^[^/\s]+(/[^/\s]+)?$"  # CODE or chain/CODE, no blanks
+# daily unless PRICEGROUPS_SCHEDULE says otherwise ("0 6,18 * * *", "2d"); the grouping rules' time windows
+# follow the interval between its runs (pricegroups.schedule, grouping/rules/cadence.py)
+SCHEDULE = parse_schedule(os.environ.get("PRICEGROUPS_SCHEDULE"))
 
 
 @contextmanager
@@ -101,7 +105,7 @@ def _not_dry_run(context: Any) -> bool:
 
 @dag(
     dag_id="pricegroups_daily",
-    schedule="@daily",
+    schedule=SCHEDULE,
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
@@ -136,7 +140,8 @@ def pricegroups_daily():
         run_type = str(getattr(dag_run.run_type, "value", dag_run.run_type))
         try:
             with _database() as conn:
-                return pipeline.start(conn, ctx["run_id"], logical_date, dict(ctx["params"]), run_type).to_xcom()
+                return pipeline.start(conn, ctx["run_id"], logical_date, dict(ctx["params"]), run_type,
+                                      run_interval_hours=interval_hours(SCHEDULE, logical_date)).to_xcom()
         except ConfigError as exc:  # a bad param or setting: retrying cannot help
             raise AirflowFailException(f"configuration error: {exc}") from exc
 

@@ -289,7 +289,7 @@ def check_days(d: Deployment, outcome: dict) -> None:
 def check_truth(d: Deployment, outcome: dict) -> None:
     """Groups and served prices after the newest daily run, against the scenario's truth of its day."""
     from pricegroups.demo.generate import default_scenario
-    from pricegroups.demo.report import _price_accuracy, adjusted_rand_index
+    from pricegroups.demo.report import price_accuracy, adjusted_rand_index
 
     scenario = default_scenario().starting(EPOCH)
     with psycopg.connect(d.conninfo) as conn:
@@ -301,7 +301,7 @@ def check_truth(d: Deployment, outcome: dict) -> None:
                  scenario.true_zones(c, day).items() for code in codes}
         found = {(c, s): g for c, s, g in placement if (c, s) in truth}
         ari = adjusted_rand_index(truth, found)
-        accuracy = _price_accuracy(conn, scenario, day)
+        accuracy = price_accuracy(conn, scenario, day)
     share = accuracy.wrong_inferred / accuracy.inferred if accuracy.inferred else 0.0
     log(f"truth of day {day}: ARI {ari:.3f}, wrong inferred {accuracy.wrong_inferred}/{accuracy.inferred}")
     outcome["truth"] = outcome["truth"] and ari >= 0.95 and share <= 0.01

@@ -21,7 +21,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from pricegroups.errors import MigrationError
-from pricegroups.grouping.effective import SOURCES
+from pricegroups.grouping.rules.serving import SOURCES
 from pricegroups.settings import Settings, load_settings
 
 DEFAULT_EXAMPLES = 10
@@ -99,7 +99,7 @@ def check_groups(conn: psycopg.Connection, run_id: str | None, examples: int) ->
         "§6.1 every store is in exactly one existing group; every group has one anchor, a store of that "
         "group and chain; no group is empty; no group spans chains. An inactive anchor is allowed: its "
         "rows keep serving its members until a health check hands the role to the freshest active member "
-        "(health.plan_succession).",
+        "(rules/anchors.plan_succession).",
     )
     _collect(conn, result, [_STORE_WITHOUT_GROUP, _BAD_ANCHOR, _EMPTY_GROUP, _SPANNING_GROUP], {}, examples)
     return result

@@ -23,8 +23,10 @@ from pricegroups.catalogue.reconcile import reconcile as reconcile_catalogue
 from pricegroups.catalogue.resolve import resolve_run
 from pricegroups.errors import ChainDown, ConfigError, PricegroupsError
 from pricegroups.grouping import service as grouping
-from pricegroups.grouping import lateness, planning, spotcheck, verification
+from pricegroups.grouping import lateness, planning, scheduling, spotcheck, verification
 from pricegroups.grouping.planning import plan_run
+from pricegroups.grouping.repository import record_cadence
+from pricegroups.grouping.rules.cadence import Cadence
 from pricegroups import runlog
 from pricegroups.migrate import migrate
 from pricegroups.scrape.service import scrape_stores, sync_stores
@@ -134,9 +136,13 @@ RUN_TYPES = ("scheduled", "manual", "backfill", "asset_triggered", "asset_materi
 
 def start(
     conn: psycopg.Connection, run_id: str, logical_date: datetime, params: Mapping[str, Any],
-    run_type: str = "manual",
+    run_type: str = "manual", run_interval_hours: float | None = None,
 ) -> RunContext:
-    """Migrate, validate the params, and record the run (not in a dry run).
+    """Migrate, validate the params, and record the run and its cadence (not in a dry run).
+
+    `run_interval_hours`: the time between two runs of the DAG's schedule (the
+    DAG derives it); None keeps the `run_interval_hours` setting. Every step of
+    the run, and the effective_prices view, use the windows of that cadence.
 
     A run is a backfill when Airflow says so (`run_type` "backfill"), and also when it
     is a manual run for a date older than a daily run already recorded: group
@@ -151,7 +157,10 @@ def start(
     checked = validate_params(params)
     migrate(conn)
     # only the params the run gave override settings: PRICEGROUPS_* variables hold otherwise
-    settings = load_settings({k: checked[k] for k in SETTING_PARAMS if checked[k] is not None})
+    overrides: dict[str, Any] = {k: checked[k] for k in SETTING_PARAMS if checked[k] is not None}
+    if run_interval_hours is not None:
+        overrides["run_interval_hours"] = run_interval_hours
+    settings = load_settings(overrides)
     known_chains = {c for (c,) in conn.execute("SELECT code FROM chains")}
     missing = set(checked["chains"]) - known_chains
     if missing:
@@ -175,7 +184,7 @@ def start(
         store_ids=store_ids,
         full_scrape=checked["full_scrape"],
         dry_run=checked["dry_run"],
-        settings={"window_hours": settings.window_hours},
+        settings={"window_hours": settings.window_hours, "run_interval_hours": settings.run_interval_hours},
         backfill=backfill,
     )
     if not context.dry_run:
@@ -184,6 +193,8 @@ def start(
                ON CONFLICT (run_id) DO UPDATE SET params = EXCLUDED.params""",
             (run_id, logical_date, json.dumps(checked), run_type, backfill),
         )
+        if not backfill:  # a backfill re-processes an old date: the schedule's cadence stays as it is
+            record_cadence(conn, Cadence.of_hours(settings.run_interval_hours))
     conn.commit()
     return context
 
@@ -403,16 +414,15 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     # members scraped in full now, checked by the health check: a jumped or late anchor's (so that it can be
     # re-elected), after a chain-wide change (a new week's specials) those covering what anchors lack, and
     # members whose spot check disagrees with what is served; each keeps the first reason that names it
+    # (grouping/scheduling.py's table)
     shares = grouping.anchor_fresh_shares(conn, context.as_of_datetime, context.chains)
     forced = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains, shares=shares)
     forced += grouping.late_anchor_members(conn, context.as_of_datetime, context.chains)
     complement = [] if context.dry_run else grouping.complement_members(
         conn, context.as_of_datetime, settings, context.chains, shares=shares)
-    reasons: dict[int, str] = {}
-    for reason, stores in (("forced", forced), ("complement", complement)):
-        reasons.update({s: reason for s in stores if s not in reasons and (allowed is None or s in allowed)})
     suspects = [] if context.dry_run else spotcheck.judge_spot_checks(conn, context.run_id, settings)
-    reasons.update({s: "spot" for s in suspects if s not in reasons})
+    reasons = scheduling.first_reasons(scheduling.RESCRAPE, [("forced", forced), ("complement", complement),
+                                                            ("spot", suspects)], allowed)
     if reasons and not context.dry_run:
         verification.record_plan(conn, context.run_id, context.as_of_datetime, reasons)
     rescrape = sorted(set(anchors) | set(reasons))

@@ -20,6 +20,9 @@ class Settings:
     """Every tunable of a run. Frozen: a run's settings never change under it."""
 
     window_hours: int = 72
+    # the time between two runs: the DAG derives it from its schedule; the grouping rules' time windows
+    # derive from it (grouping/rules/cadence.py), so a twice-daily or every-other-day schedule keeps the rules
+    run_interval_hours: float = 24.0
     # grouping (docs/grouping.md): the largest share of a store's prices that may be its own deviations
     # from its anchor; differences that other stores share are a different list whatever this says
     max_member_deviation: float = 0.01
@@ -92,6 +95,8 @@ class Settings:
     def validate(self) -> None:
         if self.window_hours <= 0:
             raise ConfigError(f"window_hours must be positive, got {self.window_hours}")
+        if not 0 < self.run_interval_hours <= 24 * 31:
+            raise ConfigError(f"run_interval_hours must be above 0 and at most 744 (31 days), got {self.run_interval_hours}")
         if not 0 <= self.max_member_deviation < 0.5:
             raise ConfigError(f"max_member_deviation must be in [0, 0.5), got {self.max_member_deviation}")
         if not 0 <= self.shared_deviation_tolerance < 0.5:

@@ -9,13 +9,14 @@ from these chapters.
 
 from __future__ import annotations
 
+
 from contextlib import ExitStack
 from typing import Any, Callable, Iterator
 
 import psycopg
 import pytest
 
-from pricegroups.grouping.lateness import usually_late
+from pricegroups.grouping.rules.lateness import usually_late
 from tests.story import NAMES, STORES, Story, ari, snapshot
 
 pytestmark = pytest.mark.slow  # `make test` runs a file on one worker: the chapters are played in order there
@@ -185,9 +186,19 @@ def test_near_twin_price_lists_are_kept_apart(chapter, story):
 
 
 def test_the_run_summary_estimates_its_own_error(chapter):
-    estimate = chapter("day4").summary()["totals"]["verification"]["estimate_14d"]
-    assert estimate["checked"] > 1000 and estimate["samples"] >= 3
-    assert 0 <= estimate["low"] <= estimate["share"] <= estimate["high"] <= 1
+    """The summary's 14-day estimate is the ratio of the random verifications' wrong to checked prices, with
+    an interval that says something (not the (0, 1) of no evidence) and a small error: the pipeline is right."""
+    run = chapter("day4")
+    estimate = run.summary()["totals"]["verification"]["estimate_14d"]
+    samples = run.conn.execute(
+        """SELECT v.checked, v.wrong FROM verifications v, runs r
+           WHERE r.run_id = %s AND v.reason = 'random' AND v.checked > 0
+             AND v.measured_at > r.logical_date - interval '14 days'""", (run.run_id,)).fetchall()
+    assert estimate["samples"] == len(samples) >= 3
+    assert (estimate["checked"], estimate["wrong"]) == (sum(c for c, _ in samples), sum(w for _, w in samples))
+    assert estimate["checked"] > 1000
+    assert estimate["share"] == pytest.approx(estimate["wrong"] / estimate["checked"], abs=1e-6)  # kept to 6 places
+    assert 0 <= estimate["low"] <= estimate["share"] <= estimate["high"] < 0.05
 
 
 def test_a_member_that_moved_zone_is_caught_by_its_spot_check_the_same_day(chapter, story):
@@ -252,19 +263,30 @@ def test_a_store_that_caught_prices_mid_change_is_not_kept_as_anchor_over_a_bett
 
 
 def test_own_deviations_are_served_as_overrides_with_the_true_price(chapter, story):
-    """A verified member's own prices (the store prices some products itself) are served, not its anchor's."""
+    """A verified member's own prices (the store prices some products itself) are served, not its anchor's:
+    every own deviation of every member serving its overrides, not just one of them."""
     scenario, end = story.scenario, chapter(NAMES[-1])
-    served = end.conn.execute(
+    day = end.facts["day"]
+    served = {(chain, code, sku): (price, source) for chain, code, sku, price, source in end.conn.execute(
         """SELECT c.code, s.code, l.sku, e.price, e.source FROM effective_prices e
            JOIN stores s USING (store_id) JOIN chains c ON c.chain_id = s.chain_id
-           JOIN listings l ON l.product_id = e.product_id AND l.chain_id = s.chain_id
-           WHERE e.source IN ('override', 'stale_override')""").fetchall()
-    checked = 0
-    for chain, code, sku, price, source in served:  # own deviations as of day 4, after the later days' runs
-        if scenario.deviations(chain, code, 4).get(sku) == "own" and source == "override":
-            assert price == scenario.true_prices(chain, code, 4)[sku].price
-            checked += 1
-    assert checked >= 1
+           JOIN listings l ON l.product_id = e.product_id AND l.chain_id = s.chain_id""")}
+    overriding = end.conn.execute(  # members verified and not scraped since: their own rows are overrides
+        """SELECT c.code, s.code FROM stores s JOIN store_groups g ON g.group_id = s.group_id
+           JOIN chains c ON c.chain_id = s.chain_id
+           WHERE s.active AND s.store_id <> g.anchor_store_id AND s.last_verified_at IS NOT NULL
+             AND s.last_scraped_at <= s.last_verified_at""").fetchall()
+    expected, wrong = 0, []
+    for chain, code in overriding:
+        truth = scenario.true_prices(chain, code, day)
+        for sku, cause in scenario.deviations(chain, code, day).items():
+            if cause != "own" or sku not in truth:
+                continue
+            expected += 1
+            if served.get((chain, code, sku)) != (truth[sku].price, "override"):
+                wrong.append((chain, code, sku, served.get((chain, code, sku)), truth[sku].price))
+    assert expected >= 3, "the story has members with own prices serving their overrides"
+    assert not wrong, wrong
 
 
 def test_members_late_with_changes_are_measured_and_no_punctual_store_is_called_late(chapter, story):

@@ -109,7 +109,7 @@ def measure_day(
                 truth[(chain, code)] = f"{chain}:{zone}"
     found = {(c, s): g for c, s, g in placement if (c, s) in truth}
     groups = len(set(found.values()))
-    accuracy = _price_accuracy(conn, scenario, day)
+    accuracy = price_accuracy(conn, scenario, day)
     summary = conn.execute("SELECT summary FROM runs WHERE run_id = %s", (run_id,)).fetchone()
     upsert = _step_counts(summary[0] if summary else {}, ("upsert", "rescrape_upsert"))
     events = dict(
@@ -191,7 +191,7 @@ class Accuracy:
     causes: dict[str, int]
 
 
-def _price_accuracy(conn: psycopg.Connection, scenario: Scenario, day: int) -> Accuracy:
+def price_accuracy(conn: psycopg.Connection, scenario: Scenario, day: int) -> Accuracy:
     """Served prices of `day` checked against the truth: inferred and observed, right and wrong.
 
     "Inferred" is every price served without having been observed at that store

@@ -5,7 +5,7 @@ anchors (ties by column). Two stores are candidates when they differ in
 (price, special) on at most min(b_A, b_B) of the basket products both carry,
 where b_s is the most disagreeing products any MATCH of store s can have.
 
-Why no MATCH is missed. b_s is comparer.max_disagreements: both stores'
+Why no MATCH is missed. b_s is rules/compare.max_disagreements: both stores'
 own-deviation allowances max_member_deviation * n, the shared tolerance and
 the timing allowance, or the own allowance alone when no store of the set has
 a group to back its prices; it is non-decreasing in the catalogue size and in
@@ -35,7 +35,7 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
-from pricegroups.grouping.comparer import max_disagreements_of, timing_allowances
+from pricegroups.grouping.rules.compare import max_disagreements_of, timing_allowances
 from pricegroups.grouping.pricing import PriceMatrix
 from pricegroups.settings import Settings
 

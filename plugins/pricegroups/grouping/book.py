@@ -11,7 +11,7 @@ decisions are applied to dicts instead of tables, with the same rules:
   others as overrides;
 * the stores a batch of merges leaves in need of verification come from
   merging.needing_verification, as in repository.apply_decisions;
-* effective prices come from effective.effective_prices, the rule of the
+* effective prices come from rules/serving.effective_prices, the rule of the
   effective_prices view.
 
 Each decision is recorded as an event with its evidence.
@@ -20,15 +20,17 @@ Each decision is recorded as an event with its evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Hashable, Iterable, Mapping
 
 import numpy as np
 
-from pricegroups.grouping.comparer import Comparer, chain_change_rate
-from pricegroups.grouping.effective import HORIZON, Effective, PriceRow, Serving, effective_prices, freshest_rows
+from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.health import check_group
-from pricegroups.grouping.lateness import FRESH, Seen, count, usually_late
+from pricegroups.grouping.rules.compare import chain_change_rate, mass_change_share
+from pricegroups.grouping.rules.cadence import DAILY, Cadence, changes_per_day
+from pricegroups.grouping.rules.lateness import Seen, count, usually_late
+from pricegroups.grouping.rules.serving import Effective, PriceRow, Serving, effective_prices, freshest_rows
 from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix, encode_key, hours, sort_key
@@ -154,28 +156,30 @@ class GroupBook:
         return PriceMatrix(tuple(stores), product_array, keys, was, tuple(self.stores[s].scraped_at for s in stores),
                            observed)
 
-    def change_rates(self) -> dict[Hashable, float]:
+    def change_rates(self, cadence: Cadence = DAILY) -> dict[Hashable, float]:
         """Each chain's observed daily rate of price changes: the in-memory twin of repository.change_rates.
 
-        Over the anchors first scraped more than 20 hours before their last
-        scrape: the share of their prices first observed after their first
-        scrape and within 24 hours before their last; the chain's rate is the
-        median share, capped (comparer.chain_change_rate). Chains without such an
-        anchor are left out (the daily_change_rate prior applies).
+        Per anchor with an earlier run, its rows first observed after its first
+        scrape and within `cadence.before` of its last are changes
+        (rules/cadence.changes_per_day); the chain's rate is the median share,
+        capped (rules/compare.chain_change_rate). Chains without such an anchor are
+        left out (the daily_change_rate prior applies).
         """
         shares: dict[Hashable, list[float]] = {}
         for group in self.groups.values():
             anchor = group.anchor
             first, last = self.first_scraped_at.get(anchor), self.stores[anchor].scraped_at
             rows = self.rows.get(anchor, {})
-            if first is None or last is None or not first < last - timedelta(hours=20) or not rows:
+            if first is None or last is None:
                 continue
-            changed = sum(r.first_observed > first and r.first_observed > last - timedelta(hours=24) for r in rows.values())
-            shares.setdefault(group.chain, []).append(changed / len(rows))
+            changed = sum(r.first_observed > first and r.first_observed > last - cadence.before for r in rows.values())
+            share = changes_per_day(changed, len(rows), first, last, cadence)
+            if share is not None:
+                shares.setdefault(group.chain, []).append(share)
         return {chain: chain_change_rate(values) for chain, values in shares.items()}
 
-    def effective(self, horizon: timedelta = HORIZON) -> dict[Hashable, dict[Hashable, Effective]]:
-        """{store: {product: Effective}}: what the site would serve for every store (effective.py)."""
+    def effective(self, cadence: Cadence = DAILY) -> dict[Hashable, dict[Hashable, Effective]]:
+        """{store: {product: Effective}}: what the site would serve for every store (rules/serving.py)."""
         out = {}
         freshest = {}
         for key, group in self.groups.items():
@@ -191,26 +195,41 @@ class GroupBook:
             anchor, chain = self.groups[state.group].anchor, self.groups[state.group].chain
             serving = Serving(store == anchor, state.scraped_at, state.verified_at, self.first_scraped_at.get(anchor),
                               state.active, usually_late(state.late, state.on_time),
-                              latest[chain] - FRESH if chain in latest else None)
-            out[store] = effective_prices(serving, self.rows.get(store, {}), self.rows.get(anchor, {}), horizon,
+                              cadence.fresh_since(latest.get(chain)))
+            out[store] = effective_prices(serving, self.rows.get(store, {}), self.rows.get(anchor, {}), cadence.horizon,
                                           freshest[state.group])
         return out
 
-    def record_lateness(self, scraped: Iterable[Hashable]) -> None:
-        """Add, for each member among `scraped` (this round's scrapes), its late and on-time changes (lateness.py).
+    def record_lateness(self, scraped: Iterable[Hashable], settings: Settings) -> None:
+        """Add, for each member among `scraped` (this round's scrapes), its late and on-time changes.
 
-        Call it after the round's scrapes are recorded and before the round:
-        the members' rows are still whole catalogues. Unlike the database, the
-        book keeps the sums for good (no `lateness_days` window).
+        The database's rules (grouping/lateness.py): rules/lateness.count at the
+        settings' cadence, and no evidence from a member whose anchor's list was
+        repriced en masse in its latest scrape (rules/compare.mass_change_share). Call it
+        after the round's scrapes are recorded and before the round: the
+        members' rows are still whole catalogues. Unlike the database, the book
+        keeps the sums for good (no `lateness_days` window) and keeps no earlier
+        observations, so anchors' own lateness is not counted.
         """
+        cadence = Cadence.of_hours(settings.run_interval_hours)
+        mass = mass_change_share(settings)
         for store in scraped:
             state = self.stores[store]
             anchor = self.groups[state.group].anchor
             if store == anchor or state.scraped_at is None or not state.active:
                 continue
+            if self._repriced_share(anchor, cadence) > mass:
+                continue
             seen = {p: Seen(r.price, r.on_special, state.scraped_at) for p, r in self.rows.get(store, {}).items()}
-            found = count(seen, self.rows.get(anchor, {}))
+            found = count(seen, self.rows.get(anchor, {}), cadence.fresh)
             self.stores[store] = replace(state, late=state.late + found.late, on_time=state.on_time + found.on_time)
+
+    def _repriced_share(self, anchor: Hashable, cadence: Cadence) -> float:
+        """The share of the anchor's rows that are regular-price changes first seen in its latest scrape."""
+        rows, last = self.rows.get(anchor, {}), self.stores[anchor].scraped_at
+        if not rows or last is None:
+            return 0.0
+        return sum(bool(r.previous_price) and r.first_observed >= last - cadence.fresh for r in rows.values()) / len(rows)
 
     # -- one maintenance round ---------------------------------------------
     def maintenance_round(
@@ -228,7 +247,7 @@ class GroupBook:
         """
         summary = RoundSummary()
         computed: dict = {}
-        for groups, chain_matrix, rate in self._scopes(matrix, change_rate):
+        for groups, chain_matrix, rate in self._scopes(matrix, change_rate, settings):
             comparer = Comparer(chain_matrix, settings, as_of, supports=group_supports(chain_matrix, groups, self.stores),
                                 change_rate=rate)
             for key in sorted(groups, key=sort_key):
@@ -241,7 +260,7 @@ class GroupBook:
             computed.update(comparer.signed_results())
         # One merge pass is a fixpoint (merging.py): afterwards no two candidate anchors match.
         merges: list[Merge] = []
-        for groups, chain_matrix, rate in self._scopes(matrix, change_rate):
+        for groups, chain_matrix, rate in self._scopes(matrix, change_rate, settings):
             comparer = Comparer(chain_matrix, settings, as_of, known=computed,
                                 supports=group_supports(chain_matrix, groups, self.stores), change_rate=rate)
             by_chain: dict[Hashable, list[GroupState]] = {}
@@ -262,12 +281,12 @@ class GroupBook:
             summary.deduplicated += decision["evidence"].get("deduplicated", 0) if kind in ("verified", "merged") else 0
         return summary
 
-    def _scopes(self, matrix: PriceMatrix | None, change_rate: float | None):
+    def _scopes(self, matrix: PriceMatrix | None, change_rate: float | None, settings: Settings):
         """(groups, matrix, change rate) to decide together: per chain from the book's rows, or all on `matrix`."""
         if matrix is not None:
             yield dict(self.groups), matrix, change_rate
             return
-        rates = self.change_rates() if change_rate is None else {}
+        rates = self.change_rates(Cadence.of_hours(settings.run_interval_hours)) if change_rate is None else {}
         by_chain: dict[Hashable, dict[Hashable, GroupState]] = {}
         for key, group in self.groups.items():
             by_chain.setdefault(group.chain, {})[key] = group

@@ -1,118 +1,30 @@
-"""Stores late with price changes: learned from what members showed, served by the effective-prices rule.
+"""Recording lateness (DESIGN.md §5): what members showed against their anchors' changes, in PostgreSQL.
 
-Some stores apply a regular-price change a day after the rest of their zone.
-For such a store the anchor's price of a change first observed today is wrong
-more often than the price it replaced, so the effective-prices rule serves
-the replaced price (`prices.previous_price`, source "late") while the change
-is *fresh*: first observed within `FRESH` of the chain's latest scrape.
-
-Whether a store is late is measured, never assumed. Each run, every member
-that was observed (scraped in full, or spot-checked) is compared with its
-anchor on the products whose anchor price is a fresh regular-price change:
-showing the replaced price counts as late, showing the new one as on time
-(`count`; not on a day its anchor's list was repriced en masse). A store is
-*usually late* (`usually_late`) once it was late at least `MIN_LATE` times
-within the last `Settings.lateness_days`, and more often late than on time:
-then the replaced price is the likelier one.
-A change that is a day old is served as the anchor shows it: a late store
-catches up within a day or two, and after a day it is more often on time.
+The counting rules are rules/lateness.py's (`count`, `count_anchor`); the
+offline book applies the same ones (book.py). This module reads the run's
+observations set-based, applies them and keeps the per-run counts
+(`store_lateness`) and each store's sums over `Settings.lateness_days`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Hashable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Sequence
 
 import psycopg
 
-from pricegroups.grouping.effective import PriceRow
+from pricegroups.grouping.rules.cadence import Cadence
+from pricegroups.grouping.rules.compare import mass_change_share
+from pricegroups.grouping.rules.lateness import MIN_LATE, Seen, count, count_anchor
+from pricegroups.grouping.rules.serving import PriceRow
 from pricegroups.settings import Settings
-
-FRESH = timedelta(hours=12)  # the view's interval '12 hours': a change this recent is today's (daily runs)
-MIN_LATE = 3  # the view's late_changes >= 3: fewer late changes are not a habit
-
-
-class Lateness(NamedTuple):
-    """Of a member's observed products whose anchor price had just changed: how many it showed late, on time."""
-
-    late: int
-    on_time: int
-
-
-def usually_late(late: int, on_time: int) -> bool:
-    """The replaced price is the likelier one: at least MIN_LATE late changes, and more late than on time."""
-    return late >= MIN_LATE and late > on_time
-
-
-class Seen(NamedTuple):
-    """A member's price of one product as one scrape or spot check showed it (cents)."""
-
-    price: int
-    on_special: bool
-    at: datetime
-
-
-def often_late(late: int, on_time: int) -> bool:
-    """Late with at least a third of its changes (and MIN_LATE of them): never the anchor when a member is not.
-
-    A lower bar than `usually_late`: a late anchor delays every change for its
-    whole group, and a punctual member that represents the group as well costs
-    nothing to prefer. On the demo an anchor late with 58 % of its changes was
-    measured late on 11 of 28 (its members' own lateness hides some).
-    """
-    return late >= MIN_LATE and 3 * late >= late + on_time
-
-
-def count(observed: Mapping[Hashable, Seen], anchor: Mapping[Hashable, PriceRow]) -> Lateness:
-    """Late and on-time changes in one run's observation of a member.
-
-    Only the anchor's fresh regular-price changes count: a row with a previous
-    price, not on special, first observed within FRESH of the observation
-    (before or after it: the two scrapes of one run). A product the member
-    shows on special, or at a third price, says nothing about timing.
-    """
-    late = on_time = 0
-    for product, seen in observed.items():
-        row = anchor.get(product)
-        if row is None or not row.previous_price or row.on_special or seen.on_special:
-            continue
-        if abs(row.first_observed - seen.at) > FRESH:
-            continue
-        if seen.price == row.previous_price:
-            late += 1
-        elif seen.price == row.price:
-            on_time += 1
-    return Lateness(late, on_time)
-
-
-def count_anchor(earlier: Mapping[Hashable, Iterable[Seen]], anchor: Mapping[Hashable, PriceRow]) -> Lateness:
-    """Late and on-time changes of an anchor, from what its members showed the run before its change.
-
-    For each fresh regular-price change of the anchor (`count`'s rule), the
-    members' observations from the day before it was first seen: a member
-    already showing the new price means the anchor showed it a day late; a
-    member showing the replaced price means the change is the day's.
-    """
-    late = on_time = 0
-    for product, seen in earlier.items():
-        row = anchor.get(product)
-        if row is None or not row.previous_price or row.on_special:
-            continue
-        prices = {s.price for s in seen if not s.on_special and s.at < row.first_observed - FRESH}
-        if row.price in prices:
-            late += 1
-        elif row.previous_price in prices:
-            on_time += 1
-    return Lateness(late, on_time)
 
 
 # -- reading and writing PostgreSQL -------------------------------------------
 
 # What members showed in some runs: their full scrape (scraped_items) or else their spot check. And per
-# group, whether the anchor's list was repriced en masse in its latest scrape (more than 3 x
-# max_member_deviation of its rows changed: a zone moved or converged): such a day is no evidence, as a
-# store applies that change with its whole list, and hundreds of on-time changes of one day would drown
-# its habit with ordinary changes.
+# group, whether the anchor's list was repriced en masse in its latest scrape (rules/compare.py's
+# mass_change_share: a zone moved or converged): such a day is no evidence.
 _SEEN_AND_REPRICED = """
 WITH seen AS (
     SELECT i.run_id, i.store_id, i.product_id, i.price, i.on_special, i.scraped_at AS observed_at
@@ -160,16 +72,16 @@ _COLUMNS = "product_id, cents, on_special, observed_at, a_cents, a_previous, a_s
 
 # One statement for both questions, over the observations of this run and of the day before:
 # * members ("member"): what they showed this run, against their anchor's changes first seen within
-#   FRESH of it;
-# * anchors scraped in this run ("anchor"): what their members showed in the runs of the day before,
-#   against the anchor's changes first seen in this scrape.
+#   the cadence's `fresh` of it;
+# * anchors scraped in this run ("anchor"): what their members showed in the runs before (the cadence's
+#   `runs_before`), against the anchor's changes first seen in this scrape.
 _BOTH = _PAIRS + f"""
 SELECT 'member' AS kind, member AS store, {_COLUMNS} FROM pairs
 WHERE run_id = %(run)s AND a_seen BETWEEN observed_at - %(fresh)s AND observed_at + %(fresh)s
 UNION ALL
 SELECT 'anchor', anchor, {_COLUMNS} FROM pairs
 WHERE run_id = ANY(%(earlier)s) AND a_last >= %(as_of)s - %(fresh)s AND a_seen >= a_last - %(fresh)s
-  AND observed_at < a_seen - %(fresh)s AND observed_at >= a_seen - %(fresh)s - interval '1 day'
+  AND observed_at < a_seen - %(fresh)s AND observed_at >= a_seen - %(fresh)s - %(before)s
 ORDER BY 1, 2, 3
 """
 
@@ -187,25 +99,28 @@ def record_lateness(
     conn: psycopg.Connection, run_id: str, as_of: datetime, settings: Settings, chains: Sequence[str] | None = None,
 ) -> dict[str, int]:
     """Count, per member observed in `run_id` and per anchor scraped in it, its late and on-time changes
-    (`count`, `count_anchor`); refresh the stores' sums.
+    (rules/lateness.py's `count`, `count_anchor`, at the settings' cadence); refresh the stores' sums.
 
     Idempotent: a re-run replaces the run's rows and recounts the same sums.
     Call it after the run's upserts and before its members are deduplicated
     (the merge step), while every member's observation is still in staging.
     """
-    # anchors: what their members showed the day before (the runs of that day, this run excluded)
+    cadence = Cadence.of_hours(settings.run_interval_hours)
+    # anchors: what their members showed in the runs before (this run excluded)
+    start, end = cadence.runs_before(as_of)
     earlier = [r for (r,) in conn.execute(
         "SELECT run_id FROM runs WHERE logical_date < %s AND logical_date >= %s AND run_id <> %s",
-        (as_of - FRESH, as_of - FRESH - timedelta(days=1), run_id))]
+        (end, start, run_id))]
     params = {"run": run_id, "earlier": earlier, "runs": [run_id, *earlier], "as_of": as_of,
-              "chains": list(chains) if chains else None, "fresh": FRESH, "mass": 3 * settings.max_member_deviation}
+              "chains": list(chains) if chains else None, "fresh": cadence.fresh, "before": cadence.before,
+              "mass": mass_change_share(settings)}
     rows = conn.execute(_BOTH, params).fetchall()
     observed, anchors, times = _read(r[1:] for r in rows if r[0] == "member")
-    counts = {store: count(observed[store], anchors[store]) for store in observed}
+    counts = {store: count(observed[store], anchors[store], cadence.fresh) for store in observed}
     earlier_seen, own, anchor_times = _read((r[1:] for r in rows if r[0] == "anchor"), for_anchors=True)
     for anchor in earlier_seen:
         if anchor not in counts:  # a store is a member or an anchor of this run, never both
-            counts[anchor] = count_anchor(earlier_seen[anchor], own[anchor])
+            counts[anchor] = count_anchor(earlier_seen[anchor], own[anchor], cadence.fresh)
             times[anchor] = anchor_times[anchor]
     with conn.transaction():
         conn.execute("DELETE FROM store_lateness WHERE run_id = %s AND NOT store_id = ANY(%s)", (run_id, list(counts)))

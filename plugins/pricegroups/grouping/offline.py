@@ -5,7 +5,7 @@ GROUPS.csv: chain,store,anchor. EVENTS.csv: one row per decision with evidence.
 A state directory (--state-in / --state-out) holds what the engine knows after
 a round, as the database does: groups.csv, stores.csv, rows.csv (see
 STATE_FILES and docs/grouping.md, "Offline CLI"). EFFECTIVE.csv
-(--effective-out): what the site would serve for every store (effective.py).
+(--effective-out): what the site would serve for every store (rules/serving.py).
 
 Every input problem is a BadData naming the file and line; outputs are
 written to temporary files and renamed only when everything succeeded.
@@ -25,7 +25,8 @@ from typing import Hashable
 
 from pricegroups.errors import BadData
 from pricegroups.grouping.book import GroupBook, RoundSummary
-from pricegroups.grouping.effective import HORIZON, PriceRow
+from pricegroups.grouping.rules.cadence import Cadence
+from pricegroups.grouping.rules.serving import PriceRow
 from pricegroups.grouping.model import GroupState, StoreState
 from pricegroups.settings import Settings
 
@@ -202,7 +203,7 @@ def state_outputs(book: GroupBook, directory: Path) -> list[tuple[Path, tuple, l
 
 
 def effective_output(book: GroupBook, path: Path, settings: Settings) -> tuple[Path, tuple, list[tuple]]:
-    served = book.effective(HORIZON)
+    served = book.effective(Cadence.of_hours(settings.run_interval_hours))
     rows = [(store[0], store[1], product, _amount(e.row.price), _bool(e.row.on_special), e.source)
             for store in sorted(served) for product, e in sorted(served[store].items())]
     return path, EFFECTIVE_COLUMNS, rows
@@ -242,7 +243,7 @@ def run_round(
     for store in sorted(dump.rows):
         if book.record_scrape(store, dump.rows[store], dump.scraped_at[store], dump.first_seen[store]):
             recorded.append(store)
-    book.record_lateness(recorded)
+    book.record_lateness(recorded, settings)
     summary = book.maintenance_round(None, dump.as_of, settings)
     scraped, not_newer = len(recorded), len(dump.rows) - len(recorded)
     summary.scraped, summary.not_newer = scraped, not_newer

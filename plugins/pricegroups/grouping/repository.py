@@ -16,10 +16,11 @@ import numpy as np
 import psycopg
 
 from pricegroups.errors import BadData
-from pricegroups.grouping.comparer import Counts, chain_change_rate, judge
+from pricegroups.grouping.rules.compare import Counts, chain_change_rate, judge
 from pricegroups.grouping.merging import needing_verification
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix
+from pricegroups.grouping.rules.cadence import Cadence, changes_per_day
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -192,27 +193,33 @@ def load_known(
 def change_rates(conn: psycopg.Connection, chain_ids: Sequence[int] | None, settings: Settings) -> dict[int, float]:
     """Each chain's observed daily rate of price changes, from its anchors' last scrapes.
 
-    A price first observed within a day before its anchor's last scrape, and after
-    that anchor's first scrape, is a change; the chain's rate is the median share
-    over its anchors scraped at least twice. Chains without such anchors get the
-    `daily_change_rate` prior (comparer.chain_change_rate decides).
+    Per anchor, its rows first observed after its first scrape and within the
+    cadence's `before` window of its last scrape are changes
+    (rules/cadence.changes_per_day turns them into a daily share); the chain's
+    rate is the median share over its anchors with an earlier run. Chains
+    without such anchors get the `daily_change_rate` prior (rules/compare.chain_change_rate decides).
     """
+    cadence = Cadence.of_hours(settings.run_interval_hours)
     rows = conn.execute(
-        """SELECT g.chain_id, array_agg(x.changed::float8 / x.total)
+        """SELECT g.chain_id, a.first_scraped_at, a.last_scraped_at, x.changed, x.total
            FROM store_groups g
            JOIN stores a ON a.store_id = g.anchor_store_id
            JOIN LATERAL (
                SELECT count(*) FILTER (WHERE p.scraped_at > a.first_scraped_at
-                                         AND p.scraped_at > a.last_scraped_at - interval '24 hours') AS changed,
+                                         AND p.scraped_at > a.last_scraped_at - %(before)s) AS changed,
                       count(*) AS total
                FROM prices p WHERE p.store_id = a.store_id) x ON true
-           WHERE a.first_scraped_at < a.last_scraped_at - interval '20 hours' AND x.total > 0
-             AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))
-           GROUP BY g.chain_id""",
-        {"chains": list(chain_ids) if chain_ids is not None else None},
+           WHERE a.first_scraped_at < a.last_scraped_at - %(fresh)s AND x.total > 0
+             AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))""",
+        {"chains": list(chain_ids) if chain_ids is not None else None, "before": cadence.before,
+         "fresh": cadence.fresh},
     ).fetchall()
-    return {chain: chain_change_rate(shares) for chain, shares in rows}
-
+    shares: dict[int, list[float]] = {}
+    for chain, first, last, changed, total in rows:
+        share = changes_per_day(changed, total, first, last, cadence)
+        if share is not None:
+            shares.setdefault(chain, []).append(share)
+    return {chain: chain_change_rate(values) for chain, values in shares.items()}
 
 
 def run_change_rates(
@@ -248,6 +255,15 @@ def run_change_rates(
     return {c: kept[c] for c in wanted}
 
 # -- writing ---------------------------------------------------------------
+
+def record_cadence(conn: psycopg.Connection, cadence: Cadence) -> None:
+    """Keep the run cadence's windows where the effective_prices view and served.py read them (sql/0048)."""
+    conn.execute(
+        """UPDATE run_cadence SET run_interval = %s, fresh = %s, horizon = %s, updated_at = now()
+           WHERE run_interval IS DISTINCT FROM %s OR fresh IS DISTINCT FROM %s OR horizon IS DISTINCT FROM %s""",
+        (cadence.interval, cadence.fresh, cadence.horizon) * 2,
+    )
+
 
 def record_comparisons(
     conn: psycopg.Connection,

@@ -20,10 +20,11 @@ from pricegroups.errors import ConfigError
 from pricegroups.grouping import repository as repo
 from pricegroups.grouping import verification
 from pricegroups.grouping.blocking import candidate_pairs as _block
-from pricegroups.grouping.comparer import Comparer, Outcome
+from pricegroups.grouping.comparer import Comparer
+from pricegroups.grouping.rules.compare import Outcome
 from pricegroups.grouping.health import (anchor_ready, check_group, complement_member, due_for_check, jumped_anchors,
-                                        plan_succession, turnover_chains)
-from pricegroups.grouping.lateness import often_late
+                                        turnover_chains)
+from pricegroups.grouping.rules.anchors import plan_succession, punctual_witnesses
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState
 from pricegroups.grouping.support import group_supports
@@ -163,13 +164,13 @@ def complement_members(
 
 
 def late_anchor_members(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None = None) -> list[int]:
-    """Two members to scrape now in each group whose anchor is often late with changes (lateness.often_late).
+    """Two members to scrape now in each group whose anchor is often late with changes (rules/lateness.often_late).
 
     With the anchor and two matching members checked in one run, the health
     check hands the role to the member closest to the group's consensus
-    (health.elect_anchor, reason "punctual"). Only members that are not late
-    themselves, most recently verified first; a group with fewer than two is
-    left alone, and a member scraped at `as_of` already is not scraped again.
+    (rules/anchors.elect_anchor, reason "punctual"). The choice is
+    rules/anchors.punctual_witnesses; a member scraped at `as_of` already is
+    not scraped again.
     """
     rows = conn.execute(
         """SELECT a.late_changes, a.timely_changes,
@@ -183,9 +184,9 @@ def late_anchor_members(conn: psycopg.Connection, as_of: datetime, chains: Seque
     ).fetchall()
     chosen: list[int] = []
     for late, on_time, members in rows:
-        punctual = [(store, now) for store, m_late, m_on_time, now in members if not often_late(m_late, m_on_time)]
-        if often_late(late, on_time) and len(punctual) >= 2:
-            chosen += [store for store, now in punctual[:2] if not now]
+        scraped_now = {store for store, _, _, now in members if now}
+        witnesses = punctual_witnesses((late, on_time), [(store, m_late, m_on) for store, m_late, m_on, _ in members])
+        chosen += [store for store in witnesses if store not in scraped_now]
     return sorted(chosen)
 
 

@@ -29,10 +29,11 @@ from typing import Collection, Hashable, Iterable, Mapping, NamedTuple, Sequence
 import psycopg
 
 from pricegroups.grouping.pricing import sort_key
+from pricegroups.grouping.rules.cadence import DAILY, Cadence
+from pricegroups.grouping.rules.serving import recent_change
 from pricegroups.grouping.served import served_prices
 from pricegroups.settings import Settings
 
-TIMING = timedelta(hours=48)  # as the effective-prices rule: a difference this close to a change is timing
 EXAMPLES = 10
 
 
@@ -63,7 +64,9 @@ class SpotVerdict:
     shared: int = 0  # differences other members of its group show too: the anchor's, not this store's
 
 
-def shared_differences(pages: Mapping[Hashable, Sequence[SpotPrice]], checked_at: datetime) -> set[tuple[str, tuple]]:
+def shared_differences(
+    pages: Mapping[Hashable, Sequence[SpotPrice]], checked_at: datetime, horizon: timedelta = DAILY.horizon,
+) -> set[tuple[str, tuple]]:
     """(sku, price seen) that two or more of the pages show against what is served, timing aside.
 
     The pages are one group's members. A price several members charge and the
@@ -73,7 +76,7 @@ def shared_differences(pages: Mapping[Hashable, Sequence[SpotPrice]], checked_at
     seen: dict[tuple[str, tuple], int] = {}
     for prices in pages.values():
         for p in prices:
-            if p.seen != p.served and not _recent_change(p, checked_at):
+            if p.seen != p.served and not _timing(p, checked_at - horizon):
                 seen[(p.sku, p.seen)] = seen.get((p.sku, p.seen), 0) + 1
     return {key for key, n in seen.items() if n >= 2}
 
@@ -88,7 +91,7 @@ def anchor_witnesses(
     price changes, or with prices of its own). From `spot_check_min_mismatches`
     of them on, the two members that show most of them are verified in the
     same run: with the anchor and two matching members the health check has a
-    consensus, and `health.elect_anchor` hands the role to a member that is
+    consensus, and `rules/anchors.elect_anchor` hands the role to a member that is
     closer to it. Members in `exclude` (already suspects) do not count.
     """
     if len(shared) < settings.spot_check_min_mismatches:
@@ -107,20 +110,23 @@ def judge(
 ) -> SpotVerdict:
     """Suspect when the page disagrees with the served prices on more than timing explains.
 
-    A difference is timing when the served price is a change (first observed
-    after its store's first scrape) seen within 48 hours before the check: the
-    store may not have applied it yet, or the scrape caught it half-way. A
+    A difference is timing when the served price is a recent change
+    (`serving.recent_change`: first observed after its store's first scrape,
+    within the cadence's horizon before the check, 48 hours at a daily
+    cadence): the store may not have applied it yet, or the scrape caught it
+    half-way. A
     difference in `shared` (`shared_differences`) is the anchor's. The rest must
     stay below max(`spot_check_min_mismatches`, ceil(`max_member_deviation` x
     compared)): a member in its zone differs only by its overrides, which are served.
     """
+    since = checked_at - Cadence.of_hours(settings.run_interval_hours).horizon
     compared = mismatched = timing = common = 0
     examples: list[dict] = []
     for p in prices:
         compared += 1
         if p.seen == p.served:
             continue
-        if _recent_change(p, checked_at):
+        if _timing(p, since):
             timing += 1
             continue
         if (p.sku, p.seen) in shared:
@@ -133,10 +139,9 @@ def judge(
     return SpotVerdict(compared, mismatched, timing, compared > 0 and mismatched >= threshold, examples, common)
 
 
-def _recent_change(p: SpotPrice, checked_at: datetime) -> bool:
-    if p.served_since is None or p.served_since < checked_at - TIMING:
-        return False
-    return p.source_first_scraped is None or p.served_since > p.source_first_scraped
+def _timing(p: SpotPrice, since: datetime) -> bool:
+    """The served price is a change seen at or after `since` (rules/serving.recent_change): a difference may be timing."""
+    return p.served_since is not None and recent_change(p.served_since, p.source_first_scraped, since)
 
 
 # -- reading and writing PostgreSQL -------------------------------------------
@@ -196,7 +201,7 @@ def judge_spot_checks(conn: psycopg.Connection, run_id: str, settings: Settings)
     for checked_pages in read_pages(conn, run_id).values():
         pages = {store: prices for store, (_, prices) in checked_pages.items()}
         checked = {store: at for store, (at, _) in checked_pages.items()}
-        shared = shared_differences(pages, max(checked.values()))
+        shared = shared_differences(pages, max(checked.values()), Cadence.of_hours(settings.run_interval_hours).horizon)
         verdicts = {store: judge(prices, checked[store], settings, shared) for store, prices in pages.items()}
         moved = [store for store, v in verdicts.items() if v.suspect]
         witnesses = anchor_witnesses(pages, shared, settings, exclude=moved)

@@ -25,17 +25,16 @@ import math
 import random
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Sequence
 
 import psycopg
 
-from pricegroups.grouping.effective import HORIZON
+from pricegroups.grouping.rules.serving import PriceRow
+from pricegroups.grouping.scheduling import RECORDED
+from pricegroups.grouping.served import Before, served_prices
 from pricegroups.settings import Settings
 
-# "spot": its spot check disagreed (spotcheck.py); "complement": its chain's anchors changed en masse and it
-# carries most of what its anchor does not (service.complement_members)
-REASONS = ("random", "risk", "forced", "named", "bootstrap", "spot", "complement")
+REASONS = RECORDED  # why a store was scraped and verified: grouping/scheduling.py's table
 CHANGE_EVENTS = ("merged", "member_ejected", "anchor_replaced")
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 ESTIMATE_DAYS = 14  # the window the run summary, `groups show` and the demo report estimate over
@@ -209,8 +208,8 @@ def record_plan(conn: psycopg.Connection, run_id: str, as_of: datetime, reasons:
         raise ValueError(f"unknown verification reason(s): {sorted(bad)}")
     ids = sorted(reasons)
     cur = conn.execute(
-        """INSERT INTO verifications (run_id, store_id, chain_id, reason, planned_at)
-           SELECT %s, s.store_id, s.chain_id, r.reason, %s
+        """INSERT INTO verifications (run_id, store_id, chain_id, reason, planned_at, scraped_before)
+           SELECT %s, s.store_id, s.chain_id, r.reason, %s, s.last_scraped_at
            FROM unnest(%s::int[], %s::text[]) AS r(store_id, reason) JOIN stores s USING (store_id)
            ORDER BY s.store_id
            ON CONFLICT (run_id, store_id) DO NOTHING""",
@@ -259,43 +258,30 @@ def take_baseline(
     return {"baseline_members": members, "baseline_rows": rows}
 
 
-# What would be served for each member now had it not been scraped, against its current rows.
-# Served: its baseline row unless stale (sql/0040's effective_prices rule: the anchor's row
-# changed after the anchor's first scrape and at most 48 hours before the member's last
-# verification or since), else the anchor's current row. A member never verified had observed
-# rows, not overrides: they are served as they are. A member whose scrape failed this run
-# (last_scraped_at before the plan) or whose measurement is already recorded is skipped.
-# Rows the member's own scrape this run found missing (listing_absences) are not charged
-# prices any more and are not checked.
-#
-# Three reads for every member verified, and the rule applied in Python (`served_price`): one statement
-# that joined it all planned the served rows once per member (quadratic; seconds for a dozen members).
+# What would be served for each member now, had it not been scraped this run, against what it charges:
+# the served-prices rule itself (grouping/served.py, rules/serving.py) applied to the member as it was
+# before its scrape (its baseline rows, its previous scrape and verification). A member whose scrape
+# failed this run (last_scraped_at before the plan) or whose measurement is already recorded is skipped.
+# Rows the member's own scrape this run found missing (listing_absences) are not charged prices any more
+# and are not checked.
 _READY = """
-SELECT c.store_id, c.group_id, c.anchor_id, c.verified_at
+SELECT c.store_id, c.group_id, c.anchor_id, c.verified_at, v.scraped_before
 FROM unnest(%(stores)s::int[], %(groups)s::bigint[], %(anchors)s::int[], %(verified)s::timestamptz[])
      AS c(store_id, group_id, anchor_id, verified_at)
 JOIN verifications v ON v.run_id = %(run)s AND v.store_id = c.store_id AND v.baseline_taken AND v.checked IS NULL
 JOIN stores s ON s.store_id = c.store_id AND s.last_scraped_at >= v.planned_at
 ORDER BY c.store_id
 """
-_CHARGED = """
-SELECT r.store_id, p.product_id, p.price, o.price, ap.price, ap.scraped_at, a.first_scraped_at
-FROM unnest(%(stores)s::int[], %(anchors)s::int[]) AS r(store_id, anchor_id)
-JOIN stores a ON a.store_id = r.anchor_id
-JOIN prices p ON p.store_id = r.store_id
-LEFT JOIN served_overrides o ON o.run_id = %(run)s AND o.store_id = r.store_id AND o.product_id = p.product_id
-LEFT JOIN prices ap ON ap.store_id = r.anchor_id AND ap.product_id = p.product_id
-WHERE NOT EXISTS (SELECT 1 FROM listing_absences la WHERE la.store_id = p.store_id AND la.product_id = p.product_id)
-"""
-# An override for a product the anchor lacks gives way to a group-mate's fresher row (the view's rule;
-# the member's previous scrape is taken as its last verification).
-_MATE = """
-SELECT DISTINCT ON (w.store_id, w.product_id) w.store_id, w.product_id, q.price
-FROM unnest(%(stores)s::int[], %(products)s::int[], %(groups)s::bigint[], %(verified)s::timestamptz[])
-     AS w(store_id, product_id, group_id, verified_at)
-JOIN stores m ON m.group_id = w.group_id AND m.active AND m.store_id <> w.store_id AND m.last_scraped_at > w.verified_at
-JOIN prices q ON q.store_id = m.store_id AND q.product_id = w.product_id
-ORDER BY w.store_id, w.product_id, m.last_scraped_at DESC, m.store_id
+# Per member: what it charges now (`charged`) and, from the baseline, what it had before its scrape.
+_ROWS = """
+SELECT 'charged', p.store_id, p.product_id, (p.price * 100)::bigint, p.on_special, p.scraped_at
+FROM prices p
+WHERE p.store_id = ANY(%(stores)s)
+  AND NOT EXISTS (SELECT 1 FROM listing_absences la WHERE la.store_id = p.store_id AND la.product_id = p.product_id)
+UNION ALL
+SELECT 'baseline', o.store_id, o.product_id, (o.price * 100)::bigint, o.on_special, o.scraped_at
+FROM served_overrides o
+WHERE o.run_id = %(run)s AND o.store_id = ANY(%(stores)s)
 """
 _RECORD = """
 UPDATE verifications v
@@ -305,21 +291,6 @@ FROM unnest(%(stores)s::int[], %(groups)s::bigint[], %(anchors)s::int[], %(check
      AS c(store_id, group_id, anchor_id, checked, wrong)
 WHERE v.run_id = %(run)s AND v.store_id = c.store_id
 """
-
-
-def served_price(
-    baseline: Decimal | None, anchor: Decimal | None, anchor_seen: datetime | None,
-    anchor_first_scraped: datetime | None, verified_at: datetime | None, mate: Decimal | None,
-) -> Decimal | None:
-    """What was served for one product of a member before its scrape (see _READY's comment); None: nothing."""
-    if baseline is None:
-        return anchor
-    if verified_at is None:
-        return baseline
-    if anchor is not None:
-        changed = anchor_first_scraped is None or anchor_seen > anchor_first_scraped
-        return anchor if changed and anchor_seen >= verified_at - HORIZON else baseline
-    return mate if mate is not None else baseline
 
 
 def measure_served(
@@ -334,10 +305,13 @@ def measure_served(
     last_verified_at before this run's decision). Call it after the upsert
     and before the member is deduplicated (its rows must be its full
     catalogue just scraped). checked = the member's current products with a
-    served price; wrong = those whose served price (`served_price`) differs from
-    the price just scraped (price only). A fixed number of statements for any
-    number of members; members without a baseline this run, whose scrape
-    failed, or already measured, are left out (the first measurement of a run stands).
+    served price; wrong = those whose served price differs from the price
+    just scraped (price only). What is served is the served-prices rule as
+    the site applies it (`served.served_prices`, late stores and group-mates'
+    fresher rows included), for the member as it was before its scrape. A
+    fixed number of statements for any number of members; members without a
+    baseline this run, whose scrape failed, or already measured, are left out
+    (the first measurement of a run stands).
     """
     if not checks:
         return {}
@@ -347,22 +321,24 @@ def measure_served(
     ).fetchall()
     if not ready:
         return {}
-    facts = {store: (group, anchor, verified_at) for store, group, anchor, verified_at in ready}
-    rows = conn.execute(_CHARGED, {"run": run_id, "stores": list(facts),
-                                   "anchors": [facts[s][1] for s in facts]}).fetchall()
-    lacking = [(store, product) for store, product, _, baseline, anchor, _, _ in rows
-               if baseline is not None and anchor is None and facts[store][2] is not None]
-    mates: dict[tuple[int, int], Decimal] = {}
-    if lacking:
-        mates = {(s, p): price for s, p, price in conn.execute(_MATE, {
-            "stores": [s for s, _ in lacking], "products": [p for _, p in lacking],
-            "groups": [facts[s][0] for s, _ in lacking], "verified": [facts[s][2] for s, _ in lacking]})}
+    facts = {store: (group, anchor) for store, group, anchor, _, _ in ready}
+    charged: dict[int, dict[int, int]] = {store: {} for store in facts}
+    baseline: dict[int, dict[int, PriceRow]] = {store: {} for store in facts}
+    for kind, store, product, cents, special, seen in conn.execute(_ROWS, {"run": run_id, "stores": list(facts)}):
+        if kind == "charged":
+            charged[store][product] = int(cents)
+        else:
+            baseline[store][product] = PriceRow(int(cents), 0, special, seen)
+    before = {store: Before(scraped, verified_at, baseline[store])
+              for store, _, _, verified_at, scraped in ready}
+    served = served_prices(conn, {store: list(charged[store]) for store in facts}, before=before)
     counts = {store: [0, 0] for store in facts}
-    for store, product, charged, baseline, anchor, anchor_seen, anchor_first in rows:
-        served = served_price(baseline, anchor, anchor_seen, anchor_first, facts[store][2], mates.get((store, product)))
-        if served is not None:
-            counts[store][0] += 1
-            counts[store][1] += served != charged
+    for store, products in charged.items():
+        for product, cents in products.items():
+            s = served.get(store, {}).get(product)
+            if s is not None:
+                counts[store][0] += 1
+                counts[store][1] += s.price != cents
     ids = sorted(counts)
     conn.execute(_RECORD, {
         "run": run_id, "as_of": as_of, "stores": ids, "groups": [facts[s][0] for s in ids],

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import random
+
+import pytest
 from datetime import datetime, timedelta
 
-from pricegroups.grouping.effective import freshest_rows, SOURCES, PriceRow, Serving, effective_prices
-from pricegroups.grouping.lateness import FRESH, usually_late
+from pricegroups.grouping.rules.serving import freshest_rows, SOURCES, PriceRow, Serving, effective_prices
+from pricegroups.grouping.repository import record_cadence
+from pricegroups.grouping.rules.cadence import DAILY, Cadence
+from pricegroups.grouping.rules.lateness import usually_late
 from pricegroups.grouping.served import served_prices
 from tests.factories import T0, make_chain_with_stores, make_products
 
@@ -63,8 +67,8 @@ def from_view(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def from_rule(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
-    """The same database state read as plain data and served by effective.effective_prices."""
+def from_rule(conn, chain_id: int, cadence: Cadence = DAILY) -> dict[tuple[int, int], tuple]:
+    """The same database state read as plain data and served by rules/serving.effective_prices."""
     stores = conn.execute(
         """SELECT s.store_id, s.active, s.last_scraped_at, s.last_verified_at, g.anchor_store_id, a.first_scraped_at,
                   s.late_changes, s.timely_changes
@@ -88,8 +92,9 @@ def from_rule(conn, chain_id: int) -> dict[tuple[int, int], tuple]:
     out = {}
     for store, active, scraped, verified, anchor, anchor_first, late, on_time in stores:
         serving = Serving(store == anchor, scraped, verified, anchor_first, active, usually_late(late, on_time),
-                          latest - FRESH if latest else None)
-        served = effective_prices(serving, rows.get(store, {}), rows.get(anchor, {}), freshest=freshest.get(anchor))
+                          cadence.fresh_since(latest))
+        served = effective_prices(serving, rows.get(store, {}), rows.get(anchor, {}), cadence.horizon,
+                                  freshest=freshest.get(anchor))
         for product, e in served.items():
             source_store = anchor if e.from_anchor else e.from_store if e.from_store is not None else store
             out[(store, product)] = (e.row.price, e.row.was_price, e.row.on_special, e.row.first_observed, e.source,
@@ -185,15 +190,22 @@ def test_view_and_rule_agree_on_every_source(conn):
     assert {row[4] for row in view.values()} == set(SOURCES)
 
 
-def test_view_and_rule_agree_on_random_states(conn):
-    """Many members with times around every boundary (48 hours, the anchor's first scrape, freshness, NULLs)."""
+@pytest.mark.parametrize("hours", [24, 12, 48])
+def test_view_and_rule_agree_on_random_states(conn, hours):
+    """Many members with times around every boundary (the horizon, the anchor's first scrape, freshness, NULLs),
+    at the daily cadence and at runs every 12 and 48 hours: the view reads the windows the run recorded."""
+    cadence = Cadence.of_hours(hours)
+    record_cadence(conn, cadence)
+    conn.commit()
     rnd = random.Random(11)
     products = 12
     base = T0 - 10 * D
+    horizon, fresh = cadence.horizon, cadence.fresh
 
     def when() -> datetime | None:
-        return rnd.choice([None, base, base + H, T0 - 3 * D, T0 - 2 * D, T0 - 2 * D - 48 * H,
-                           T0 - 2 * D - 47 * H, T0 - 2 * D - 49 * H, T0 - D, T0 - 12 * H, T0 - 13 * H, T0])
+        return rnd.choice([None, base, base + H, T0 - 3 * D, T0 - 2 * D, T0 - 2 * D - horizon,
+                           T0 - 2 * D - horizon + H, T0 - 2 * D - horizon - H, T0 - D, T0 - fresh, T0 - fresh - H,
+                           T0 - fresh + H, T0])
 
     def rows(share: float) -> dict:
         return {p: (rnd.randint(100, 110), rnd.choice([0, 0, 200]), rnd.random() < 0.2, when() or base,
@@ -214,7 +226,7 @@ def test_view_and_rule_agree_on_random_states(conn):
     chain_id, _, _ = build(conn, stores, groups, products)
     view = from_view(conn, chain_id)
     assert len(view) > 300
-    assert view == from_rule(conn, chain_id)
+    assert view == from_rule(conn, chain_id, cadence)
     assert view == from_served(conn, chain_id)
     # asked for some products only (a spot-checked page), each is served as in the whole store's answer
     some = from_served(conn, chain_id, share=0.3, seed=5)

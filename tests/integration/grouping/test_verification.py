@@ -118,6 +118,32 @@ def test_measure_served_counts_what_was_served_against_what_is_charged(conn, set
     }
 
 
+def test_a_late_member_is_measured_against_the_replaced_price_the_site_serves_it(conn, setup):
+    """The self-measured error applies the served rule itself: for a store usually late with changes the
+    site serves the price a fresh change replaced (source "late"), and that is what is measured."""
+    s = setup
+    p = s.world.products
+    conn.execute("UPDATE stores SET late_changes = 5, timely_changes = 0 WHERE store_id = %s", (s.ok,))
+    conn.commit()
+    old = s.world.zones["A"][p[7]]
+    s.world.zones["A"][p[7]] = old + Decimal("0.50")  # today's change, first seen in this run's anchor scrape
+    s.world.overrides[s.ok] = {**s.world.overrides[s.ok], p[7]: old}  # the late store has not applied it yet
+    later = day(3) + timedelta(minutes=1)
+    s.world.scrape([s.anchor], later, RUN)
+    record_plan(conn, RUN, later, {s.ok: "random"})
+    conn.commit()
+    before = served_now(conn, [s.ok])
+    source = conn.execute("SELECT source FROM effective_prices WHERE store_id = %s AND product_id = %s",
+                          (s.ok, p[7])).fetchone()[0]
+    assert (source, before[(s.ok, p[7])]) == ("late", old)
+    take_baseline(conn, RUN)
+    conn.commit()
+    s.world.scrape([s.ok], later, RUN)
+    result = measure_served(conn, RUN, later, [(s.ok, s.group, s.anchor, day(0))])
+    charged = {p_: s.world.true_price(s.ok, p_) for p_ in p}
+    assert result == {s.ok: (40, sum(before[(s.ok, p_)] != charged[p_] for p_ in p))} == {s.ok: (40, 0)}
+
+
 def test_an_override_is_stale_only_when_the_anchor_changed_it_near_or_after_the_verification(conn, setup):
     s = setup
     # verified on day 5 instead: the anchor's day-2 change is more than 48 hours before it, so the
@@ -226,7 +252,7 @@ class _TruthOf:
 
 
 def test_demo_report_counts_every_served_not_observed_price_as_inferred(conn, setup):
-    from pricegroups.demo.report import _price_accuracy
+    from pricegroups.demo.report import price_accuracy
 
     s = setup
     conn.execute(
@@ -235,7 +261,7 @@ def test_demo_report_counts_every_served_not_observed_price_as_inferred(conn, se
         (s.world.chain_id, day(0), day(0)),
     )
     codes = dict(conn.execute("SELECT code, store_id FROM stores").fetchall())
-    accuracy = _price_accuracy(conn, _TruthOf(s.world, codes), 3)
+    accuracy = price_accuracy(conn, _TruthOf(s.world, codes), 3)
     inferred, wrong_inferred, observed, wrong_observed = (
         accuracy.inferred, accuracy.wrong_inferred, accuracy.observed, accuracy.wrong_observed)
     # members verified on day 0 serve 40 prices each not observed since (anchor's, override, stale override)

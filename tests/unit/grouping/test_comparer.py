@@ -7,8 +7,9 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from pricegroups.grouping.comparer import (Counts, Outcome, PriceComparer, StorePricing, judge, max_disagreements,
-                                           max_disagreements_of, timing_allowance, timing_allowances)
+from pricegroups.grouping.comparer import PriceComparer, StorePricing
+from pricegroups.grouping.rules.compare import (Counts, Outcome, judge, max_disagreements, max_disagreements_of,
+                                                timing_allowance, timing_allowances)
 from pricegroups.settings import Settings
 from tests.unit.grouping.synth import T
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from pricegroups.grouping.comparer import Comparer
-from pricegroups.grouping.health import check_group, plan_succession
+from pricegroups.grouping.health import check_group
+from pricegroups.grouping.rules.anchors import plan_succession
 from pricegroups.grouping.model import Eject, GroupState, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix
 from pricegroups.settings import Settings

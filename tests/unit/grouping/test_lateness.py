@@ -7,8 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pricegroups.grouping.effective import INFERRED, LATE, OVERRIDE, STALE_OVERRIDE, PriceRow, Serving, effective_prices
-from pricegroups.grouping.lateness import FRESH, MIN_LATE, Lateness, Seen, count, often_late, usually_late
+from pricegroups.grouping.rules.serving import INFERRED, LATE, OVERRIDE, STALE_OVERRIDE, PriceRow, Serving, effective_prices
+from pricegroups.grouping.rules.cadence import DAILY
+from pricegroups.grouping.rules.lateness import MIN_LATE, Lateness, Seen, count, often_late, usually_late
+
+FRESH = DAILY.fresh
 
 T0 = datetime(2026, 3, 10, 6, tzinfo=timezone.utc)
 H = timedelta(hours=1)
@@ -90,7 +93,7 @@ def test_an_anchor_is_never_served_late():
 
 
 def test_an_anchor_is_late_when_its_members_showed_its_change_the_day_before():
-    from pricegroups.grouping.lateness import count_anchor
+    from pricegroups.grouping.rules.lateness import count_anchor
 
     day_before = T0 - 24 * H
     anchor = {"late": anchor_row(120, 100), "on_time": anchor_row(220, 200), "both": anchor_row(320, 300),

@@ -11,7 +11,8 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from pricegroups.grouping import comparer as comparer_module, merging
 from pricegroups.grouping.blocking import build, candidate_pairs
-from pricegroups.grouping.comparer import Comparer, Outcome
+from pricegroups.grouping.comparer import Comparer
+from pricegroups.grouping.rules.compare import Outcome
 from pricegroups.grouping.model import GroupState
 from pricegroups.grouping.pricing import PriceMatrix, encode_key
 from pricegroups.settings import Settings

@@ -1,9 +1,13 @@
-"""Effective prices: what the site serves for a store (DESIGN.md §3 and §5), as a pure function.
+"""Serving: what the site serves for a store (DESIGN.md §3 and §5), as a pure function.
 
-This is the rule of the `effective_prices` view (sql/0040_grouping_rule.sql);
-the offline CLI serves with this function, the site with the view, and
-tests/integration/grouping/test_effective_rule.py holds the two equal row for
-row. The rule, for an active store S of a group whose anchor is A:
+This is the rule of the `effective_prices` view (sql/0048_cadence.sql). The
+site reads the view; everything else that needs a served price calls this
+function: served.py for the run's own consumers (spot-check judging, the
+self-measured error of verification.py), the offline CLI and the demo's
+scoring. tests/integration/grouping/test_effective_rule.py holds the view and
+this function equal row for row. The time windows (`horizon`, `fresh_since`)
+come from the run cadence (cadence.py). The rule, for an active store S of a
+group whose anchor is A:
 
 * **S is the anchor**: its own rows, source ``observed``.
 * **S is a member.** Its own rows are *observations* while it was never
@@ -20,8 +24,8 @@ row. The rule, for an active store S of a group whose anchor is A:
   - an override is **stale** when the anchor's price for the product was
     first observed (i) after the anchor's first scrape (a *change*, not a
     price the anchor had from the start; a NULL first scrape counts as
-    -infinity) and (ii) at most `horizon` (48 hours) before S's verification,
-    or at any time since. Then the difference the verification kept may be
+    -infinity) and (ii) at most `horizon` (cadence.py: 48 hours at a daily
+    cadence) before S's verification, or at any time since (`recent_change`). Then the difference the verification kept may be
     timing, or the anchor's price changed since: the anchor's row is served,
     source ``stale_override``. Observed rows are never stale;
   - an override for a product the anchor does not carry: when another store
@@ -35,7 +39,8 @@ row. The rule, for an active store S of a group whose anchor is A:
     grouping/lateness.py): where the anchor's row would be served (source
     ``inferred`` or ``stale_override``) and it is a *fresh* regular-price
     change (``previous_price`` set, not on special, first observed at or
-    after ``Serving.fresh_since``: 12 hours before the chain's latest scrape),
+    after ``Serving.fresh_since``: `Cadence.fresh` before the chain's latest
+    scrape, 12 hours at a daily cadence),
     the price the change replaced is served instead, source ``late``, with no
     was-price.
 
@@ -56,13 +61,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Hashable, Mapping, NamedTuple
 
+from pricegroups.grouping.rules.cadence import DAILY
+
 OBSERVED = "observed"
 OVERRIDE = "override"
 STALE_OVERRIDE = "stale_override"
 INFERRED = "inferred"
 LATE = "late"
 SOURCES = (OBSERVED, OVERRIDE, STALE_OVERRIDE, INFERRED, LATE)
-HORIZON = timedelta(hours=48)  # the view's interval '48 hours': a difference this close to a change is timing
 
 
 class PriceRow(NamedTuple):
@@ -91,8 +97,8 @@ class Serving:
     last_verified_at: datetime | None
     anchor_first_scraped_at: datetime | None
     active: bool = True
-    late: bool = False  # usually late with price changes (lateness.usually_late); never for an anchor
-    fresh_since: datetime | None = None  # the chain's latest scrape less lateness.FRESH
+    late: bool = False  # usually late with price changes (rules/lateness.usually_late); never for an anchor
+    fresh_since: datetime | None = None  # the chain's latest scrape less Cadence.fresh
 
 
 class Effective(NamedTuple):
@@ -116,13 +122,13 @@ def effective_prices(
     store: Serving,
     own: Mapping[Hashable, PriceRow],
     anchor: Mapping[Hashable, PriceRow],
-    horizon: timedelta = HORIZON,
+    horizon: timedelta = DAILY.horizon,
     freshest: Mapping[Hashable, MateRow] | None = None,
 ) -> dict[Hashable, Effective]:
     """{product: Effective} served for one store (`anchor` is ignored when the store is its group's anchor).
 
-    `freshest`: per product the anchor lacks, the freshest row among the group's
-    active stores (`freshest_rows`).
+    `horizon`: the cadence's (`Cadence.horizon`). `freshest`: per product the
+    anchor lacks, the freshest row among the group's active stores (`freshest_rows`).
     """
     if not store.active:
         return {}
@@ -179,9 +185,18 @@ def _fresher(mate: datetime | None, own: datetime | None) -> bool:
 
 
 def _changed(row: PriceRow | None, store: Serving, horizon: timedelta) -> bool:
-    """The anchor's price for the product changed after its first scrape, within `horizon` before the verification or since."""
+    """The anchor's price for the product changed close enough to the store's verification to be timing."""
     if row is None or store.last_verified_at is None:
         return False
-    after_first = store.anchor_first_scraped_at is None or row.first_observed > store.anchor_first_scraped_at
-    return after_first and row.first_observed >= store.last_verified_at - horizon
+    return recent_change(row.first_observed, store.anchor_first_scraped_at, store.last_verified_at - horizon)
 
+
+def recent_change(first_observed: datetime, first_scraped: datetime | None, since: datetime) -> bool:
+    """A price first observed at or after `since` that is a change: its store did not have it at its first scrape.
+
+    A difference from such a price may be timing (the store has not applied it
+    yet, or a scrape caught it half-way): the stale-override test here and the
+    spot check's timing test (spotcheck.judge) both ask this. A NULL first
+    scrape counts as -infinity.
+    """
+    return first_observed >= since and (first_scraped is None or first_observed > first_scraped)
