@@ -199,7 +199,8 @@ def table(points: list[Point]) -> str:
     for p in points:
         share, low, high = p.estimate
         inferred = sum(m.inferred for m in p.days)
-        wrong = [f"{p.wrong_share():.4f}", f"{p.wrong_share(('member_glitch',)):.4f}"] if inferred else ["- (none inferred)"] * 2
+        wrong = ([f"{p.wrong_share():.4f}", f"{p.wrong_share(('member_glitch',)):.4f}"] if inferred
+                 else ["- (none inferred)"] * 2)
         estimated = f"{share:.4f} ({low:.4f}-{high:.4f})" if p.checked else "- (no member verified)"
         cells = [p.name, f"{p.last.ari:.3f}", f"{p.last.groups} / {p.last.true_zones}",
                  f"{p.cross_list[-1]} ({max(p.cross_list)})", *wrong, estimated,
