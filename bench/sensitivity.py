@@ -12,7 +12,10 @@ one knob at a time around that default point, plus a few corners:
   day only): 0.2 %, 0.8 %, 2 % (the demo has none);
 * persistent own prices (own_share of the tenth of stores that have them):
   0, 0.3 %, 1 % (the demo draws 0.1-0.4 %);
-* share of stores late with price changes: 0, 25 % (the demo: 10 %).
+* share of stores late with price changes: 0, 25 % (the demo: 10 %);
+* regular-price changes a day: 2 %, 4 % (the demo: 0.6 %; a list repriced on
+  more than 3 x max_member_deviation of its rows in a day is "mass
+  repricing", which says nothing of a store's lateness).
 
 Each point is a fresh database on the embedded PostgreSQL (or DATABASE_URL),
 the demo site in a process of its own (DemoSiteProcess) serving the compact
@@ -92,6 +95,9 @@ POINTS: list[tuple[str, Knobs]] = [
     ("own 1%", Knobs(own_share=0.01)),
     ("late 0", Knobs(late_stores=0.0)),
     ("late 25%", Knobs(late_stores=0.25)),
+    # price changes a day: the demo's 0.6 %; above 3 x max_member_deviation every anchor's day is "mass repricing"
+    ("changes 2%/day", Knobs(daily_change_rate=0.02)),
+    ("changes 4%/day", Knobs(daily_change_rate=0.04)),
     # corners: twins at max_member_deviation with a little noise; a chain noisy in every way at once
     ("twin 1% + glitch 0.2%", Knobs(twin_share=0.01, glitch_share=0.002)),
     ("twin 0.5% + own 1%", Knobs(twin_share=0.005, own_share=0.01)),

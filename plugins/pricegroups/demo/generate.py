@@ -11,7 +11,7 @@ whose sequence is stable across Python versions; the near-twin zones and the
 store deviations draw from streams of their own, after everything else.
 
 `Knobs` sets what makes grouping hard (near-twin distance, one-off glitches,
-own prices, late stores) for a sensitivity run (bench/sensitivity.py); the
+own prices, late stores, the rate of price changes) for a sensitivity run (bench/sensitivity.py); the
 default knobs give exactly the scenario built without them.
 """
 
@@ -196,6 +196,7 @@ class Knobs:
     own_share: float | None = None  # own_share of the stores with own prices; None: drawn in 0.1-0.4 %
     own_stores: float = 0.1  # share of regular stores with own prices
     late_stores: float = 0.1  # share of regular stores late with price changes (lag_share drawn in 0.5-0.9)
+    daily_change_rate: float | None = None  # share of regular prices changing a day; None: PricingRules' (0.6 %)
 
     def __post_init__(self) -> None:
         if self.twin_share is not None and not 0 < self.twin_share < 0.5:
@@ -204,6 +205,8 @@ class Knobs:
             raise ValueError(f"own_share must be in [0, 0.5), not {self.own_share}")
         if not 0 <= self.glitch_share < 0.5:
             raise ValueError(f"glitch_share must be in [0, 0.5), not {self.glitch_share}")
+        if self.daily_change_rate is not None and not 0 < self.daily_change_rate <= 0.5:
+            raise ValueError(f"daily_change_rate must be in (0, 0.5], not {self.daily_change_rate}")
         if not (0 <= self.own_stores <= 1 and 0 <= self.late_stores <= 1 and self.own_stores + self.late_stores <= 1):
             raise ValueError("own_stores and late_stores are shares of the regular stores, together at most 1")
 
@@ -215,7 +218,8 @@ class Knobs:
 
     @property
     def pricing(self) -> PricingRules:
-        return PricingRules(glitch_share=self.glitch_share)
+        rate = PricingRules().daily_change_rate if self.daily_change_rate is None else self.daily_change_rate
+        return PricingRules(glitch_share=self.glitch_share, daily_change_rate=rate)
 
 
 DEFAULT_KNOBS = Knobs()

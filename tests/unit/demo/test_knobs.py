@@ -80,8 +80,18 @@ def test_own_share_and_the_share_of_late_stores_are_set_on_the_same_stores_as_th
         assert {s.code for s in many.chain(chain).stores if s.own_share} == default_own
 
 
+def test_the_daily_change_rate_sets_the_share_of_regular_prices_that_change_a_day(plain):
+    fast = compact_scenario(knobs=Knobs(daily_change_rate=0.04))
+    assert fast.pricing.daily_change_rate == 0.04 and plain.pricing.daily_change_rate == 0.006
+    for scenario, rate in ((plain, 0.006), (fast, 0.04)):
+        skus = scenario.skus("freshmart")
+        changed = [sum(scenario.version("freshmart", sku, day) != scenario.version("freshmart", sku, day - 1)
+                       for sku in skus) / len(skus) for day in range(1, 8)]
+        assert 0.5 * rate < sum(changed) / len(changed) < 1.5 * rate
+
+
 def test_knobs_out_of_range_are_refused():
     for bad in ({"twin_share": 0.0}, {"twin_share": 0.5}, {"glitch_share": -0.01}, {"own_share": 0.6},
-                {"own_stores": 0.6, "late_stores": 0.6}):
+                {"own_stores": 0.6, "late_stores": 0.6}, {"daily_change_rate": 0.0}):
         with pytest.raises(ValueError):
             Knobs(**bad)
