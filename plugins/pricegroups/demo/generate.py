@@ -9,6 +9,10 @@ prices or late price changes, and events spread over days 2-13 of a 14-day
 demo. Draws use a local `random.Random(seed)` and only its `random()` method,
 whose sequence is stable across Python versions; the near-twin zones and the
 store deviations draw from streams of their own, after everything else.
+
+`Knobs` sets what makes grouping hard (near-twin distance, one-off glitches,
+own prices, late stores, the rate of price changes) for a sensitivity run (bench/sensitivity.py); the
+default knobs give exactly the scenario built without them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from pricegroups.demo.model import Chain, Event, Listing, Store, Zone
+from pricegroups.demo.model import Chain, Event, Listing, PricingRules, Store, Zone
 from pricegroups.demo.scenario import Scenario
 
 # canonical brand -> spelling per chain (freshmart, valueway, greengrocer) when they differ
@@ -180,6 +184,48 @@ class ChainPlan:
     app: str | None = None  # the app layout served beside `layout` and scraped by the demo (model.APP_LAYOUTS)
 
 
+@dataclass(frozen=True)
+class Knobs:
+    """What makes a scenario's grouping hard, set instead of drawn; the defaults are the demo's own draws.
+
+    A sensitivity run varies these one at a time around the defaults to see where a grouping constant
+    (max_member_deviation, shared_deviation_tolerance, the lateness thresholds) stops holding.
+    """
+
+    twin_share: float | None = None  # every near-twin zone's list distance; None: the plan's (1.2 %, 1.5 %)
+    glitch_share: float = 0.0  # per store and day, listings shown at a one-off price (PricingRules.glitch_share)
+    own_share: float | None = None  # own_share of the stores with own prices; None: drawn in 0.1-0.4 %
+    own_stores: float = 0.1  # share of regular stores with own prices
+    late_stores: float = 0.1  # share of regular stores late with price changes (lag_share drawn in 0.5-0.9)
+    daily_change_rate: float | None = None  # share of regular prices changing a day; None: PricingRules' (0.6 %)
+
+    def __post_init__(self) -> None:
+        if self.twin_share is not None and not 0 < self.twin_share < 0.5:
+            raise ValueError(f"twin_share must be in (0, 0.5), not {self.twin_share}")
+        if self.own_share is not None and not 0 <= self.own_share < 0.5:
+            raise ValueError(f"own_share must be in [0, 0.5), not {self.own_share}")
+        if not 0 <= self.glitch_share < 0.5:
+            raise ValueError(f"glitch_share must be in [0, 0.5), not {self.glitch_share}")
+        if self.daily_change_rate is not None and not 0 < self.daily_change_rate <= 0.5:
+            raise ValueError(f"daily_change_rate must be in (0, 0.5], not {self.daily_change_rate}")
+        if not (0 <= self.own_stores <= 1 and 0 <= self.late_stores <= 1 and self.own_stores + self.late_stores <= 1):
+            raise ValueError("own_stores and late_stores are shares of the regular stores, together at most 1")
+
+    def plan(self, plan: "ChainPlan") -> "ChainPlan":
+        """The chain plan with this twin distance (chains without a near-twin stay without)."""
+        if self.twin_share is None or not plan.twin_of:
+            return plan
+        return dataclasses.replace(plan, twin_share=self.twin_share)
+
+    @property
+    def pricing(self) -> PricingRules:
+        rate = PricingRules().daily_change_rate if self.daily_change_rate is None else self.daily_change_rate
+        return PricingRules(glitch_share=self.glitch_share, daily_change_rate=rate)
+
+
+DEFAULT_KNOBS = Knobs()
+
+
 PLANS = (
     ChainPlan("freshmart", "FreshMart", "grid", 60, 100, "FM", 60, 7, 2, 0.55, "FreshMart", 0.0,
               "/freshmart/checkout", twin_of=1, twin_share=0.012, twin_stores=8),
@@ -317,7 +363,8 @@ def _own_brand(plan: ChainPlan, offset: int, r: random.Random) -> list[_Product]
     return products
 
 
-def _chain(plan: ChainPlan, chain_no: int, catalogue: list[_Product], seed: int) -> Chain:
+def _chain(plan: ChainPlan, chain_no: int, catalogue: list[_Product], seed: int,
+           knobs: Knobs = DEFAULT_KNOBS) -> Chain:
     r = random.Random(f"{seed}/{plan.code}")
     picked = [p for p in catalogue if r.random() < plan.share]
     picked += _own_brand(plan, 50000 + 5000 * chain_no, r)
@@ -353,7 +400,7 @@ def _chain(plan: ChainPlan, chain_no: int, catalogue: list[_Product], seed: int)
     zone_by_slot = [stores[k].zone for k in order]
     stores = [Store(s.code, s.name, s.address, zone_by_slot[i], s.range_share) for i, s in enumerate(stores)]
     zones, stores = _near_twin(plan, zones, stores, random.Random(f"{seed}/{plan.code}/twin"))
-    stores = _deviating_stores(zones, stores, random.Random(f"{seed}/{plan.code}/deviations"))
+    stores = _deviating_stores(zones, stores, random.Random(f"{seed}/{plan.code}/deviations"), knobs)
     return Chain(
         code=plan.code,
         name=plan.name,
@@ -394,16 +441,23 @@ def _near_twin(plan: ChainPlan, zones: list[Zone], stores: list[Store],
     return zones, stores
 
 
-def _deviating_stores(zones: list[Zone], stores: list[Store], r: random.Random) -> list[Store]:
+def _deviating_stores(zones: list[Zone], stores: list[Store], r: random.Random,
+                      knobs: Knobs = DEFAULT_KNOBS) -> list[Store]:
     """About 10 % of the regular stores get own prices (own_share 0.1-0.4 %), another 10 % are late
-    with price changes (lag_share 0.5-0.9); independently priced stores get neither."""
+    with price changes (lag_share 0.5-0.9); independently priced stores get neither.
+
+    `knobs` sets those shares and the own_share; the draws stay the same, so the late stores of a
+    larger `late_stores` include the default's, and setting own_share keeps the same late stores.
+    """
     solo = {z.code for z in zones if z.independent}
     order = [k for k in sorted(range(len(stores)), key=lambda k: r.random()) if stores[k].zone not in solo]
-    n = max(1, round(0.1 * len(order)))
+    n_own, n_late = (max(1, round(share * len(order))) if share else 0
+                     for share in (knobs.own_stores, knobs.late_stores))
     stores = list(stores)
-    for k in order[:n]:
-        stores[k] = replace(stores[k], own_share=round(0.001 + 0.003 * r.random(), 4))
-    for k in order[n : 2 * n]:
+    for k in order[:n_own]:
+        drawn = round(0.001 + 0.003 * r.random(), 4)
+        stores[k] = replace(stores[k], own_share=drawn if knobs.own_share is None else knobs.own_share)
+    for k in order[n_own : n_own + n_late]:
         stores[k] = replace(stores[k], lag_share=round(0.5 + 0.4 * r.random(), 2))
     return stores
 
@@ -461,14 +515,14 @@ def _events(chains: dict[str, Chain], catalogue_size=lambda chain, store: 0) -> 
     ]
 
 
-def default_scenario(seed: int = 20260302) -> Scenario:
+def default_scenario(seed: int = 20260302, knobs: Knobs = DEFAULT_KNOBS) -> Scenario:
     """The built-in scenario (about 150 stores, three chains); the same seed gives the same scenario."""
     catalogue = _catalogue(random.Random(seed))
-    chains = {plan.code: _chain(plan, i, catalogue, seed) for i, plan in enumerate(PLANS)}
-    return _with_events(seed, chains)
+    chains = {plan.code: _chain(knobs.plan(plan), i, catalogue, seed, knobs) for i, plan in enumerate(PLANS)}
+    return _with_events(seed, chains, knobs.pricing)
 
 
-def compact_scenario(seed: int = 20260302) -> Scenario:
+def compact_scenario(seed: int = 20260302, knobs: Knobs = DEFAULT_KNOBS) -> Scenario:
     """The default scenario's chains, layouts and events with about a quarter of the stores.
 
     For tests that run the whole DAG over several days: every kind of event
@@ -477,18 +531,18 @@ def compact_scenario(seed: int = 20260302) -> Scenario:
     """
     sizes = {"freshmart": (14, 4, 1, 3), "valueway": (12, 3, 1, 2), "greengrocer": (8, 2, 1, 0)}
     plans = [
-        dataclasses.replace(plan, stores=sizes[plan.code][0], zones=sizes[plan.code][1],
+        dataclasses.replace(knobs.plan(plan), stores=sizes[plan.code][0], zones=sizes[plan.code][1],
                             independents=sizes[plan.code][2], twin_stores=sizes[plan.code][3])
         for plan in PLANS
     ]
     catalogue = _catalogue(random.Random(seed))
-    chains = {plan.code: _chain(plan, i, catalogue, seed) for i, plan in enumerate(plans)}
-    return _with_events(seed, chains)
+    chains = {plan.code: _chain(plan, i, catalogue, seed, knobs) for i, plan in enumerate(plans)}
+    return _with_events(seed, chains, knobs.pricing)
 
 
-def _with_events(seed: int, chains: dict[str, Chain]) -> Scenario:
+def _with_events(seed: int, chains: dict[str, Chain], pricing: PricingRules = PricingRules()) -> Scenario:
     """The scenario with its scripted events (movers chosen by the stores' actual catalogues)."""
-    bare = Scenario(seed=seed, chains=chains.values(), events=(), days=14)
+    bare = Scenario(seed=seed, chains=chains.values(), events=(), pricing=pricing, days=14)
     return bare.with_events(_events(chains, lambda chain, store: len(bare.assortment(chain, store))))
 
 

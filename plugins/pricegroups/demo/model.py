@@ -36,6 +36,9 @@ class PricingRules:
     special_share: float = 0.08  # share of listings on special in a zone in a week
     multibuy_share: float = 0.3  # share of specials that are multi-buys ("2 for $5.00")
     week_length: int = 7  # specials change on days 0, week_length, 2 * week_length, ...
+    # one-off glitches (a mis-set shelf label, a scrape catching a wrong price): per store and day, this
+    # share of the store's listings shows another price on that day only; 0 (the default): none
+    glitch_share: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ base price on a share of listings. Specials are drawn per zone and week. A
 near-twin zone (Zone.twin_of) copies its twin's list except on a fixed share
 of listings, whose regular price it moves by 4-12 % (specials still follow the
 twin's draws). A store's own prices (Store.own_share) are its zone's regular
-price plus 6-15 %. All draws are hashes of their key (hashing.unit), so the
+price plus 6-15 %; a glitch (PricingRules.glitch_share) moves the day's shown
+price by 5-20 % up or down, for one store on one day. All draws are hashes of their key (hashing.unit), so the
 order in which prices are asked for never changes them.
 """
 
@@ -194,6 +195,19 @@ class PriceEngine:
         price = shelf_price(float(regular) * (1 + markup), ending)
         if price <= regular:
             price = regular + DIME
+        unit_price, measure = self.unit_price(chain, listing, price)
+        return TruePrice(price=price, unit_price=unit_price, unit_measure=measure)
+
+    def glitch_price(self, chain: Chain, store: Store, listing: Listing, shown: TruePrice, day: int) -> TruePrice:
+        """What a store shows on a glitch day: the price it would show moved 5-20 % up or down, no special.
+
+        Drawn per (store, sku, day), so the same glitch never repeats on another day.
+        """
+        draw = unit(self.seed, chain.code, store.code, listing.sku, day, "glitch-amount")
+        change = (0.05 + 0.3 * (draw % 0.5)) * (1 if draw < 0.5 else -1)  # +-(5 %..20 %)
+        price = shelf_price(float(shown.price) * (1 + change), unit(self.seed, chain.code, listing.sku, day, "ending"))
+        if price == shown.price:  # shelf rounding ate the change on a cheap item: a glitch always shows
+            price = shown.price + DIME
         unit_price, measure = self.unit_price(chain, listing, price)
         return TruePrice(price=price, unit_price=unit_price, unit_measure=measure)
 

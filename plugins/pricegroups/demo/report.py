@@ -171,8 +171,10 @@ WRONG_CAUSES = {
     "moved": "the store shows another zone's list and has not been verified since",
     "member_late": "the store was late with a price change the anchor already shows",
     "member_own": "the store's own price, not (yet) kept as an override",
+    "member_glitch": "a one-off price the store shows that day only (no rule can infer it)",
     "anchor_late": "the anchor was late with a price change its members already show",
     "anchor_own": "the anchor's own price, served to its members",
+    "anchor_glitch": "a one-off price the anchor showed that day, served to its members",
     "not_at_anchor": "a product the anchor does not carry, served from an older row (the store's or a group-mate's)",
     "other": "none of the above",
 }
@@ -243,6 +245,8 @@ def _wrong_cause(scenario: Scenario, chain: str, store: str, anchor: str, from_a
         return "member_late"
     if any(own.get(s) == "own" for s in skus):
         return "member_own"
+    if any(own.get(s) == "glitch" for s in skus):
+        return "member_glitch"
     if not from_anchor:
         return "not_at_anchor"
     theirs = scenario.deviations(chain, anchor, day)
@@ -250,6 +254,8 @@ def _wrong_cause(scenario: Scenario, chain: str, store: str, anchor: str, from_a
         return "anchor_late"
     if any(theirs.get(s) == "own" for s in skus):
         return "anchor_own"
+    if any(theirs.get(s) == "glitch" for s in skus):
+        return "anchor_glitch"
     return "other"
 
 

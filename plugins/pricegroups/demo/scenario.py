@@ -5,9 +5,10 @@ It is also the ground truth for tests and the demo report: which zone prices a
 store on a day, and every store's true prices. The pipeline never sees it.
 
 A store shows its zone's price list except where it deviates (`deviations`):
-on its own persistent prices (Store.own_share) and, for a store that is late
+on its own persistent prices (Store.own_share), for a store that is late
 with price changes (Store.lag_share), on a regular-price change it shows 1-2
-days late. What the site serves and `true_prices` both include them.
+days late, and on the day's one-off glitches (PricingRules.glitch_share).
+What the site serves and `true_prices` both include them.
 """
 
 from __future__ import annotations
@@ -186,8 +187,18 @@ class Scenario:
             skus = self._own[key] = lowest_draws(self.seed, (chain, store), carried, share, "own")
         return skus
 
+    def glitch_skus(self, chain: str, store: str, day: int) -> frozenset[str]:
+        """The carried listings (own prices excepted) the store shows at a one-off price on `day` only:
+        round(glitch_share * carried), at least one when glitch_share > 0, drawn afresh per day."""
+        share = self.pricing.glitch_share
+        if not share:
+            return frozenset()
+        own = self.own_skus(chain, store)
+        carried = [lst.sku for lst in self.assortment(chain, store) if lst.sku not in own]
+        return lowest_draws(self.seed, (chain, store, day), carried, share, "glitch")
+
     def deviations(self, chain: str, store: str, day: int) -> dict[str, str]:
-        """{sku: "own" | "lag"}: where the store shows something else than its zone's list on `day`."""
+        """{sku: "own" | "lag" | "glitch"}: where the store shows something else than its zone's list on `day`."""
         if not self.is_open(chain, store, day):
             return {}
         return {sku: cause for sku, (_, cause) in self._store_deviations(chain, store, day).items()}
@@ -214,9 +225,10 @@ class Scenario:
         return prices
 
     def _store_deviations(self, chain: str, store: str, day: int) -> dict[str, tuple[TruePrice, str]]:
-        """{sku: (the price shown, "own" | "lag")} of an open store's listings that differ from its zone's."""
+        """{sku: (the price shown, "own" | "lag" | "glitch")} of an open store's listings that differ from its
+        zone's; a glitch replaces a late price, never an own one."""
         s = self.store(chain, store)
-        if not s.own_share and not s.lag_share:
+        if not s.own_share and not s.lag_share and not self.pricing.glitch_share:
             return _NO_DEVIATIONS
         key = (chain, store, day)
         found = self._deviations.get(key)
@@ -238,6 +250,9 @@ class Scenario:
                 late = self._engine.price(c, zone, listings[sku], day, version - 1)
                 if late != table[sku]:  # a change that changed nothing shows nothing
                     found[sku] = (late, "lag")
+        for sku in self.glitch_skus(chain, store, day):
+            shown = found[sku][0] if sku in found else table[sku]
+            found[sku] = (self._engine.glitch_price(c, s, listings[sku], shown, day), "glitch")
         _bound(self._deviations, 4 * _TABLE_LIMIT)
         self._deviations[key] = found
         return found
@@ -273,7 +288,7 @@ class Scenario:
             "seed": self.seed,
             "days": self.days,
             "start_date": self.start_date.isoformat(),
-            "pricing": asdict(self.pricing),
+            "pricing": _pricing_to_dict(self.pricing),
             "chains": [_chain_to_dict(c) for c in self.chains.values()],
             "events": [e.to_dict() for e in self.events],
         }
@@ -328,6 +343,9 @@ class Scenario:
     # ---- checks -----------------------------------------------------------------------------------
 
     def _validate(self) -> None:
+        glitch = self.pricing.glitch_share
+        if not _share(glitch) or glitch >= 0.5:
+            raise ConfigError(f"pricing: glitch_share must be a number in [0, 0.5), not {glitch!r}")
         for c in self.chains.values():
             if c.layout not in LAYOUTS:
                 raise ConfigError(f"chain {c.code}: layout must be one of {LAYOUTS}, not {c.layout!r}")
@@ -420,6 +438,14 @@ def _chain_to_dict(chain: Chain) -> dict[str, Any]:
         "stores": [_without_defaults(s, ("own_share", "lag_share")) for s in chain.stores],
         "listings": [listing(lst) for lst in chain.listings],
     }
+
+
+def _pricing_to_dict(pricing: PricingRules) -> dict[str, Any]:
+    """The pricing rules, `glitch_share` only when set (files written before it existed stay as they were)."""
+    data = asdict(pricing)
+    if not pricing.glitch_share:
+        del data["glitch_share"]
+    return data
 
 
 def _without_defaults(obj: Zone | Store, optional: tuple[str, ...]) -> dict[str, Any]:

@@ -29,6 +29,8 @@ class Truth:
         ({"M": "z1", "A": "z1"}, {"A": {"s1": "lag"}}, False, "not_at_anchor"),
         ({"M": "z1", "A": "z1"}, {"A": {"s1": "lag"}}, True, "anchor_late"),
         ({"M": "z1", "A": "z1"}, {"A": {"s1": "own"}}, True, "anchor_own"),
+        ({"M": "z1", "A": "z1"}, {"M": {"s1": "glitch"}, "A": {"s1": "glitch"}}, True, "member_glitch"),
+        ({"M": "z1", "A": "z1"}, {"A": {"s1": "glitch"}}, True, "anchor_glitch"),
         ({"M": "z1", "A": "z1"}, {"A": {"s2": "own"}}, True, "other"),
     ],
 )
