@@ -27,9 +27,9 @@ import numpy as np
 
 from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.health import check_group
-from pricegroups.grouping.rules.compare import chain_change_rate
+from pricegroups.grouping.rules.compare import chain_change_rate, changed_en_masse
 from pricegroups.grouping.rules.cadence import DAILY, Cadence, changes_per_day
-from pricegroups.grouping.rules.lateness import Lateness, Seen, count, count_anchor, repriced_en_masse, usually_late
+from pricegroups.grouping.rules.lateness import Lateness, Seen, count, count_anchor, usually_late
 from pricegroups.grouping.rules.serving import Effective, PriceRow, Serving, effective_prices, freshest_rows
 from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
@@ -228,7 +228,7 @@ class GroupBook:
         (rules/lateness.count); an anchor's fresh changes against what its
         members showed in the runs before (rules/lateness.count_anchor, from
         `observations`); no evidence from a group whose anchor's list was
-        repriced en masse in its latest scrape (rules/lateness.repriced_en_masse,
+        repriced en masse in its latest scrape (rules/compare.changed_en_masse,
         with `rates`: the chains' change rates measured before this round's
         scrapes, as the database takes the previous run's; None: measured now).
         Call it after the round's scrapes are recorded and before the round: the
@@ -280,13 +280,13 @@ class GroupBook:
         return out
 
     def _repriced(self, anchor: Hashable, cadence: Cadence, rates: Mapping[Hashable, float], settings: Settings) -> bool:
-        """The anchor's list was repriced en masse in its latest scrape (rules/lateness.repriced_en_masse)."""
+        """The anchor's list was repriced en masse in its latest scrape (rules/compare.changed_en_masse)."""
         rows, last = self.rows.get(anchor, {}), self.stores[anchor].scraped_at
         if not rows or last is None:
             return False
         changed = sum(bool(r.previous_price) and r.first_observed >= last - cadence.fresh for r in rows.values())
         rate = rates.get(self.groups[self.stores[anchor].group].chain, settings.daily_change_rate)
-        return repriced_en_masse(changed / len(rows), len(rows), rate, cadence, settings)
+        return changed_en_masse(changed / len(rows), len(rows), rate, cadence.interval, settings)
 
     # -- one maintenance round ---------------------------------------------
     def maintenance_round(

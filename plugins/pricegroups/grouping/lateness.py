@@ -14,7 +14,9 @@ from typing import Iterable, Sequence
 import psycopg
 
 from pricegroups.grouping.rules.cadence import Cadence
-from pricegroups.grouping.rules.lateness import MIN_LATE, Seen, count, count_anchor, repriced_en_masse
+from pricegroups.grouping.repository import rates_before
+from pricegroups.grouping.rules.compare import changed_en_masse
+from pricegroups.grouping.rules.lateness import MIN_LATE, Seen, count, count_anchor
 from pricegroups.grouping.rules.serving import PriceRow
 from pricegroups.settings import Settings
 
@@ -22,7 +24,7 @@ from pricegroups.settings import Settings
 # -- reading and writing PostgreSQL -------------------------------------------
 
 # Per group, the share of its anchor's rows that are regular-price changes first seen in its latest scrape,
-# and the anchor's rows: rules/lateness.repriced_en_masse decides which groups' run is no evidence.
+# and the anchor's rows: rules/compare.changed_en_masse decides which groups' run is no evidence.
 _REPRICED = """
 SELECT g.group_id, g.chain_id,
        count(*) FILTER (WHERE ap.previous_price IS NOT NULL
@@ -113,9 +115,9 @@ def record_lateness(
     params = {"run": run_id, "earlier": earlier, "runs": [run_id, *earlier], "as_of": as_of,
               "chains": list(chains) if chains else None, "fresh": cadence.fresh, "before": cadence.before}
     shares = conn.execute(_REPRICED, params).fetchall()
-    rates = _rates_before(conn, as_of)
-    params["repriced"] = [group for group, chain, share, rows in shares if repriced_en_masse(
-        share, rows, rates.get(chain, settings.daily_change_rate), cadence, settings)]
+    rates = rates_before(conn, as_of)
+    params["repriced"] = [group for group, chain, share, rows in shares if changed_en_masse(
+        share, rows, rates.get(chain, settings.daily_change_rate), cadence.interval, settings)]
     rows = conn.execute(_BOTH, params).fetchall()
     observed, anchors, times = _read(r[1:] for r in rows if r[0] == "member")
     counts = {store: count(observed[store], anchors[store], cadence.fresh) for store in observed}
@@ -144,17 +146,6 @@ def record_lateness(
             "late_stores": conn.execute(
                 "SELECT count(*) FROM stores WHERE late_changes >= %s AND late_changes > timely_changes",
                 (MIN_LATE,)).fetchone()[0]}
-
-
-def _rates_before(conn: psycopg.Connection, as_of: datetime) -> dict[int, float]:
-    """The chains' change rates as the latest earlier run measured them: this run's own rate would count a
-    mass repricing of one of few anchors as ordinary (`runs.summary` "change_rates"; a chain without one
-    takes the `daily_change_rate` prior)."""
-    row = conn.execute(
-        """SELECT summary->'change_rates' FROM runs
-           WHERE logical_date < %s AND NOT backfill AND summary ? 'change_rates'
-           ORDER BY logical_date DESC LIMIT 1""", (as_of,)).fetchone()
-    return {int(chain): float(rate) for chain, rate in ((row[0] if row else None) or {}).items() if rate is not None}
 
 
 def _read(rows: Iterable[tuple], for_anchors: bool = False) -> tuple[dict, dict, dict]:

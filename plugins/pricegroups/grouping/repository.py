@@ -222,6 +222,20 @@ def change_rates(conn: psycopg.Connection, chain_ids: Sequence[int] | None, sett
     return {chain: chain_change_rate(values) for chain, values in shares.items()}
 
 
+def rates_before(conn: psycopg.Connection, as_of: datetime) -> dict[int, float]:
+    """The chains' change rates as the latest earlier run measured them (`runs.summary` "change_rates").
+
+    What an ordinary run changes is judged against these (rules/compare.changed_en_masse): this run's own
+    rate would count a repricing of one of few anchors as ordinary. A chain without one takes the
+    `daily_change_rate` prior (the caller's default).
+    """
+    row = conn.execute(
+        """SELECT summary->'change_rates' FROM runs
+           WHERE logical_date < %s AND NOT backfill AND summary ? 'change_rates'
+           ORDER BY logical_date DESC LIMIT 1""", (as_of,)).fetchone()
+    return {int(chain): float(rate) for chain, rate in ((row[0] if row else None) or {}).items() if rate is not None}
+
+
 def run_change_rates(
     conn: psycopg.Connection, run_id: str | None, chain_ids: Sequence[int], settings: Settings,
 ) -> dict[int, float | None]:

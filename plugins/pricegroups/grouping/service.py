@@ -14,6 +14,7 @@ import time
 from datetime import datetime
 from typing import Iterable, Sequence
 
+import numpy as np
 import psycopg
 
 from pricegroups.errors import ConfigError
@@ -21,7 +22,8 @@ from pricegroups.grouping import repository as repo
 from pricegroups.grouping import verification
 from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer
-from pricegroups.grouping.rules.compare import Outcome
+from pricegroups.grouping.rules.cadence import Cadence
+from pricegroups.grouping.rules.compare import Outcome, ordinary_change_share
 from pricegroups.grouping.health import (anchor_ready, check_group, complement_member, due_for_check, jumped_anchors,
                                         turnover_chains)
 from pricegroups.grouping.rules.anchors import plan_succession, punctual_witnesses
@@ -93,8 +95,8 @@ def find_stale_anchors(
 
 
 def anchor_fresh_shares(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None) -> list[tuple]:
-    """(group, chain, share of the anchor's prices first seen in this run, members most recently verified first)
-    for every anchor scraped at `as_of` that was scraped before. Read once per run: jumped anchors and
+    """(group, chain, share of the anchor's prices first seen in this run, members most recently verified first,
+    the anchor's rows) for every anchor scraped at `as_of` that was scraped before. Read once per run: jumped anchors and
     complement scrapes both decide from it."""
     return conn.execute(
         """SELECT g.group_id, g.chain_id,
@@ -102,7 +104,8 @@ def anchor_fresh_shares(conn: psycopg.Connection, as_of: datetime, chains: Seque
                    FROM prices p WHERE p.store_id = a.store_id) AS fresh,
                   ARRAY(SELECT s.store_id FROM stores s
                         WHERE s.group_id = g.group_id AND s.active AND s.store_id <> g.anchor_store_id
-                        ORDER BY s.last_verified_at DESC NULLS LAST, s.store_id) AS members
+                        ORDER BY s.last_verified_at DESC NULLS LAST, s.store_id) AS members,
+                  (SELECT count(*) FROM prices p WHERE p.store_id = a.store_id) AS rows
            FROM store_groups g JOIN stores a ON a.store_id = g.anchor_store_id
            WHERE a.last_scraped_at = %(as_of)s AND a.first_scraped_at < a.last_scraped_at
              AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))""",
@@ -122,8 +125,8 @@ def jumped_anchor_members(
     (docs/grouping.md).
     """
     rows = anchor_fresh_shares(conn, as_of, chains) if shares is None else shares
-    jumped = jumped_anchors({g: (chain, fresh) for g, chain, fresh, _ in rows}, settings)
-    members = {g: m for g, _, _, m in rows}
+    jumped = jumped_anchors({g: (chain, fresh) for g, chain, fresh, _, _ in rows}, settings)
+    members = {g: m for g, _, _, m, _ in rows}
     return sorted(s for g in jumped for s in members[g][:per_group])
 
 
@@ -140,8 +143,15 @@ def complement_members(
     `shares`: anchor_fresh_shares, when the caller read them already.
     """
     rows = anchor_fresh_shares(conn, as_of, chains) if shares is None else shares
-    turned = set(turnover_chains({g: (chain, fresh) for g, chain, fresh, _ in rows}, settings))
-    groups = [g for g, chain, _, _ in rows if chain in turned]
+    rates = repo.rates_before(conn, as_of)
+    interval = Cadence.of_hours(settings.run_interval_hours).interval
+    sizes: dict[int, list[int]] = {}
+    for _, chain, _, _, n in rows:
+        sizes.setdefault(chain, []).append(n)
+    ordinary = {chain: ordinary_change_share(int(np.median(n)), rates.get(chain, settings.daily_change_rate), interval)
+                for chain, n in sizes.items()}
+    turned = set(turnover_chains({g: (chain, fresh) for g, chain, fresh, _, _ in rows}, settings, ordinary))
+    groups = [g for g, chain, _, _, _ in rows if chain in turned]
     if not groups:
         return []
     beyond: dict[int, dict[int, int]] = {}

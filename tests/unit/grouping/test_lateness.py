@@ -154,12 +154,15 @@ def test_the_offline_book_counts_an_anchors_lateness_as_the_database_does(hours)
 
 
 def test_en_masse_is_above_both_the_member_allowance_and_the_chains_own_rate():
-    from pricegroups.grouping.rules.cadence import Cadence
-    from pricegroups.grouping.rules.lateness import repriced_en_masse
+    from pricegroups.grouping.rules.compare import changed_en_masse
     from pricegroups.settings import Settings
 
     settings = Settings()  # max_member_deviation 1 %: mass_change_share 3 %
-    daily, every_other_day = Cadence.of_hours(24), Cadence.of_hours(48)
+    daily, every_other_day = timedelta(days=1), timedelta(days=2)
+
+    def repriced_en_masse(share, rows, rate, interval, settings):
+        return changed_en_masse(share, rows, rate, interval, settings)
+
     assert repriced_en_masse(0.10, 1000, 0.006, daily, settings)  # a zone moved: 10 % in one scrape
     assert not repriced_en_masse(0.02, 1000, 0.006, daily, settings)  # an ordinary day of a calm chain
     # a chain that reprices 4 % of its list every day: an ordinary day is not a mass repricing ...

@@ -162,6 +162,26 @@ def mass_change_share(settings: Settings) -> float:
     it had a chain-wide change such as a new week's specials
     (health.turnover_chains); and such a day says nothing of a store's
     lateness, as a store applies it with its whole list (grouping/lateness.py).
-    docs/grouping.md's sensitivity table shows where the factor holds.
+    For the last two, a chain whose ordinary runs change more than this has its
+    own rate as the bar (`changed_en_masse`); docs/sensitivity.md shows where
+    the factor holds.
     """
     return MASS_CHANGE * settings.max_member_deviation
+
+
+def ordinary_change_share(rows: int, daily_rate: float, interval: timedelta) -> float:
+    """The largest share of a list of `rows` prices that one ordinary run shows changed at the chain's daily
+    change rate: `timing_allowance`'s Poisson upper bound over one run interval."""
+    return timing_allowance(rows, interval, daily_rate) / rows if rows > 0 else 0.0
+
+
+def changed_en_masse(share: float, rows: int, daily_rate: float, interval: timedelta, settings: Settings) -> bool:
+    """A `share` of a list of `rows` changed in one run beyond both `mass_change_share` and what the chain's
+    own change rate predicts for one run: a chain that reprices 4 % of its list every day has ordinary days.
+
+    `daily_rate` must be measured before the run: this run's own rate would
+    count a repricing of one of few anchors as ordinary.
+    """
+    if rows <= 0:
+        return False
+    return share > max(mass_change_share(settings), ordinary_change_share(rows, daily_rate, interval))

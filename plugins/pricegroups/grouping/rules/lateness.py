@@ -23,10 +23,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Hashable, Iterable, Mapping, NamedTuple
 
-from pricegroups.grouping.rules.cadence import DAILY, Cadence
-from pricegroups.grouping.rules.compare import mass_change_share, timing_allowance
+from pricegroups.grouping.rules.cadence import DAILY
 from pricegroups.grouping.rules.serving import PriceRow
-from pricegroups.settings import Settings
 
 MIN_LATE = 3  # the view's late_changes >= 3: fewer late changes are not a habit
 
@@ -107,21 +105,3 @@ def count_anchor(
         elif row.previous_price in prices:
             on_time += 1
     return Lateness(late, on_time)
-
-
-def repriced_en_masse(share: float, rows: int, daily_rate: float, cadence: Cadence, settings: Settings) -> bool:
-    """An anchor's list repriced en masse in its latest scrape: that run is no lateness evidence for its group.
-
-    `share` is the share of the anchor's `rows` that are regular-price changes
-    first seen in that scrape. A store applies a zone-wide repricing (its zone
-    moved or converged) with its whole list, so hundreds of on-time changes of
-    one day would drown its habit. En masse is more than both
-    rules/compare.mass_change_share (what no member's own deviations explain)
-    and what the chain's own change rate predicts for one run (the Poisson
-    upper bound of rules/compare.timing_allowance): a chain that reprices 4 %
-    of its list on an ordinary day still has its lateness measured.
-    """
-    if rows <= 0:
-        return False
-    ordinary = timing_allowance(rows, cadence.interval, daily_rate) / rows
-    return share > max(mass_change_share(settings), ordinary)
