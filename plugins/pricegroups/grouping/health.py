@@ -92,24 +92,20 @@ def jumped_anchors(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: S
     return sorted((g for g, (chain, share) in fresh.items() if share > median[chain] + margin), key=sort_key)
 
 
-def turnover_chains(
-    fresh: Mapping[Hashable, tuple[Hashable, float]], settings: Settings,
-    ordinary: Mapping[Hashable, float] | None = None,
-) -> list[Hashable]:
+def turnover_chains(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: Settings) -> list[Hashable]:
     """Chains whose anchors' prices changed en masse in this run: {group: (chain, share)} as `jumped_anchors`.
 
-    When the median anchor of a chain shows more of its prices first seen in
-    this run than rules/compare.mass_change_share, and than the chain's
-    `ordinary` share for one run (rules/compare.ordinary_change_share at its
-    change rate measured before the run: a chain that reprices 4 % a day has
-    ordinary days), the chain had a new week's specials or a price round: the
-    products the anchors do not carry changed too, and their only rows are
-    members' older observations. One member per group is scraped in the same
-    run to refresh them (`complement_member`).
+    When the median anchor of a chain shows more than
+    rules/compare.mass_change_share of its prices first seen in this run (a new
+    week's specials, a price round), the products the anchors do not carry
+    changed too, and their only rows are members' older observations. One
+    member per group is scraped in the same run to refresh them
+    (`complement_member`). Unlike the lateness filter, the bar is not raised
+    to the chain's own change rate: a chain changing 2-4 % of its prices a day
+    needs those refreshes every day (docs/sensitivity.md).
     """
     bar = mass_change_share(settings)
-    return sorted((c for c, median in _median_shares(fresh).items() if median > max(bar, (ordinary or {}).get(c, 0.0))),
-                  key=sort_key)
+    return sorted((c for c, median in _median_shares(fresh).items() if median > bar), key=sort_key)
 
 
 def _median_shares(fresh: Mapping[Hashable, tuple[Hashable, float]]) -> dict[Hashable, float]:

@@ -14,7 +14,6 @@ import time
 from datetime import datetime
 from typing import Iterable, Sequence
 
-import numpy as np
 import psycopg
 
 from pricegroups.errors import ConfigError
@@ -22,8 +21,7 @@ from pricegroups.grouping import repository as repo
 from pricegroups.grouping import verification
 from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer
-from pricegroups.grouping.rules.cadence import Cadence
-from pricegroups.grouping.rules.compare import Outcome, ordinary_change_share
+from pricegroups.grouping.rules.compare import Outcome
 from pricegroups.grouping.health import (anchor_ready, check_group, complement_member, due_for_check, jumped_anchors,
                                         turnover_chains)
 from pricegroups.grouping.rules.anchors import plan_succession, punctual_witnesses
@@ -143,14 +141,10 @@ def complement_members(
     `shares`: anchor_fresh_shares, when the caller read them already.
     """
     rows = anchor_fresh_shares(conn, as_of, chains) if shares is None else shares
-    rates = repo.rates_before(conn, as_of)
-    interval = Cadence.of_hours(settings.run_interval_hours).interval
-    sizes: dict[int, list[int]] = {}
-    for _, chain, _, _, n in rows:
-        sizes.setdefault(chain, []).append(n)
-    ordinary = {chain: ordinary_change_share(int(np.median(n)), rates.get(chain, settings.daily_change_rate), interval)
-                for chain, n in sizes.items()}
-    turned = set(turnover_chains({g: (chain, fresh) for g, chain, fresh, _, _ in rows}, settings, ordinary))
+    # the bar is mass_change_share alone, not raised to the chain's own rate (rules/compare.changed_en_masse):
+    # measured on bench/sensitivity.py's 2 and 4 %-a-day points, the complement scrapes of a chain that
+    # changes that much are what keeps the products its anchors lack fresh (docs/sensitivity.md)
+    turned = set(turnover_chains({g: (chain, fresh) for g, chain, fresh, _, _ in rows}, settings))
     groups = [g for g, chain, _, _, _ in rows if chain in turned]
     if not groups:
         return []

@@ -162,7 +162,7 @@ def mass_change_share(settings: Settings) -> float:
     it had a chain-wide change such as a new week's specials
     (health.turnover_chains); and such a day says nothing of a store's
     lateness, as a store applies it with its whole list (grouping/lateness.py).
-    For the last two, a chain whose ordinary runs change more than this has its
+    For the last, a chain whose ordinary runs change more than this has its
     own rate as the bar (`changed_en_masse`); docs/sensitivity.md shows where
     the factor holds.
     """
