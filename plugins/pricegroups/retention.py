@@ -54,6 +54,10 @@ def _of_runs(table: str) -> str:
 
 # in this order: children before their parents, runs last (they date every other row)
 RULES: tuple[Rule, ...] = (
+    # staged items and verification baselines: post-process deletes them by their own dates in its
+    # transaction (catalogue/postprocess.py); by run here, so no row of a pruned run is left behind
+    Rule("scraped_items", "staging_keep_days", _of_runs("scraped_items")),
+    Rule("served_overrides", "staging_keep_days", _of_runs("served_overrides")),
     Rule("spot_check_items", "spot_check_keep_days", _of_runs("spot_check_items")),
     Rule("spot_checks", "spot_check_keep_days", _of_runs("spot_checks")),
     Rule("store_lateness", "lateness_keep_days", _of_runs("store_lateness")),
