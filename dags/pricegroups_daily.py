@@ -201,7 +201,7 @@ def pricegroups_daily():
     def post_process(run: dict) -> dict:
         from pricegroups import pipeline
 
-        return _call(pipeline.post_process, run)
+        return _call(pipeline.post_process, run, storage_options=_snapshot_options())
 
     @task(trigger_rule="none_failed")
     def find_stale_anchors(run: dict) -> list[dict]:

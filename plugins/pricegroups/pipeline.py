@@ -27,10 +27,11 @@ from pricegroups.grouping import lateness, planning, scheduling, spotcheck, veri
 from pricegroups.grouping.planning import plan_run
 from pricegroups.grouping.repository import record_cadence
 from pricegroups.grouping.rules.cadence import Cadence
-from pricegroups import runlog
+from pricegroups import retention, runlog
 from pricegroups.migrate import migrate
 from pricegroups.scrape.context import ConnectionLookup
 from pricegroups.scrape.service import scrape_stores, sync_stores
+from pricegroups.scrape.snapshots import snapshot_store
 from pricegroups.scrape.spot import spot_check_stores
 from pricegroups.settings import Settings, load_settings
 from pricegroups.stores import check_chain_code
@@ -394,9 +395,34 @@ def upsert(conn: psycopg.Connection, context: RunContext, store_ids: Sequence[in
     return result.as_counts()
 
 
-def post_process(conn: psycopg.Connection, context: RunContext) -> dict[str, int]:
-    counts = post_process_catalogue(conn, context.run_id, context.as_of_datetime, context.load_settings())
+def post_process(
+    conn: psycopg.Connection, context: RunContext, storage_options: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """Close the run's catalogue work (catalogue/postprocess.py), then apply retention and measure storage.
+
+    Retention (retention.py: the per-run tables, in committed chunks; snapshots
+    of dates older than `snapshot_keep_days`) is a daily run's: a backfill's
+    logical date is old, and it prunes nothing. Every run records the
+    database's size by table group and the snapshot store's, with their change
+    since the previous run (`summary.steps.storage`).
+    """
+    settings = context.load_settings()
+    as_of = context.as_of_datetime
+    counts = post_process_catalogue(conn, context.run_id, as_of, settings)
     conn.commit()
+    snapshots = snapshot_store(settings, storage_options)
+    if not context.backfill:
+        pruned = retention.prune_run_records(conn, context.run_id, as_of, settings)
+        pruned["snapshot_dates"] = snapshots.prune(as_of - timedelta(days=settings.snapshot_keep_days))
+        if counts.get("staging_rows_deleted"):
+            retention.vacuum_tables(conn, ["scraped_items"])
+        record_step(conn, context, "retention", "all", pruned)
+        counts.update({f"pruned_{k}": v for k, v in pruned.items()})
+    snapshot_bytes, snapshot_files = snapshots.usage()
+    storage = retention.storage_counts(retention.group_sizes(retention.table_sizes(conn)), snapshot_bytes,
+                                       snapshot_files, retention.previous_storage(conn, context.run_id, as_of))
+    conn.commit()
+    record_step(conn, context, "storage", "all", storage)
     return counts
 
 
@@ -546,6 +572,8 @@ def summary(
     summary["batches_not_scraped"] = sorted(not_scraped - {k for k, part in scraped.items() if part.get("down")})
     summary["verification"] = verification_summary(conn, context)
     summary["spot_checks"] = dict(spotcheck.spot_summary(conn, context.run_id))
+    if context.backfill and not context.dry_run:
+        summary["snapshots"] = backfill_snapshots(conn, context)
     if not context.dry_run:
         conn.execute(
             "UPDATE runs SET finished_at = now(), summary = summary || %s::jsonb WHERE run_id = %s",
@@ -557,6 +585,28 @@ def summary(
              verification.format_estimate(summary["verification"][f"estimate_{verification.ESTIMATE_DAYS}d"]),
              verification.ESTIMATE_DAYS)
     return summary
+
+
+def backfill_snapshots(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
+    """Whether a backfill's date is beyond snapshot retention, and how many stores it replayed or fetched live.
+
+    Snapshots older than `snapshot_keep_days` before the newest daily run are
+    gone: a backfill of such a date fetched today's pages, not its date's.
+    """
+    keep = context.load_settings().snapshot_keep_days
+    newest, replayed, live = conn.execute(
+        """SELECT (SELECT max(logical_date) FROM runs WHERE NOT backfill),
+                  count(*) FILTER (WHERE from_snapshot), count(*) FILTER (WHERE NOT from_snapshot)
+           FROM scrape_log WHERE run_id = %s AND status = 'ok'""", (context.run_id,)).fetchone()
+    beyond = newest is not None and context.as_of_datetime < newest - timedelta(days=keep)
+    result: dict[str, Any] = {"snapshot_keep_days": keep, "beyond_retention": beyond,
+                              "stores_replayed": replayed, "stores_fetched_live": live}
+    if beyond:
+        result["note"] = (f"{context.as_of_datetime.date()} is more than {keep} days (snapshot_keep_days) before the "
+                          f"newest daily run ({newest.date()}): its snapshots were removed, so its {live} store(s) "
+                          "were fetched live: today's pages, recorded under the backfill's date")
+        log.warning("backfill %s: %s", context.run_id, result["note"])
+    return result
 
 
 def verification_summary(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:

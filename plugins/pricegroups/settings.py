@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -11,8 +12,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pricegroups.errors import ConfigError
+from pricegroups.grouping.rules.cadence import Cadence
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# the window the run summary, `groups show`, the UI and the demo report estimate the served error over
+# (grouping/verification.py); here because verification retention must cover it (Settings.validate)
+ESTIMATE_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,17 @@ class Settings:
     # upsert chunk: whole stores, at most this many rows (a bigger store alone); commits: see upsert.py
     upsert_batch_rows: int = 250_000
     snapshot_root: str = str(PROJECT_ROOT / "var" / "snapshots")
+    # retention of what runs write (docs/operations.md "What is kept, and for how long"): days before the run's
+    # logical date; each at least what the rules reading it need (validate says which and refuses less)
+    snapshot_keep_days: int = 14  # raw pages: a re-run or backfill of a date this recent replays them
+    scrape_log_keep_days: int = 30
+    spot_check_keep_days: int = 7
+    lateness_keep_days: int = 30  # store_lateness: the lateness sums read lateness_days of it
+    verification_keep_days: int = 30  # verifications (and always each store's last measured one)
+    rejected_keep_days: int = 30
+    comparison_keep_days: int = 30  # remembered comparisons not made again for this long are forgotten
+    run_keep_days: int = 90  # runs (their summary): outlive every per-run row, so each row's date stays known
+    retention_chunk_rows: int = 10_000  # rows deleted per statement (and transaction) when pruning
     # grouping: blocking compares only stores sharing a price on this many widely carried products
     blocking_basket: int = 256
 
@@ -129,6 +145,41 @@ class Settings:
             raise ConfigError(f"lateness_days must be at least 1, got {self.lateness_days}")
         if self.max_map_instances < 1 or self.upsert_batch_rows < 1:
             raise ConfigError("max_map_instances and upsert_batch_rows must be at least 1")
+        self._validate_retention()
+
+    def retention_needs(self) -> list[tuple[str, int, str, str]]:
+        """(setting, days it must be at least, the setting or rule that needs it, why): what validate enforces."""
+        # spot checks and staged items of the runs before a change are read by lateness, and a spot check's
+        # differences are judged against changes within the timing horizon (grouping/rules/cadence.py)
+        cadence = Cadence.of_hours(self.run_interval_hours)
+        cadence_days = math.ceil(max(cadence.horizon, cadence.fresh + cadence.before) / timedelta(days=1))
+        per_run = ("snapshot_keep_days", "scrape_log_keep_days", "spot_check_keep_days", "lateness_keep_days",
+                   "verification_keep_days", "rejected_keep_days", "comparison_keep_days", "staging_keep_days")
+        return [
+            ("lateness_keep_days", self.lateness_days, "lateness_days", "store lateness is summed over it"),
+            ("verification_keep_days", ESTIMATE_DAYS, "ESTIMATE_DAYS",
+             "the served-error estimate reads that many days of verifications"),
+            ("spot_check_keep_days", cadence_days, "run_interval_hours",
+             "lateness and spot-check judging read the runs before a change at this cadence"),
+            ("staging_keep_days", cadence_days, "run_interval_hours",
+             "lateness reads the staged items of the runs before a change at this cadence"),
+            ("scrape_log_keep_days", self.staging_keep_days, "staging_keep_days",
+             "the invariant checker ties each staged item to its scrape log row"),
+            ("rejected_keep_days", self.staging_keep_days, "staging_keep_days",
+             "the invariant checker explains staged items by their rejections"),
+            *((("run_keep_days", getattr(self, name), name, "a run's row outlives its per-run rows"))
+              for name in per_run),
+        ]
+
+    def _validate_retention(self) -> None:
+        names = [f.name for f in fields(self) if f.name.endswith("_keep_days")]
+        low = [n for n in names if getattr(self, n) < 1]
+        if low or self.retention_chunk_rows < 1:
+            raise ConfigError(f"{', '.join(low) or 'retention_chunk_rows'} must be at least 1")
+        for setting, needed, by, why in self.retention_needs():
+            if getattr(self, setting) < needed:
+                raise ConfigError(f"{setting}={getattr(self, setting)} keeps less than {by} needs ({needed} days): "
+                                  f"{why}; raise {setting} or lower {by}")
 
 
 def _coerce(name: str, kind: type, raw: Any) -> Any:

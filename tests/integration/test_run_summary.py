@@ -69,8 +69,8 @@ def test_the_summary_has_every_step_and_every_mapped_batch(conn, monkeypatch):
     totals = pipeline.summary(conn, run)
 
     steps = conn.execute("SELECT summary->'steps' FROM runs WHERE run_id = %s", (run.run_id,)).fetchone()[0]
-    assert set(steps) == {"resolve", "reconcile", "enrich", "upsert", "post_process", "catalogue", "health",
-                          "compare", "merge"}
+    assert set(steps) == {"resolve", "reconcile", "enrich", "upsert", "post_process", "catalogue", "retention",
+                          "storage", "health", "compare", "merge"}
     assert len(pair_batches) == 10 and len(steps["compare"]) == 10, "no compare batch writes over another"
     assert totals["compare"]["pairs"] == 10
     assert len(steps["health"]) == len(health_batches) == 5

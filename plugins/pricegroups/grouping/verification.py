@@ -32,12 +32,11 @@ import psycopg
 from pricegroups.grouping.rules.serving import PriceRow
 from pricegroups.grouping.scheduling import RECORDED
 from pricegroups.grouping.served import Before, served_prices
-from pricegroups.settings import Settings
+from pricegroups.settings import ESTIMATE_DAYS, Settings  # ESTIMATE_DAYS: re-exported here
 
 REASONS = RECORDED  # why a store was scraped and verified: grouping/scheduling.py's table
 CHANGE_EVENTS = ("merged", "member_ejected", "anchor_replaced")
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
-ESTIMATE_DAYS = 14  # the window the run summary, `groups show` and the demo report estimate over
 
 
 # -- choosing members (pure) -----------------------------------------------

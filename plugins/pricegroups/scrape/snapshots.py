@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -161,6 +162,12 @@ class _Storage(Protocol):
 
     def remove(self, relpath: str) -> None: ...  # absent is fine
 
+    def children(self, relpath: str) -> list[str]: ...  # names of the directories (prefixes) right under it
+
+    def remove_tree(self, relpath: str) -> None: ...  # everything under it; absent is fine
+
+    def usage(self) -> tuple[int, int]: ...  # (bytes, files) under the root
+
 
 def _atomic_write(path: Path, data: bytes) -> None:
     """Temporary file + rename in the same directory: atomic on local filesystems and NFS."""
@@ -196,6 +203,24 @@ class _DirectoryStorage:
     def remove(self, relpath: str) -> None:
         (self.directory / relpath).unlink(missing_ok=True)
 
+    def children(self, relpath: str) -> list[str]:
+        path = self.directory / relpath if relpath else self.directory
+        return sorted(p.name for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
+
+    def remove_tree(self, relpath: str) -> None:
+        shutil.rmtree(self.directory / relpath, ignore_errors=True)
+
+    def usage(self) -> tuple[int, int]:
+        size = files = 0
+        for folder, _, names in os.walk(self.directory):
+            for name in names:
+                try:
+                    size += os.stat(os.path.join(folder, name)).st_size
+                    files += 1
+                except FileNotFoundError:  # removed by a concurrent prune
+                    pass
+        return size, files
+
 
 class _ObjectStorage:
     """An fsspec filesystem, written object by object: no rename, but each PUT is atomic."""
@@ -227,6 +252,27 @@ class _ObjectStorage:
             self.fs.rm_file(self._path(relpath))
         except FileNotFoundError:
             pass
+
+    def children(self, relpath: str) -> list[str]:
+        path = self._path(relpath).rstrip("/") if relpath else self.prefix.rstrip("/")
+        try:
+            entries = self.fs.ls(path, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(e["name"].rstrip("/").rsplit("/", 1)[-1] for e in entries if e["type"] == "directory")
+
+    def remove_tree(self, relpath: str) -> None:
+        try:
+            self.fs.rm(self._path(relpath), recursive=True)
+        except FileNotFoundError:
+            pass
+
+    def usage(self) -> tuple[int, int]:
+        try:
+            found = self.fs.find(self.prefix.rstrip("/"), detail=True)
+        except FileNotFoundError:
+            return 0, 0
+        return sum(int(e.get("size") or 0) for e in found.values()), len(found)
 
 
 def _open_storage(root: SnapshotRoot, storage_options: Mapping[str, Any] | None) -> _Storage:
@@ -286,6 +332,42 @@ class SnapshotStore:
         except ValueError as exc:
             raise ScrapeError(f"snapshot manifest {self._storage.describe(path)} is unreadable") from exc
         return SnapshotReplay(key.relative(), manifest, self._storage)
+
+    def dates(self) -> list[tuple[str, datetime, str]]:
+        """(chain, logical date, date key) of every date directory under the root."""
+        found = []
+        for chain in self._storage.children(""):
+            for key in self._storage.children(chain):
+                when = parse_date_key(key)
+                if when is not None and _SAFE.match(chain):
+                    found.append((chain, when, key))
+        return found
+
+    def prune(self, before: datetime) -> int:
+        """Remove every chain's snapshots of logical dates before `before`; the number of date directories.
+
+        A re-run or backfill replays only its own date's snapshots, so the dates
+        kept are exactly those such a run can still replay; one of an older date
+        fetches live pages (and its summary says so).
+        """
+        old = [(chain, key) for chain, when, key in self.dates() if when < before]
+        for chain, key in old:
+            self._storage.remove_tree(f"{chain}/{key}")
+        return len(old)
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes, files) under the root: one listing of it, so its cost grows with the files kept."""
+        return self._storage.usage()
+
+
+def parse_date_key(text: str) -> datetime | None:
+    """The logical date a date key (`date_key`) names; None for anything else under a chain."""
+    for pattern in ("%Y-%m-%d", "%Y-%m-%dT%H%M%SZ"):
+        try:
+            return datetime.strptime(text, pattern).replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    return None
 
 
 def snapshot_store(settings: Settings, storage_options: Mapping[str, Any] | None = None) -> SnapshotStore:

@@ -131,12 +131,39 @@ def groups_page(
                 ("merged", "merge(s)"), ("member_ejected", "ejection(s)"), ("anchor_replaced", "anchor change(s)"),
                 ("verified", "member(s) verified")))
             + ".</p>")
+        if newest.get("storage"):
+            parts.append(storage_table(newest["storage"]))
     if not chains:
         parts.append("<p>No chain registered yet: run the DAG (or <code>python -m pricegroups demo-chains</code>).</p>")
     for ov in overviews:
         parts.append(chain_section(base, ov))
     title = f"Price groups: {selected}" if selected else "Price groups"
     return document(title, "".join(parts))
+
+
+STORAGE_ROWS = (("db_prices", "Database: prices"), ("db_catalogue", "Database: catalogue and stores"),
+                ("db_run_records", "Database: run records"), ("db_audit", "Database: audit (group events, merges)"),
+                ("db_other", "Database: other"), ("db_total", "Database: total"),
+                ("snapshot", "Snapshot store (raw pages)"))
+
+
+def megabytes(n: float) -> str:
+    return f"{n / 1048576:,.1f} MB"
+
+
+def storage_table(storage: Mapping[str, Any]) -> str:
+    """What the newest run measured (retention.py): sizes by table group and the snapshots, with the change."""
+    rows = []
+    for key, label in STORAGE_ROWS:
+        size = storage.get(f"{key}_bytes")
+        if size is None:
+            continue
+        change = storage.get(f"{key}_bytes_change")
+        delta = "" if change is None else f"{'+' if change >= 0 else '−'}{megabytes(abs(change))}"
+        rows.append(f"<tr><td>{escape(label)}</td><td>{megabytes(size)}</td>"
+                    f"<td>{delta}</td></tr>")
+    return ("<table id='storage'><caption>Storage after the newest run (change since the run before)</caption>"
+            "<tr><th>what</th><th>size</th><th>change</th></tr>" + "".join(rows) + "</table>")
 
 
 def chain_section(base: str, ov: Mapping[str, Any]) -> str:

@@ -300,14 +300,19 @@ def _measured(checks: list[dict[str, Any]], summary: dict[str, Any] | None) -> d
 
 
 def newest_run(conn: psycopg.Connection) -> dict[str, Any] | None:
-    """The newest daily run: its id, logical date and counts of group events by kind."""
+    """The newest daily run: its id, logical date, counts of group events by kind, and the storage it measured
+    (`storage`: the run log's db_<group>_bytes, snapshot_bytes and their changes; only when it measured them)."""
     row = conn.execute(
-        "SELECT run_id, logical_date FROM runs WHERE NOT backfill ORDER BY logical_date DESC, run_id DESC LIMIT 1"
+        """SELECT run_id, logical_date, summary #> '{steps,storage,all}' FROM runs WHERE NOT backfill
+           ORDER BY logical_date DESC, run_id DESC LIMIT 1"""
     ).fetchone()
     if row is None:
         return None
     kinds = dict(conn.execute(
         "SELECT kind, count(*) FROM group_events WHERE run_id = %s GROUP BY kind ORDER BY kind", (row[0],)
     ).fetchall())
-    return {"run_id": row[0], "logical_date": row[1], "events": kinds}
+    newest = {"run_id": row[0], "logical_date": row[1], "events": kinds}
+    if row[2]:
+        newest["storage"] = row[2]
+    return newest
 

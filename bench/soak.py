@@ -1,0 +1,180 @@
+"""Benchmark: a soak — months of daily runs, to see that storage stays bounded and days stay as fast.
+
+1. The world: the compact demo scenario (demo.generate.compact_scenario: 34
+   stores in three chains and three layouts, its scripted events on days
+   2-13, then ordinary days: prices keep changing every day and specials every
+   week), served by the demo site in a process of its own on a loopback port.
+2. A fresh database on the embedded PostgreSQL (or DATABASE_URL), and a
+   snapshot root of this run's own in a temporary directory.
+3. --days simulated days (default 180), one scheduled run each, through the
+   pipeline's steps in the DAG's order (tests/pipeline_harness.run_day: the
+   same `pricegroups.pipeline` functions the DAG's tasks call, a connection per
+   step), with every setting at its default: retention included.
+4. After each day, not timed: the served prices against the truth
+   (demo.report.measure_day: ARI of the groups against the true zones, and
+   the wrong share of every served price), the size of the project's tables
+   (indexes and TOAST included; PostgreSQL's own catalogues left out) and the
+   snapshot store's.
+
+Printed: a line every 10 days (and on days 30 and the last), the largest
+tables at the end, the invariant checker's verdict, then
+
+RESULT days=180 db_mb_day30=... db_mb_day180=... snapshot_mb_day30=... snapshot_mb_day180=...
+day_s_day30=... day_s_day180=... largest_table=NAME:MB ari_first30=... ari_last30=...
+wrong_first30=... wrong_last30=...
+
+with dayN the Nth run (simulated day N-1), day_s the median wall time of the
+ten runs ending there, ari the mean ARI and wrong the share of served prices
+that were wrong over the first and the last 30 runs. Targets:
+db_mb_day180 <= 1.15 x db_mb_day30, the same for snapshot_mb and day_s, and
+the last 30 days' accuracy as good as the first 30's.
+
+Usage: python bench/soak.py [--days 180] [--keep-database]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, time as clock, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]  # this worktree's library, and tests.pipeline_harness
+
+import psycopg  # noqa: E402
+
+from day import drop_database, fresh_database  # noqa: E402  (bench/day.py: the same database helpers)
+
+DATABASE = "pricegroups_bench_soak"
+REPORT_EVERY = 10
+WINDOW = 30  # runs in the first and the last accuracy window
+TIMING = 10  # runs whose median is a day's time
+MB = 1024 * 1024
+# loopback site: no politeness limit; the scenario's 429/5xx bursts are retried without waiting
+ENVIRONMENT = {"PRICEGROUPS_REQUESTS_PER_SECOND": "0", "PRICEGROUPS_RETRY_BACKOFF_S": "0.001",
+               "PRICEGROUPS_RETRY_WAIT_CAP_S": "0.001"}
+
+
+@dataclass(frozen=True)
+class Day:
+    day: int
+    wall_s: float
+    db_bytes: int
+    snapshot_bytes: int
+    snapshot_files: int
+    ari: float
+    served: int
+    wrong: int
+    scraped: int
+    updated: int
+
+
+def window(days: list[Day], first: int, size: int) -> list[Day]:
+    return days[max(0, first):first + size]
+
+
+def accuracy(days: list[Day]) -> tuple[float, float]:
+    """(mean ARI, wrong share of every served price) over some days."""
+    served = sum(d.served for d in days)
+    return statistics.fmean(d.ari for d in days), (sum(d.wrong for d in days) / served if served else 0.0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=180)
+    parser.add_argument("--keep-database", action="store_true", help=f"leave {DATABASE} to look into")
+    args = parser.parse_args()
+    if args.days < 1:
+        print("error: --days must be at least 1", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING)
+    snapshots = tempfile.mkdtemp(prefix="pricegroups-soak-snapshots-")
+    os.environ.update(ENVIRONMENT, PRICEGROUPS_SNAPSHOT_ROOT=snapshots)
+
+    from pricegroups.demo.chains import register_demo_chains
+    from pricegroups.demo.generate import compact_scenario
+    from pricegroups.demo.report import measure_day
+    from pricegroups.demo.server import DemoSiteProcess
+    from pricegroups.invariants import check_invariants
+    from pricegroups.migrate import migrate
+    from pricegroups.retention import group_sizes, table_sizes
+    from pricegroups.scrape.snapshots import SnapshotStore
+    from pricegroups.settings import load_settings
+    from tests.pipeline_harness import run_day
+
+    settings = load_settings()
+    print(f"retention: " + ", ".join(f"{f}={getattr(settings, f)}" for f in sorted(vars(settings))
+                                     if f.endswith("_keep_days") or f == "retention_days"), flush=True)
+    started = time.perf_counter()
+    conninfo = fresh_database(DATABASE)
+    scenario = compact_scenario()
+    site = DemoSiteProcess(scenario, day=0)
+    base_url = site.start(port=0)
+    store = SnapshotStore(snapshots)
+    days: list[Day] = []
+    try:
+        with psycopg.connect(conninfo) as conn:
+            migrate(conn)
+            register_demo_chains(conn, base_url)
+            conn.commit()
+        print(f"demo site at {base_url}; database {DATABASE}; snapshots {snapshots}", flush=True)
+        print(f"{'day':>4} {'wall_s':>7} {'db_mb':>7} {'snap_mb':>8} {'files':>6} {'scraped':>7} {'updated':>7} "
+              f"{'ari':>6} {'wrong':>7}", flush=True)
+        for day in range(args.days):
+            site.set_day(day)
+            when = datetime.combine(scenario.date_of(day), clock(6), tzinfo=timezone.utc)
+            run_started = time.perf_counter()
+            run = run_day(conninfo, f"scheduled__soak_{day:03d}", when, {}, run_type="scheduled")
+            wall = time.perf_counter() - run_started
+            if run.failure:
+                print(f"day {day}: the run fails: {run.failure}", flush=True)
+            with psycopg.connect(conninfo) as conn:
+                metrics = measure_day(conn, scenario, day, run.run_id, wall)
+                db_bytes = group_sizes(table_sizes(conn))["total"]
+            snapshot_bytes, files = store.usage()
+            days.append(Day(day, wall, db_bytes, snapshot_bytes, files, metrics.ari,
+                            metrics.inferred + metrics.observed, metrics.wrong_inferred + metrics.wrong_observed,
+                            metrics.scraped, metrics.updated))
+            n = len(days)
+            if n % REPORT_EVERY == 0 or n in (1, WINDOW, args.days):
+                d = days[-1]
+                print(f"{n:>4} {d.wall_s:>7.2f} {d.db_bytes / MB:>7.2f} {d.snapshot_bytes / MB:>8.2f} {files:>6} "
+                      f"{d.scraped:>7} {d.updated:>7} {d.ari:>6.3f} {d.wrong / max(1, d.served):>7.4f}", flush=True)
+        with psycopg.connect(conninfo) as conn:
+            tables = table_sizes(conn)
+            broken = [r.name for r in check_invariants(conn) if not r.ok]
+            conn.rollback()
+    finally:
+        site.stop()
+        if not args.keep_database:
+            drop_database(DATABASE)
+
+    print("largest tables (MB, with indexes and TOAST):")
+    for table, size in sorted(tables.items(), key=lambda t: -t[1])[:8]:
+        print(f"  {table:<20} {size / MB:8.2f}")
+    print(f"invariants after {len(days)} days: {'all hold' if not broken else 'FAILED: ' + ', '.join(broken)}")
+    print(f"wall time {time.perf_counter() - started:.0f} s", flush=True)
+
+    at = min(WINDOW, len(days))
+    mid, end = days[at - 1], days[-1]
+    largest = max(tables.items(), key=lambda t: t[1])
+    ari_first, wrong_first = accuracy(window(days, 0, WINDOW))
+    ari_last, wrong_last = accuracy(window(days, len(days) - WINDOW, WINDOW))
+    median = lambda upto: statistics.median(d.wall_s for d in window(days, upto - TIMING, TIMING))  # noqa: E731
+    print(f"RESULT days={len(days)} db_mb_day{at}={mid.db_bytes / MB:.2f} db_mb_day{len(days)}={end.db_bytes / MB:.2f} "
+          f"snapshot_mb_day{at}={mid.snapshot_bytes / MB:.2f} snapshot_mb_day{len(days)}={end.snapshot_bytes / MB:.2f} "
+          f"day_s_day{at}={median(at):.2f} day_s_day{len(days)}={median(len(days)):.2f} "
+          f"largest_table={largest[0]}:{largest[1] / MB:.2f} ari_first30={ari_first:.3f} ari_last30={ari_last:.3f} "
+          f"wrong_first30={wrong_first:.4f} wrong_last30={wrong_last:.4f}")
+    return 1 if broken else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
