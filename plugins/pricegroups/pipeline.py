@@ -33,7 +33,7 @@ from pricegroups.scrape.context import ConnectionLookup
 from pricegroups.scrape.service import scrape_stores, sync_stores
 from pricegroups.scrape.snapshots import snapshot_store
 from pricegroups.scrape.spot import spot_check_stores
-from pricegroups.settings import Settings, load_settings
+from pricegroups.settings import ESTIMATE_DAYS, Settings, load_settings
 from pricegroups.stores import check_chain_code
 from pricegroups.upsert import upsert_scraped_items
 
@@ -582,8 +582,8 @@ def summary(
     conn.commit()
     log.info("run %s summary: %s", context.run_id, json.dumps(summary, default=str))
     log.info("run %s: served prices %s (random verifications, last %d days)", context.run_id,
-             verification.format_estimate(summary["verification"][f"estimate_{verification.ESTIMATE_DAYS}d"]),
-             verification.ESTIMATE_DAYS)
+             verification.format_estimate(summary["verification"][f"estimate_{ESTIMATE_DAYS}d"]),
+             ESTIMATE_DAYS)
     return summary
 
 
@@ -611,7 +611,7 @@ def backfill_snapshots(conn: psycopg.Connection, context: RunContext) -> dict[st
 
 def verification_summary(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
     """This run's prices checked / wrong per group, and the estimated wrong share (random draws, 14 days)."""
-    since = context.as_of_datetime - timedelta(days=verification.ESTIMATE_DAYS)
+    since = context.as_of_datetime - timedelta(days=ESTIMATE_DAYS)
     chain_ids = grouping.chain_ids(conn, context.chains) if context.chains else None
     report = verification.error_report(conn, chain_ids, since=since, run_id=context.run_id)
     groups = report.get("groups", {})
@@ -622,6 +622,6 @@ def verification_summary(conn: psycopg.Connection, context: RunContext) -> dict[
             "wrong": sum(g["wrong"] for g in groups.values()),
             "groups": groups,
         },
-        f"estimate_{verification.ESTIMATE_DAYS}d": report["random"]["overall"],
+        f"estimate_{ESTIMATE_DAYS}d": report["random"]["overall"],
         "chains": report["random"]["chains"],
     }

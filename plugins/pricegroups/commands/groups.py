@@ -57,7 +57,8 @@ def run_reset(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     from pricegroups.grouping.admin import error_estimates, show_groups
-    from pricegroups.grouping.verification import ESTIMATE_DAYS, format_estimate
+    from pricegroups.grouping.verification import format_estimate
+    from pricegroups.settings import ESTIMATE_DAYS
 
     with db.connect(args.database_url) as conn:
         views = show_groups(conn, args.chain)

@@ -21,7 +21,8 @@ from typing import Hashable, Mapping, Sequence
 import psycopg
 
 from pricegroups.demo.scenario import Scenario
-from pricegroups.grouping.verification import ESTIMATE_DAYS, Estimate, estimate
+from pricegroups.grouping.verification import Estimate, estimate
+from pricegroups.settings import ESTIMATE_DAYS
 from pricegroups.ui.svg import Cell, MapRow, Series, chart, group_colors, group_map
 
 

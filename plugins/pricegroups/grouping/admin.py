@@ -10,7 +10,8 @@ from typing import Any, NamedTuple
 import psycopg
 
 from pricegroups.errors import ConfigError
-from pricegroups.grouping.verification import ESTIMATE_DAYS, error_report
+from pricegroups.grouping.verification import error_report
+from pricegroups.settings import ESTIMATE_DAYS
 
 _RESET = """
 WITH moving AS (

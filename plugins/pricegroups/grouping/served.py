@@ -19,8 +19,7 @@ run: its own rows and its scrape and verification times as they were before
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Collection, Mapping, NamedTuple
 
@@ -136,8 +135,9 @@ def served_prices(
             own[store][product] = mine
         if theirs is not None:
             anchor[store][product] = theirs
-    # own rows the anchor lacks: a fresher group-mate may serve them
-    lacking = [(store, product) for store in stores if store in facts and not facts[store].serving.is_anchor
+    # overrides the anchor lacks: a fresher group-mate may serve them (effective_prices asks only then)
+    lacking = [(store, product) for store in stores if store in facts and facts[store].serving.active
+               and facts[store].serving.override_mode
                for product in own[store] if product not in anchor[store]]
     mates: dict[int, dict[int, MateRow]] = {s: {} for s in stores}
     first_of: dict[int, datetime | None] = {}

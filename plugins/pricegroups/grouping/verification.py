@@ -32,7 +32,7 @@ import psycopg
 from pricegroups.grouping.rules.serving import PriceRow
 from pricegroups.grouping.scheduling import RECORDED
 from pricegroups.grouping.served import Before, served_prices
-from pricegroups.settings import ESTIMATE_DAYS, Settings  # ESTIMATE_DAYS: re-exported here
+from pricegroups.settings import Settings
 
 REASONS = RECORDED  # why a store was scraped and verified: grouping/scheduling.py's table
 CHANGE_EVENTS = ("merged", "member_ejected", "anchor_replaced")

@@ -20,7 +20,8 @@ import psycopg
 
 from pricegroups.errors import NotFound
 from pricegroups.grouping.admin import error_estimates, show_groups
-from pricegroups.grouping.verification import ESTIMATE_DAYS, estimate
+from pricegroups.grouping.verification import estimate
+from pricegroups.settings import ESTIMATE_DAYS
 
 # Group changes an operator looks for; `verified` (routine) and `created` (a new store, or the other
 # half of an ejection) are counted, not listed.

@@ -100,6 +100,12 @@ class Serving:
     late: bool = False  # usually late with price changes (rules/lateness.usually_late); never for an anchor
     fresh_since: datetime | None = None  # the chain's latest scrape less Cadence.fresh
 
+    @property
+    def override_mode(self) -> bool:
+        """A member verified and not scraped since: its own rows are the overrides its verification kept."""
+        verified, scraped = self.last_verified_at, self.last_scraped_at
+        return not self.is_anchor and verified is not None and (scraped is None or scraped <= verified)
+
 
 class Effective(NamedTuple):
     """One served price: the row served, where it came from, and whether it is the anchor's row."""
@@ -134,8 +140,8 @@ def effective_prices(
         return {}
     if store.is_anchor:
         return {p: Effective(row, OBSERVED, False) for p, row in own.items()}
-    verified, scraped = store.last_verified_at, store.last_scraped_at
-    override_mode = verified is not None and (scraped is None or scraped <= verified)  # verified, not scraped since
+    scraped = store.last_scraped_at
+    override_mode = store.override_mode
     own_source = OVERRIDE if override_mode else OBSERVED
     out: dict[Hashable, Effective] = {}
     today = store.fresh_since is not None and scraped is not None and scraped >= store.fresh_since
