@@ -446,7 +446,8 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     # (grouping/scheduling.py's table)
     shares = grouping.anchor_fresh_shares(conn, context.as_of_datetime, context.chains)
     forced = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains, shares=shares)
-    forced += grouping.late_anchor_members(conn, context.as_of_datetime, context.chains)
+    forced += grouping.late_anchor_members(conn, context.as_of_datetime, context.chains,
+                                          Cadence.of_hours(settings.run_interval_hours))
     complement = [] if context.dry_run else grouping.complement_members(
         conn, context.as_of_datetime, settings, context.chains, shares=shares)
     suspects = [] if context.dry_run else spotcheck.judge_spot_checks(conn, context.run_id, settings)

@@ -25,6 +25,7 @@ from pricegroups.grouping.rules.compare import Outcome
 from pricegroups.grouping.health import (anchor_ready, check_group, complement_member, due_for_check, jumped_anchors,
                                         turnover_chains)
 from pricegroups.grouping.rules.anchors import plan_succession, punctual_witnesses
+from pricegroups.grouping.rules.cadence import DAILY, Cadence
 from pricegroups.grouping.merging import plan_merges
 from pricegroups.grouping.model import Decision, GroupState
 from pricegroups.grouping.support import group_supports
@@ -167,7 +168,9 @@ def complement_members(
     return sorted(m for m in chosen if m is not None and m not in scraped_now)
 
 
-def late_anchor_members(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None = None) -> list[int]:
+def late_anchor_members(
+    conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None = None, cadence: Cadence = DAILY,
+) -> list[int]:
     """Two members to scrape now in each group whose anchor is often late with changes (rules/lateness.often_late).
 
     With the anchor and two matching members checked in one run, the health
@@ -189,7 +192,8 @@ def late_anchor_members(conn: psycopg.Connection, as_of: datetime, chains: Seque
     chosen: list[int] = []
     for late, on_time, members in rows:
         scraped_now = {store for store, _, _, now in members if now}
-        witnesses = punctual_witnesses((late, on_time), [(store, m_late, m_on) for store, m_late, m_on, _ in members])
+        witnesses = punctual_witnesses((late, on_time), [(store, m_late, m_on) for store, m_late, m_on, _ in members],
+                                       cadence)
         chosen += [store for store in witnesses if store not in scraped_now]
     return sorted(chosen)
 

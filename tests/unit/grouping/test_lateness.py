@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pricegroups.grouping.rules.serving import INFERRED, LATE, OVERRIDE, STALE_OVERRIDE, PriceRow, Serving, effective_prices
-from pricegroups.grouping.rules.cadence import DAILY
+from pricegroups.grouping.rules.cadence import DAILY, Cadence
 from pricegroups.grouping.rules.lateness import MIN_LATE, Lateness, Seen, count, often_late, usually_late
 
 FRESH = DAILY.fresh
@@ -118,6 +118,19 @@ def test_an_anchor_is_late_when_its_members_showed_its_change_the_day_before():
 )
 def test_often_late_is_a_third_of_the_changes_for_anchor_choice(late, on_time, expected):
     assert often_late(late, on_time) is expected
+
+
+@pytest.mark.parametrize("hours, late, on_time, expected", [
+    (48, 10, 26, True),  # the demo's late anchor at 48 h: 28 % seen late is a habit of 56 %
+    (24, 10, 26, False), (12, 10, 26, False),  # a daily or faster cadence sees all of it: 28 % is not a third
+    (48, 5, 26, False),  # 16 % seen late at 48 h: a third of its changes is not reached
+    (96, 5, 26, True),  # 16 % seen late at 96 h: only a quarter of the lagged changes show
+    (48, MIN_LATE - 1, 0, False),  # evidence first, whatever the cadence
+])
+def test_often_late_is_a_habit_not_what_one_cadence_shows_of_it(hours, late, on_time, expected):
+    """Runs further apart than a day see a late store late only on the changes of its last day."""
+    assert Cadence.of_hours(hours).late_seen == min(1.0, 24 / hours)
+    assert often_late(late, on_time, Cadence.of_hours(hours)) is expected
 
 
 @pytest.mark.parametrize("hours", [24, 48])

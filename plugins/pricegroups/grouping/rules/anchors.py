@@ -34,6 +34,7 @@ from pricegroups.grouping.comparer import Comparer, Comparison, plain
 from pricegroups.grouping.model import Decision, Eject, GroupState, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import column_mode, sort_key
 from pricegroups.grouping.rules.compare import Outcome
+from pricegroups.grouping.rules.cadence import DAILY, Cadence
 from pricegroups.grouping.rules.lateness import often_late
 from pricegroups.settings import Settings
 
@@ -43,7 +44,9 @@ def freshest_first(store: Hashable, stores: Mapping[Hashable, StoreState]) -> tu
     return (-_ts(stores[store].scraped_at), (type(store).__name__, store))
 
 
-def punctual_witnesses(anchor_late: tuple[int, int], members: Sequence[tuple[Hashable, int, int]]) -> list[Hashable]:
+def punctual_witnesses(
+    anchor_late: tuple[int, int], members: Sequence[tuple[Hashable, int, int]], cadence: Cadence = DAILY,
+) -> list[Hashable]:
     """Two members to compare with an often-late anchor, so that the health check can hand the role over.
 
     `anchor_late` is the anchor's (late, on time) changes; `members` its
@@ -51,8 +54,8 @@ def punctual_witnesses(anchor_late: tuple[int, int], members: Sequence[tuple[Has
     two punctual ones, or none when the anchor is not often late or fewer than
     two members are punctual.
     """
-    punctual = [store for store, late, on_time in members if not often_late(late, on_time)]
-    if not often_late(*anchor_late) or len(punctual) < 2:
+    punctual = [store for store, late, on_time in members if not often_late(late, on_time, cadence)]
+    if not often_late(*anchor_late, cadence) or len(punctual) < 2:
         return []
     return punctual[:2]
 
@@ -139,7 +142,8 @@ def elect_anchor(
     size = int(comparer.matrix.sizes[rows[0]])
     margin = max(1, int(comparer.settings.shared_deviation_tolerance * size))
     sizes = comparer.matrix.sizes[rows]
-    late = [often_late(stores[s].late, stores[s].on_time) for s in candidates]
+    cadence = Cadence.of_hours(comparer.settings.run_interval_hours)
+    late = [often_late(stores[s].late, stores[s].on_time, cadence) for s in candidates]
     eligible = [i for i in range(1, len(candidates)) if not late[i]]  # a late store never takes the role
     if not eligible:
         return None

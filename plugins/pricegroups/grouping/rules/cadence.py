@@ -56,6 +56,17 @@ class Cadence:
         """How far back of a change's freshness window the runs before it are looked for."""
         return max(LAG, self.interval)
 
+    @property
+    def late_seen(self) -> float:
+        """The share of a late store's lagged changes that a run sees as late.
+
+        A store `LAG` behind applies a change by the next day. When runs are
+        further apart than `LAG`, a change made more than `LAG` before a run
+        has been applied by then, late store or not: only the changes of the
+        last `LAG` of each interval can show as late (a half at 48 hours).
+        """
+        return min(1.0, LAG / self.interval)
+
     def fresh_since(self, latest: datetime | None) -> datetime | None:
         """The oldest first observation that is fresh, given the chain's latest scrape (None: never scraped)."""
         return latest - self.fresh if latest is not None else None
