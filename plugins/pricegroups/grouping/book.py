@@ -6,9 +6,11 @@ groups (anchor, members, created_at) and per store its own price rows
 first and last scrape, last verification and `needs_verification`. The same
 decisions are applied to dicts instead of tables, with the same rules:
 
-* Verify and Merge deduplicate the verified store's rows equal to its
-  anchor's (price, was-price, special: repository.deduplicate), keeping the
-  others as overrides;
+* change rates, lateness and deduplication are storage.py's readings over
+  `BookStorage`, the book's side of the storage interface (the database's is
+  pgstorage.PostgresStorage): Verify and Merge deduplicate the verified
+  store's rows that are the same price as its anchor's, keeping the others
+  as overrides;
 * the stores a batch of merges leaves in need of verification come from
   merging.needing_verification, as in repository.apply_decisions;
 * effective prices come from rules/serving.effective_prices, the rule of the
@@ -19,21 +21,23 @@ Each decision is recorded as an event with its evidence.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Hashable, Iterable, Mapping
+from typing import Any, Collection, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.health import check_group
-from pricegroups.grouping.rules.compare import chain_change_rate, changed_en_masse
-from pricegroups.grouping.rules.cadence import DAILY, Cadence, changes_per_day
-from pricegroups.grouping.rules.lateness import Lateness, Seen, count, count_anchor, usually_late
+from pricegroups.grouping.rules.cadence import DAILY, Cadence, RowsAt
+from pricegroups.grouping.rules.lateness import Seen, usually_late
 from pricegroups.grouping.rules.serving import Effective, PriceRow, Serving, effective_prices, freshest_rows
 from pricegroups.grouping.merging import needing_verification, plan_merges
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
 from pricegroups.grouping.pricing import PriceMatrix, encode_key, hours, sort_key
+from pricegroups.grouping import storage
+from pricegroups.grouping.storage import AnchorHistory, AnchorSeen, MemberSeen
 from pricegroups.grouping.support import group_supports
 from pricegroups.settings import Settings
 
@@ -175,26 +179,11 @@ class GroupBook:
                            observed)
 
     def change_rates(self, cadence: Cadence = DAILY) -> dict[Hashable, float]:
-        """Each chain's observed daily rate of price changes: the in-memory twin of repository.change_rates.
+        """Each chain's observed daily rate of price changes (storage.change_rates, as the database measures it).
 
-        Per anchor with an earlier run, its rows first observed after its first
-        scrape and within `cadence.before` of its last are changes
-        (rules/cadence.changes_per_day); the chain's rate is the median share,
-        capped (rules/compare.chain_change_rate). Chains without such an anchor are
-        left out (the daily_change_rate prior applies).
+        Chains without an anchor scraped twice are left out (the daily_change_rate prior applies).
         """
-        shares: dict[Hashable, list[float]] = {}
-        for group in self.groups.values():
-            anchor = group.anchor
-            first, last = self.first_scraped_at.get(anchor), self.stores[anchor].scraped_at
-            rows = self.rows.get(anchor, {})
-            if first is None or last is None:
-                continue
-            changed = sum(r.first_observed > first and r.first_observed > last - cadence.before for r in rows.values())
-            share = changes_per_day(changed, len(rows), first, last, cadence)
-            if share is not None:
-                shares.setdefault(group.chain, []).append(share)
-        return {chain: chain_change_rate(values) for chain, values in shares.items()}
+        return storage.change_rates(BookStorage(self, cadence))
 
     def effective(self, cadence: Cadence = DAILY) -> dict[Hashable, dict[Hashable, Effective]]:
         """{store: {product: Effective}}: what the site would serve for every store (rules/serving.py)."""
@@ -223,13 +212,13 @@ class GroupBook:
     ) -> None:
         """Add, for each store among `scraped` (this round's scrapes), its late and on-time changes.
 
-        The database's rules (grouping/lateness.py) at the settings' cadence: a
-        member's observation against its anchor's fresh changes
-        (rules/lateness.count); an anchor's fresh changes against what its
-        members showed in the runs before (rules/lateness.count_anchor, from
-        `observations`); no evidence from a group whose anchor's list was
-        repriced en masse in its latest scrape (rules/compare.changed_en_masse,
-        with `rates`: the chains' change rates measured before this round's
+        storage.count_lateness over `BookStorage`, as grouping/lateness.py over
+        the database, at the settings' cadence: a member's observation against
+        its anchor's fresh changes (rules/lateness.count); an anchor's fresh
+        changes against what its members showed in the runs before
+        (rules/lateness.count_anchor, from `observations`); no evidence from a
+        group whose anchor's list was repriced en masse in its latest scrape
+        (rules/compare.repriced_en_masse, with `rates`: the chains' change rates measured before this round's
         scrapes, as the database takes the previous run's; None: measured now).
         Call it after the round's scrapes are recorded and before the round: the
         members' rows are still whole catalogues. Unlike the database, the book
@@ -237,56 +226,10 @@ class GroupBook:
         """
         cadence = Cadence.of_hours(settings.run_interval_hours)
         rates = self.change_rates(cadence) if rates is None else rates
-        scraped = list(scraped)
-        found: dict[Hashable, Lateness] = {}
-        for store in scraped:
-            state = self.stores[store]
-            anchor = self.groups[state.group].anchor
-            if store == anchor or state.scraped_at is None or not state.active:
-                continue
-            if self._repriced(anchor, cadence, rates, settings):
-                continue
-            seen = {p: Seen(r.price, r.on_special, state.scraped_at) for p, r in self.rows.get(store, {}).items()}
-            found[store] = count(seen, self.rows.get(anchor, {}), cadence.fresh)
-        for store in scraped:
-            group = self.groups[self.stores[store].group]
-            if store != group.anchor or store in found or self.stores[store].scraped_at is None:
-                continue
-            if self._repriced(store, cadence, rates, settings):
-                continue
-            found[store] = count_anchor(self._earlier(group, cadence), self.rows.get(store, {}), cadence.fresh)
-        for store, lateness in found.items():
+        found = storage.count_lateness(BookStorage(self, cadence, tuple(scraped)), rates, settings)
+        for store, (lateness, _) in found.items():
             state = self.stores[store]
             self.stores[store] = replace(state, late=state.late + lateness.late, on_time=state.on_time + lateness.on_time)
-
-    def _earlier(self, group: GroupState, cadence: Cadence) -> dict[Hashable, list[Seen]]:
-        """What the group's active members showed, per product, in the runs before its anchor's latest scrape
-        (`Cadence.runs_before`), for the anchor's fresh changes: grouping/lateness.py's "anchor" rows."""
-        anchor_rows, last = self.rows.get(group.anchor, {}), self.stores[group.anchor].scraped_at
-        start, end = cadence.runs_before(last)
-        out: dict[Hashable, list[Seen]] = {}
-        for member in group.members:
-            if not self.stores[member].active:
-                continue
-            for at, seen in self.observations.get(member, {}).items():
-                if not start <= at < end:
-                    continue
-                for product, s in seen.items():
-                    row = anchor_rows.get(product)
-                    if (row is not None and row.previous_price and not row.on_special
-                            and row.first_observed >= last - cadence.fresh
-                            and row.first_observed - cadence.fresh - cadence.before <= at):
-                        out.setdefault(product, []).append(s)
-        return out
-
-    def _repriced(self, anchor: Hashable, cadence: Cadence, rates: Mapping[Hashable, float], settings: Settings) -> bool:
-        """The anchor's list was repriced en masse in its latest scrape (rules/compare.changed_en_masse)."""
-        rows, last = self.rows.get(anchor, {}), self.stores[anchor].scraped_at
-        if not rows or last is None:
-            return False
-        changed = sum(bool(r.previous_price) and r.first_observed >= last - cadence.fresh for r in rows.values())
-        rate = rates.get(self.groups[self.stores[anchor].group].chain, settings.daily_change_rate)
-        return changed_en_masse(changed / len(rows), len(rows), rate, cadence.interval, settings)
 
     # -- one maintenance round ---------------------------------------------
     def maintenance_round(
@@ -380,13 +323,7 @@ class GroupBook:
 
     def _deduplicate(self, store: Hashable, anchor: Hashable) -> int:
         """Drop the store's rows equal to its anchor's; the others stay as its overrides."""
-        rows = self.rows.get(store)
-        if not rows:
-            return 0
-        anchor_rows = self.rows.get(anchor, {})
-        kept = {p: r for p, r in rows.items() if not (p in anchor_rows and anchor_rows[p].same_price(r))}
-        self.rows[store] = kept
-        return len(rows) - len(kept)
+        return BookStorage(self).deduplicate([(store, anchor)]).get(store, 0)
 
     def _eject(self, decision: Eject, at: datetime) -> None:
         group = self.groups[decision.group]
@@ -437,3 +374,72 @@ class GroupBook:
                 "evidence": evidence,
             }
         )
+
+
+@dataclass
+class BookStorage:
+    """The storage interface (storage.py) over a GroupBook: its rows, and `scraped`, this round's scrapes.
+
+    It gathers what the rules read, as pgstorage.PostgresStorage does from the
+    database; the book keeps whole histograms (a few thousand rows per anchor in memory).
+    """
+
+    book: GroupBook
+    cadence: Cadence = DAILY
+    scraped: tuple = ()
+
+    def anchor_histories(self) -> list[AnchorHistory]:
+        out = []
+        for key, group in self.book.groups.items():
+            anchor = group.anchor
+            bars = Counter((r.first_observed, bool(r.previous_price)) for r in self.book.rows.get(anchor, {}).values())
+            out.append(AnchorHistory(key, group.chain, self.book.first_scraped_at.get(anchor),
+                                     self.book.stores[anchor].scraped_at,
+                                     tuple(RowsAt(at, previous, n) for (at, previous), n in bars.items())))
+        return out
+
+    def observations(self, skip_groups: Collection[Hashable]) -> tuple[list[MemberSeen], list[AnchorSeen]]:
+        """This round's scraped members (active) and anchors, outside `skip_groups`; an anchor with what its
+        members showed in the runs before its scrape (`note_observation` keeps them)."""
+        members, anchors = [], []
+        for store in self.scraped:
+            state = self.book.stores[store]
+            group = self.book.groups[state.group]
+            if state.scraped_at is None or state.group in skip_groups:
+                continue
+            if store == group.anchor:
+                anchors.append(AnchorSeen(store, state.scraped_at, state.scraped_at, self._earlier(group),
+                                          self.book.rows.get(store, {})))
+            elif state.active:
+                seen = {p: Seen(r.price, r.on_special, state.scraped_at) for p, r in self.book.rows.get(store, {}).items()}
+                members.append(MemberSeen(store, state.scraped_at, seen, self.book.rows.get(group.anchor, {})))
+        return members, anchors
+
+    def _earlier(self, group: GroupState) -> dict[Hashable, list[Seen]]:
+        """What the group's active members showed, per product the anchor carries, in the runs before its
+        latest scrape (`Cadence.runs_before`)."""
+        anchor_rows = self.book.rows.get(group.anchor, {})
+        start, end = self.cadence.runs_before(self.book.stores[group.anchor].scraped_at)
+        out: dict[Hashable, list[Seen]] = {}
+        for member in group.members:
+            if not self.book.stores[member].active:
+                continue
+            for at, seen in self.book.observations.get(member, {}).items():
+                if start <= at < end:
+                    for product, s in seen.items():
+                        if product in anchor_rows:
+                            out.setdefault(product, []).append(s)
+        return out
+
+    def deduplicate(self, pairs: Sequence[tuple[Hashable, Hashable]]) -> dict[Hashable, int]:
+        """Drop each member's rows that are the same price as its anchor's (PriceRow.same_price)."""
+        dropped = {}
+        for store, anchor in pairs:
+            rows = self.book.rows.get(store)
+            if not rows:
+                continue
+            anchor_rows = self.book.rows.get(anchor, {})
+            kept = {p: r for p, r in rows.items() if not (p in anchor_rows and anchor_rows[p].same_price(r))}
+            self.book.rows[store] = kept
+            dropped[store] = len(rows) - len(kept)
+        return dropped

@@ -11,6 +11,7 @@ full catalogue again only once a new scrape has brought them back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Hashable, Mapping
 
 import numpy as np
@@ -42,6 +43,12 @@ def due_for_check(state: StoreState) -> bool:
 def full_catalogue(state: StoreState) -> bool:
     """An anchor's rows stand for the group only if none were deduplicated since its last scrape."""
     return state.verified_at is None or (state.scraped_at is not None and state.scraped_at > state.verified_at)
+
+
+def anchor_stale(anchor: StoreState, as_of: datetime, settings: Settings) -> bool:
+    """The integrity chain is broken until the anchor is re-scraped: no current pricing, or not a full catalogue
+    (the stale-anchor branch's test; `anchor_ready` asks the same of a comparer's pricing)."""
+    return not (settings.is_current(anchor.scraped_at, as_of) and full_catalogue(anchor))
 
 
 def anchor_ready(group: GroupState, stores: Mapping[Hashable, StoreState], comparer: Comparer) -> bool:

@@ -16,11 +16,13 @@ import numpy as np
 import psycopg
 
 from pricegroups.errors import BadData
-from pricegroups.grouping.rules.compare import Counts, chain_change_rate, judge
+from pricegroups.grouping import storage
 from pricegroups.grouping.merging import needing_verification
 from pricegroups.grouping.model import Decision, Eject, GroupState, Merge, ReplaceAnchor, StoreState, Verify
+from pricegroups.grouping.pgstorage import PostgresStorage
 from pricegroups.grouping.pricing import PriceMatrix
-from pricegroups.grouping.rules.cadence import Cadence, changes_per_day
+from pricegroups.grouping.rules.cadence import Cadence
+from pricegroups.grouping.rules.compare import Counts, judge
 from pricegroups.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -191,35 +193,11 @@ def load_known(
 
 
 def change_rates(conn: psycopg.Connection, chain_ids: Sequence[int] | None, settings: Settings) -> dict[int, float]:
-    """Each chain's observed daily rate of price changes, from its anchors' last scrapes.
-
-    Per anchor, its rows first observed after its first scrape and within the
-    cadence's `before` window of its last scrape are changes
-    (rules/cadence.changes_per_day turns them into a daily share); the chain's
-    rate is the median share over its anchors with an earlier run. Chains
-    without such anchors get the `daily_change_rate` prior (rules/compare.chain_change_rate decides).
-    """
+    """Each chain's observed daily rate of price changes, from its anchors' last scrapes (storage.change_rates:
+    the rule the offline book applies too). Chains without an anchor scraped twice far enough apart are left
+    out: the `daily_change_rate` prior applies (rules/compare.chain_change_rate)."""
     cadence = Cadence.of_hours(settings.run_interval_hours)
-    rows = conn.execute(
-        """SELECT g.chain_id, a.first_scraped_at, a.last_scraped_at, x.changed, x.total
-           FROM store_groups g
-           JOIN stores a ON a.store_id = g.anchor_store_id
-           JOIN LATERAL (
-               SELECT count(*) FILTER (WHERE p.scraped_at > a.first_scraped_at
-                                         AND p.scraped_at > a.last_scraped_at - %(before)s) AS changed,
-                      count(*) AS total
-               FROM prices p WHERE p.store_id = a.store_id) x ON true
-           WHERE a.first_scraped_at < a.last_scraped_at - %(fresh)s AND x.total > 0
-             AND (%(chains)s::int[] IS NULL OR g.chain_id = ANY(%(chains)s))""",
-        {"chains": list(chain_ids) if chain_ids is not None else None, "before": cadence.before,
-         "fresh": cadence.fresh},
-    ).fetchall()
-    shares: dict[int, list[float]] = {}
-    for chain, first, last, changed, total in rows:
-        share = changes_per_day(changed, total, first, last, cadence)
-        if share is not None:
-            shares.setdefault(chain, []).append(share)
-    return {chain: chain_change_rate(values) for chain, values in shares.items()}
+    return storage.change_rates(PostgresStorage(conn, cadence, chain_ids=chain_ids))
 
 
 def rates_before(conn: psycopg.Connection, as_of: datetime) -> dict[int, float]:
@@ -329,31 +307,10 @@ def record_comparisons(
     return len(computed)
 
 
-# The anchors' rows are read once into a hash table (MATERIALIZED): joining them
-# straight from `prices` lets the planner hash the whole table for every batch.
-_DEDUP = """
-WITH pairs AS MATERIALIZED (SELECT * FROM unnest(%s::int[], %s::int[]) AS v(store_id, anchor_id)),
-anchor_rows AS MATERIALIZED (
-    SELECT a.store_id, a.product_id, a.price, a.was_price, a.unit_price, a.unit_measure, a.on_special, a.promo_text
-    FROM prices a WHERE a.store_id = ANY(ARRAY(SELECT DISTINCT anchor_id FROM pairs))
-),
-gone AS (
-    DELETE FROM prices m USING pairs v, anchor_rows a
-    WHERE m.store_id = v.store_id AND a.store_id = v.anchor_id AND a.product_id = m.product_id
-      AND (m.price, m.was_price, m.unit_price, m.unit_measure, m.on_special, m.promo_text)
-          IS NOT DISTINCT FROM (a.price, a.was_price, a.unit_price, a.unit_measure, a.on_special, a.promo_text)
-    RETURNING m.store_id
-)
-SELECT store_id, count(*) FROM gone GROUP BY store_id
-"""
-
-
 def deduplicate(conn: psycopg.Connection, pairs: Sequence[tuple[int, int]]) -> dict[int, int]:
-    """Drop each member's price rows equal to its anchor's; the rest stay as overrides."""
-    if not pairs:
-        return {}
-    rows = conn.execute(_DEDUP, ([s for s, _ in pairs], [a for _, a in pairs])).fetchall()
-    return dict(rows)
+    """Drop each member's price rows equal to its anchor's (rules/serving.SAME_PRICE_FIELDS); the rest stay
+    as overrides."""
+    return PostgresStorage(conn).deduplicate(pairs)
 
 
 def apply_decisions(

@@ -22,8 +22,8 @@ from pricegroups.grouping import verification
 from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.rules.compare import Outcome
-from pricegroups.grouping.health import (anchor_ready, check_group, complement_member, due_for_check, jumped_anchors,
-                                        turnover_chains)
+from pricegroups.grouping.health import (anchor_ready, anchor_stale, check_group, complement_member, due_for_check,
+                                        jumped_anchors, turnover_chains)
 from pricegroups.grouping.rules.anchors import plan_succession, punctual_witnesses
 from pricegroups.grouping.rules.cadence import DAILY, Cadence
 from pricegroups.grouping.merging import plan_merges
@@ -83,14 +83,7 @@ def find_stale_anchors(
     for d in handovers:
         log.info("group %s: anchor %s -> %s (%s)%s", d.group, d.old_anchor, d.new_anchor, d.reason,
                  " [dry run]" if dry_run else "")
-    stale = []
-    for key, group in sorted(groups.items()):
-        anchor = stores[group.anchor]
-        current = settings.is_current(anchor.scraped_at, as_of)
-        full = anchor.verified_at is None or (anchor.scraped_at is not None and anchor.scraped_at > anchor.verified_at)
-        if not (current and full):
-            stale.append(key)
-    return stale
+    return [key for key, group in sorted(groups.items()) if anchor_stale(stores[group.anchor], as_of, settings)]
 
 
 def anchor_fresh_shares(conn: psycopg.Connection, as_of: datetime, chains: Sequence[str] | None) -> list[tuple]:

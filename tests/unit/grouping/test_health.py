@@ -187,3 +187,15 @@ def test_a_late_anchor_hands_over_to_a_punctual_member_and_a_late_member_never_t
     group, stores, comparer = with_support({"a": narrow, "m1": A, "m2": {p: A[p] for p in range(96)}}, "a")
     stores["m1"] = with_fields(stores["m1"], late=4, on_time=0)
     assert not [d for d in check_group(group, stores, comparer).decisions if isinstance(d, ReplaceAnchor)]
+
+
+def test_an_anchor_is_stale_without_current_pricing_or_after_its_rows_were_deduplicated():
+    from pricegroups.grouping.health import anchor_stale
+
+    settings = Settings()
+    fresh = StoreState("a", "g", T, None)
+    assert not anchor_stale(fresh, T, settings)
+    assert anchor_stale(StoreState("a", "g", T - timedelta(hours=settings.window_hours + 1), None), T, settings)
+    assert anchor_stale(StoreState("a", "g", None, None), T, settings)
+    assert anchor_stale(StoreState("a", "g", T, T), T, settings)  # verified since its scrape: deduplicated rows
+    assert not anchor_stale(StoreState("a", "g", T, T - timedelta(hours=1)), T, settings)

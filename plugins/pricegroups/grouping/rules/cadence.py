@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Iterable, NamedTuple
 
 LAG = timedelta(days=1)  # how far a late store is behind its zone: stores apply price changes overnight
 
@@ -88,10 +89,47 @@ def changes_per_day(
     and within `cadence.before` before its last scrape: the changes of that
     span, min(`before`, last - first). None when the anchor has no earlier run
     to compare with (first scraped within `fresh` of its last scrape) or no
-    rows. Both the database (repository.change_rates) and the offline book
-    count `changed` this way and turn it into a rate here.
+    rows. `anchor_change_share` counts `changed` (`is_change`) for both storages.
     """
     span = min(cadence.before, last_scraped - first_scraped)
     if total <= 0 or span <= cadence.fresh:
         return None
     return changed / total * (timedelta(days=1) / span)
+
+
+class RowsAt(NamedTuple):
+    """An anchor's rows first observed at one time: a bar of the histogram the storages hand the rules.
+
+    `previous`: whether these rows replaced a regular price (`prices.previous_price` set).
+    A storage may read every row first observed at or before `last_scraped - cadence.before`
+    as one bar at the newest such time: no criterion of an anchor's rows (`is_change`,
+    `is_fresh_change`) holds that far back, so the bar decides as its rows would.
+    """
+
+    at: datetime
+    previous: bool
+    rows: int
+
+
+def is_change(at: datetime, first_scraped: datetime, last_scraped: datetime, cadence: Cadence) -> bool:
+    """A row first observed at `at` is a change for the change rate: after the anchor's first scrape
+    (not a price it had from the start) and within `cadence.before` of its last scrape."""
+    return at > first_scraped and at > last_scraped - cadence.before
+
+
+def is_fresh_change(at: datetime, previous: bool, last_scraped: datetime, cadence: Cadence) -> bool:
+    """A row is a fresh regular-price change of its anchor's latest scrape: it replaced a regular price
+    and was first observed within `cadence.fresh` of that scrape (the mass-repricing share counts these)."""
+    return previous and at >= last_scraped - cadence.fresh
+
+
+def anchor_change_share(
+    rows: Iterable[RowsAt], first_scraped: datetime | None, last_scraped: datetime | None, cadence: Cadence,
+) -> float | None:
+    """An anchor's share of prices changed per day (`changes_per_day` of its `is_change` rows), from its
+    histogram; None without two scrapes far enough apart, or without rows."""
+    if first_scraped is None or last_scraped is None:
+        return None
+    rows = list(rows)
+    changed = sum(r.rows for r in rows if is_change(r.at, first_scraped, last_scraped, cadence))
+    return changes_per_day(changed, sum(r.rows for r in rows), first_scraped, last_scraped, cadence)

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import enum
 import math
-from datetime import timedelta
-from typing import NamedTuple, Sequence
+from datetime import datetime, timedelta
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
+from pricegroups.grouping.rules.cadence import Cadence, RowsAt, is_fresh_change
 from pricegroups.settings import Settings
 
 SHARED_FLOOR = 2  # shared disagreements any overlap tolerates (see allowed_shared)
@@ -185,3 +186,18 @@ def changed_en_masse(share: float, rows: int, daily_rate: float, interval: timed
     if rows <= 0:
         return False
     return share > max(mass_change_share(settings), ordinary_change_share(rows, daily_rate, interval))
+
+
+def repriced_en_masse(
+    rows: Iterable[RowsAt], last_scraped: datetime | None, daily_rate: float, cadence: Cadence, settings: Settings,
+) -> bool:
+    """An anchor's latest scrape repriced its list en masse: the share of its rows that are fresh
+    regular-price changes (cadence.is_fresh_change) is `changed_en_masse`. Such a day is no lateness evidence."""
+    if last_scraped is None:
+        return False
+    rows = list(rows)
+    total = sum(r.rows for r in rows)
+    if total <= 0:
+        return False
+    changed = sum(r.rows for r in rows if is_fresh_change(r.at, r.previous, last_scraped, cadence))
+    return changed_en_masse(changed / total, total, daily_rate, cadence.interval, settings)

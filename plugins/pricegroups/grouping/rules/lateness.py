@@ -89,23 +89,34 @@ def count(
 
 
 def count_anchor(
-    earlier: Mapping[Hashable, Iterable[Seen]], anchor: Mapping[Hashable, PriceRow], fresh: timedelta = DAILY.fresh,
+    earlier: Mapping[Hashable, Iterable[Seen]], anchor: Mapping[Hashable, PriceRow], cadence: Cadence = DAILY,
+    last_scraped: datetime | None = None,
 ) -> Lateness:
     """Late and on-time changes of an anchor, from what its members showed the run before its change.
 
-    For each fresh regular-price change of the anchor (`count`'s rule), the
-    members' observations from the day before it was first seen: a member
-    already showing the new price means the anchor showed it a day late; a
-    member showing the replaced price means the change is the day's.
+    For each fresh regular-price change of the anchor (a previous price, not
+    on special, first observed within `cadence.fresh` of its latest scrape
+    `last_scraped`; None: every change counts), the members' observations in
+    the runs before it was first seen (`before_change`): a member already
+    showing the new price means the anchor showed it a day late; a member
+    showing the replaced price means the change is the day's.
     """
     late = on_time = 0
     for product, seen in earlier.items():
         row = anchor.get(product)
         if row is None or not row.previous_price or row.on_special:
             continue
-        prices = {s.price for s in seen if not s.on_special and s.at < row.first_observed - fresh}
+        if last_scraped is not None and row.first_observed < last_scraped - cadence.fresh:
+            continue
+        prices = {s.price for s in seen if not s.on_special and before_change(row, s.at, cadence)}
         if row.price in prices:
             late += 1
         elif row.previous_price in prices:
             on_time += 1
     return Lateness(late, on_time)
+
+
+def before_change(row: PriceRow, at: datetime, cadence: Cadence = DAILY) -> bool:
+    """An observation at `at` is from the runs before the anchor's change `row` (`Cadence.runs_before`)."""
+    start, end = cadence.runs_before(row.first_observed)
+    return start <= at < end

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Hashable, Mapping, NamedTuple
 
 from pricegroups.grouping.rules.cadence import DAILY
@@ -69,6 +70,14 @@ STALE_OVERRIDE = "stale_override"
 INFERRED = "inferred"
 LATE = "late"
 SOURCES = (OBSERVED, OVERRIDE, STALE_OVERRIDE, INFERRED, LATE)
+
+
+# Deduplication's one rule (DESIGN.md §4): a member's row is the same price as its anchor's, and is dropped,
+# when these are equal. PriceRow carries the first three; the database keeps the others too (a member
+# whose promo text differs keeps its row as an override), and pgstorage.deduplicate's SQL is built from both.
+SAME_PRICE_FIELDS = ("price", "was_price", "on_special")
+SAME_PRICE_DB_COLUMNS = ("unit_price", "unit_measure", "promo_text")
+_same_price_key = attrgetter(*SAME_PRICE_FIELDS)
 
 
 class PriceRow(NamedTuple):
@@ -84,8 +93,8 @@ class PriceRow(NamedTuple):
     previous_price: int = 0
 
     def same_price(self, other: "PriceRow") -> bool:
-        """Equal price, was-price and special flag (repository.deduplicate's rule, without unit and promo)."""
-        return (self.price, self.was_price, self.on_special) == (other.price, other.was_price, other.on_special)
+        """Deduplication's rule on the fields a PriceRow has (SAME_PRICE_FIELDS): price, was-price, special flag."""
+        return _same_price_key(self) == _same_price_key(other)
 
 
 @dataclass(frozen=True)
