@@ -2,13 +2,15 @@
 
 After a bootstrap day and a few normal days the DAG has one group per true
 zone whose anchor is the store that best represents it (no prices of its
-own, not late, the widest catalogue), every member verified once or more
-(on day 0 by the merge, later by the verification budget, spent every day as
-`verification.choose_members` spends it), each member's rows cut down to
-what differs from its anchor on its verification day (its overrides, plus
-products the anchor does not carry), and the late stores' habits counted.
-This module says all that; demo/preload.py writes it. The scenario must have
-no events before `days` (scaled_scenario has none): zones are taken as on day 0.
+own, not late, the widest catalogue; a zone without such a store elects a
+late or own-priced one, whose rows are then what it shows), every member
+verified once or more (on day 0 by the merge, later by the verification
+budget, spent every day as `verification.choose_members` spends it), each
+member's rows cut down to what differs from its anchor on its verification
+day (its overrides, plus products the anchor does not carry), and the late
+stores' habits counted. This module says all that; demo/preload.py writes
+it. The scenario must have no events before `days` (scaled_scenario has
+none): zones are taken as on day 0.
 """
 
 from __future__ import annotations
@@ -117,12 +119,26 @@ def _verifications(scenario: Scenario, history: History, chain: str, day: int, i
     return {code_of[store_id]: reason for store_id, reason in chosen.items()}
 
 
-def fresh_changes(scenario: Scenario, chain: str, zone: str, day: int) -> dict[str, tuple[TruePrice, TruePrice]]:
-    """{sku: (before, after)}: the zone's regular-price changes of `day` (neither side on special), the rows an
-    anchor's upsert gives a previous price."""
+def shown_prices(scenario: Scenario, history: History, chain: str, store: str, day: int) -> dict[str, TruePrice]:
+    """{sku: price} the store shows on `day`: its zone's list, overlaid with its own and late prices.
+
+    An anchor may be such a store (a zone whose every store deviates elects one),
+    and the DAG keeps and compares what the anchor shows, not its zone's list.
+    """
+    zone = scenario.zone_prices(chain, history.zone_of[chain][store], day)
+    if not scenario.deviations(chain, store, day):
+        return zone
+    return {**zone, **scenario.true_prices(chain, store, day)}
+
+
+def fresh_changes(scenario: Scenario, history: History, chain: str, anchor: str, day: int
+                  ) -> dict[str, tuple[TruePrice, TruePrice]]:
+    """{sku: (before, after)}: the anchor's regular-price changes of `day` (neither side on special), the rows
+    its upsert gives a previous price."""
     if day < 1:
         return {}
-    before, after = scenario.zone_prices(chain, zone, day - 1), scenario.zone_prices(chain, zone, day)
+    before = shown_prices(scenario, history, chain, anchor, day - 1)
+    after = shown_prices(scenario, history, chain, anchor, day)
     return {sku: (before[sku], now) for sku, now in after.items()
             if not now.on_special and not before[sku].on_special and now.price != before[sku].price}
 
@@ -131,7 +147,7 @@ def _lateness(scenario: Scenario, history: History, chain: str, day: int) -> Ite
     """((day, chain, member), (late, on time)) for every member observed on `day` while its anchor's prices had
     just changed: in full when verified that day, else by its spot check of page one (lateness.count's rule)."""
     page_size = scenario.chain(chain).page_size
-    by_zone = {z: fresh_changes(scenario, chain, z, day) for z in set(history.zone_of[chain].values())}
+    by_zone = {z: fresh_changes(scenario, history, chain, a, day) for z, a in history.anchors[chain].items()}
     for member in history.members(chain):
         changes = by_zone[history.zone_of[chain][member]]
         if not changes:
@@ -141,11 +157,11 @@ def _lateness(scenario: Scenario, history: History, chain: str, day: int) -> Ite
         seen = {lst.sku for lst in (listings if full else listings[:page_size])} & set(changes)
         if not seen:
             continue
-        shown = scenario.true_prices(chain, member, day) if scenario.deviations(chain, member, day) else None
+        shown = shown_prices(scenario, history, chain, member, day)
         late = on_time = 0
         for sku in seen:
             before, after = changes[sku]
-            price = shown[sku] if shown is not None else after
+            price = shown[sku]
             if price.on_special:
                 continue
             late += price.price == before.price
@@ -154,9 +170,9 @@ def _lateness(scenario: Scenario, history: History, chain: str, day: int) -> Ite
 
 
 def anchor_rows(scenario: Scenario, history: History, chain: str, anchor: str) -> Iterator[Row]:
-    """An anchor's rows: scraped every day, so each price is dated by the first day of its current run."""
-    zone = history.zone_of[chain][anchor]
-    tables = [scenario.zone_prices(chain, zone, d) for d in range(history.days)]
+    """An anchor's rows: scraped every day, so each price is dated by the first day of its current run (of the
+    prices it shows: a late or own-priced anchor's are not its zone's)."""
+    tables = [shown_prices(scenario, history, chain, anchor, d) for d in range(history.days)]
     for sku in sorted(history.carried[(chain, anchor)]):
         since = history.last
         while since > 0 and tables[since - 1][sku] == tables[history.last][sku]:
@@ -187,20 +203,20 @@ def member_rows(scenario: Scenario, history: History, chain: str, member: str) -
 
 
 def _differing(scenario: Scenario, history: History, chain: str, member: str, day: int) -> dict[str, TruePrice]:
-    """{sku: price} of the member's products that its anchor does not carry or prices otherwise on `day`."""
+    """{sku: price} of the member's products that its anchor does not carry or shows otherwise on `day` (the
+    rows deduplication against the anchor keeps)."""
     anchor = history.anchor_of(chain, member)
-    own = scenario.deviations(chain, member, day)
-    zone = scenario.zone_prices(chain, history.zone_of[chain][member], day)
-    shown = scenario.true_prices(chain, member, day) if own else zone
-    beyond = history.carried[(chain, member)] - history.carried[(chain, anchor)]
-    return {sku: shown[sku] for sku in beyond | set(own)}
+    shown = shown_prices(scenario, history, chain, member, day)
+    theirs = shown_prices(scenario, history, chain, anchor, day)
+    carried = history.carried[(chain, anchor)]
+    return {sku: shown[sku] for sku in history.carried[(chain, member)]
+            if sku not in carried or shown[sku] != theirs[sku]}
 
 
 def spot_items(scenario: Scenario, history: History, chain: str, member: str, day: int) -> list[tuple[str, TruePrice]]:
     """(sku, price) of the member's first catalogue page on `day`: what its spot check read."""
     listings = scenario.assortment(chain, member)[: scenario.chain(chain).page_size]
-    shown = scenario.true_prices(chain, member, day) if scenario.deviations(chain, member, day) else \
-        scenario.zone_prices(chain, history.zone_of[chain][member], day)
+    shown = shown_prices(scenario, history, chain, member, day)
     return [(lst.sku, shown[lst.sku]) for lst in listings]
 
 

@@ -7,16 +7,20 @@ from collections import Counter
 import pytest
 
 from pricegroups.demo.generate import scaled_scenario
-from pricegroups.demo.history import anchor_rows, member_rows, plan_history
+from pricegroups.demo.history import History, anchor_rows, member_rows, plan_history
+from pricegroups.demo.scenario import Scenario
 from pricegroups.settings import Settings
+
+
+def _history(scenario: Scenario) -> History:
+    ids = {c: {s.code: i for i, s in enumerate(chain.stores, 1)} for c, chain in scenario.chains.items()}
+    return plan_history(scenario, 7, ids, {c: i for i, c in enumerate(scenario.chains, 1)}, Settings())
 
 
 @pytest.fixture(scope="module")
 def world():
     scenario = scaled_scenario(120, 200)
-    ids = {c: {s.code: i for i, s in enumerate(chain.stores, 1)} for c, chain in scenario.chains.items()}
-    history = plan_history(scenario, 7, ids, {c: i for i, c in enumerate(scenario.chains, 1)}, Settings())
-    return scenario, history
+    return scenario, _history(scenario)
 
 
 def test_scaled_scenario_has_the_asked_size_and_no_events():
@@ -70,3 +74,21 @@ def test_an_anchor_row_is_dated_by_the_first_day_of_its_price(world):
         assert scenario.true_prices(chain, anchor, row.since)[row.sku] == row.price
         if row.since:
             assert scenario.true_prices(chain, anchor, row.since - 1)[row.sku] != row.price
+
+
+def test_a_late_or_own_priced_anchor_has_the_rows_its_pages_show():
+    """A zone whose every store is late or prices some products itself elects one of them anyway (bench/day.py
+    --stores 60: the small world's greengrocer); the DAG stores what that anchor shows, not its zone's list."""
+    scenario = scaled_scenario(15, 200)
+    history = _history(scenario)
+    deviating = [(c, a) for c, anchors in history.anchors.items() for a in anchors.values()
+                 if scenario.store(c, a).own_share or scenario.store(c, a).lag_share]
+    assert any(scenario.deviations(c, a, history.last) for c, a in deviating)
+    for chain, anchor in deviating:
+        rows = list(anchor_rows(scenario, history, chain, anchor))
+        assert {r.sku: r.price for r in rows} == scenario.true_prices(chain, anchor, history.last)
+        for row in rows:
+            assert all(scenario.true_prices(chain, anchor, d)[row.sku] == row.price
+                       for d in range(row.since, history.days))
+            if row.since:
+                assert scenario.true_prices(chain, anchor, row.since - 1)[row.sku] != row.price
