@@ -3,7 +3,9 @@
 `create_app(connect, guard, dag_id)` takes its dependencies as arguments, so
 the library never imports Airflow: the Airflow plugin passes Airflow's own
 authentication and authorization dependency as `guard` (applied to every
-route) and a `connect` that opens the `pricegroups_db` connection. Every
+route) and a `connect` that opens the `pricegroups_db` connection. `settings`
+(default: `load_settings()`, the PRICEGROUPS_* variables the runs read too)
+only names the `run_keep_days` that pruned a run the pages are asked for. Every
 request reads in one READ ONLY transaction with a statement timeout; query
 parameters are validated by pattern and bound as SQL parameters. There are
 no OpenAPI or docs routes: every route is guarded.
@@ -16,7 +18,7 @@ Routes (under the mount prefix, "/pricegroups" in Airflow):
     GET /api/groups?chain=CODE      {"chain": CODE, "groups": [...]}
     GET /api/overview?chain=CODE    one chain's page data: chain, groups, error, runs, events
     GET /api/events?chain=&run_id=&limit=   group changes with evidence
-    GET /api/runs/{run_id}          one run's data: run, scraped, upsert, decisions, measured
+    GET /api/runs/{run_id}          one run's data: run, pruned, scraped, upsert, decisions, measured
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import psycopg
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from pricegroups.settings import Settings, load_settings
 from pricegroups.ui import pages, queries
 
 CHAIN_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"  # as the chains table allows
@@ -45,8 +48,11 @@ SECURITY_HEADERS = {
 Connect = Callable[[], AbstractContextManager[psycopg.Connection]]
 
 
-def create_app(connect: Connect, guard: Callable[..., Any], dag_id: str) -> FastAPI:
+def create_app(
+    connect: Connect, guard: Callable[..., Any], dag_id: str, settings: Settings | None = None,
+) -> FastAPI:
     """The app; `guard` is a FastAPI dependency that raises 401/403 for a caller who may not read."""
+    run_keep_days = (settings or load_settings()).run_keep_days  # said on a pruned run's view
     app = FastAPI(title="pricegroups", dependencies=[Depends(guard)], docs_url=None, redoc_url=None,
                   openapi_url=None)
     served = dag_id  # the route below has a query parameter of that name
@@ -101,7 +107,7 @@ def create_app(connect: Connect, guard: Callable[..., Any], dag_id: str) -> Fast
                                 f"{dag_id} is another DAG."))
         _check_run_id(run_id)
         with reading() as conn:
-            view = queries.run(conn, run_id)
+            view = queries.run(conn, run_id, run_keep_days)
         return HTMLResponse(pages.run_page(base(request), view))
 
     @app.get("/api/chains")
@@ -136,7 +142,7 @@ def create_app(connect: Connect, guard: Callable[..., Any], dag_id: str) -> Fast
     def api_run(run_id: str) -> dict[str, Any]:
         _check_run_id(run_id)
         with reading() as conn:
-            return queries.run(conn, run_id)
+            return queries.run(conn, run_id, run_keep_days)
 
     return app
 

@@ -315,6 +315,8 @@ def groups_href(base: str, chain: str | None = None) -> str:
 
 
 def run_page(base: str, view: Mapping[str, Any]) -> str:
+    if view.get("pruned"):
+        return pruned_run_page(base, view)
     run, scraped, measured, decisions = view["run"], view["scraped"], view["measured"], view["decisions"]
     counts = decisions["counts"]
     kind_of_run = "backfill" if run["backfill"] else "daily run"
@@ -361,15 +363,43 @@ def run_page(base: str, view: Mapping[str, Any]) -> str:
             f"<th class='n'>{k.replace('_', ' ')}</th>" for k in keys) + "</tr>" + "".join(
             f"<tr><td>{escape(step)}</td>" + "".join(f"<td class='n'>{c.get(k, 0):,}</td>" for k in keys) + "</tr>"
             for step, c in view["upsert"].items()) + "</table>")
-    parts.append("<h2>Decided</h2>")
-    parts.append("<p>" + ", ".join(f"{n} {escape(KIND_LABELS.get(k, k))}" for k, n in counts.items())
-                 + "</p>" if counts else "<p class='muted'>No group event recorded by this run.</p>")
-    parts.append(events_table(base, decisions["events"], show_run=False))
+    parts.append(decided_section(base, decisions))
     parts.append("<h2>Measured</h2>")
     parts.append(f"<p>This run's random verifications: {escape(estimate_text(measured['random']))}. "
                  f"Estimate over 14 days to this run: {escape(estimate_text(measured.get('estimate_14d')))}.</p>")
     parts.append(verifications_table(measured["verifications"]))
     return document(f"Run {run['run_id']}", "".join(parts))
+
+
+def decided_section(base: str, decisions: Mapping[str, Any]) -> str:
+    """A run's group events; shared by the full and the pruned run view (group events outlive their run)."""
+    counts = decisions["counts"]
+    return ("<h2>Decided</h2>"
+            + ("<p>" + ", ".join(f"{n} {escape(KIND_LABELS.get(k, k))}" for k, n in counts.items()) + "</p>"
+               if counts else "<p class='muted'>No group event recorded by this run.</p>")
+            + events_table(base, decisions["events"], show_run=False))
+
+
+def pruned_text(pruned_by: Mapping[str, Any]) -> str:
+    """Why a run's page has only its group events: which retention setting removed the rest."""
+    days = pruned_by.get("days")
+    setting = f"{pruned_by['setting']} = {days} days" if days is not None else str(pruned_by["setting"])
+    return f"This run's records were pruned after {setting} (docs/operations.md); its group events are kept."
+
+
+def pruned_run_page(base: str, view: Mapping[str, Any]) -> str:
+    """A run retention removed: one line saying so and its kept decisions, not tables that would be empty."""
+    run = view["run"]
+    dated = (f" Logical date {when(run['logical_date'])} UTC, as its group events are dated."
+             if run["logical_date"] else "")
+    parts = [
+        f"<h1>Run {escape(run['run_id'])}</h1>",
+        f"<p class='pruned' data-run='{escape(run['run_id'])}' data-pruned='true'>"
+        f"{escape(pruned_text(view['pruned_by']))}{escape(dated)} "
+        f"<a href='{escape(groups_href(base))}'>All price groups</a></p>",
+        decided_section(base, view["decisions"]),
+    ]
+    return document(f"Run {run['run_id']} (pruned)", "".join(parts))
 
 
 def _card(key: str, big: str, small: str) -> str:

@@ -213,7 +213,7 @@ ORDER BY c.code, s.code
 """
 
 
-def run(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
+def run(conn: psycopg.Connection, run_id: str, run_keep_days: int | None = None) -> dict[str, Any]:
     """What one run scraped, decided and measured (the run view).
 
     * run: logical date, run type, backfill, params, start and end;
@@ -224,6 +224,10 @@ def run(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
     * decisions: counts of every group event kind and the DECISIONS events with evidence;
     * measured: every verification of the run (reason, checked, wrong) and the
       run's own estimate from its random draws, per chain and overall.
+
+    A run whose `runs` row retention removed (after `run_keep_days`, the
+    setting's value as the caller knows it) but whose group events are kept
+    gets the pruned view (`_pruned_run`), so a kept event's link still answers.
     """
     head = conn.execute(
         """SELECT run_id, logical_date, run_type, backfill, params, started_at, finished_at, summary
@@ -231,7 +235,7 @@ def run(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
         (run_id,),
     ).fetchone()
     if head is None:
-        raise NotFound(f"no pricegroups run {run_id!r} (not started yet, or another DAG's run)")
+        return _pruned_run(conn, run_id, run_keep_days)
     _, logical_date, run_type, backfill, params, started_at, finished_at, summary = head
     totals = (summary or {}).get("totals") or {}
     stores = [
@@ -243,9 +247,6 @@ def run(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
     ]
     active = dict(conn.execute(
         "SELECT c.code, count(s.store_id) FROM chains c JOIN stores s USING (chain_id) WHERE s.active GROUP BY c.code"
-    ).fetchall())
-    kinds = dict(conn.execute(
-        "SELECT kind, count(*) FROM group_events WHERE run_id = %s GROUP BY kind ORDER BY kind", (run_id,)
     ).fetchall())
     checks = [
         {"chain": chain, "store": store, "reason": reason, "group_id": group, "anchor": anchor,
@@ -261,10 +262,54 @@ def run(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
     return {
         "run": {"run_id": run_id, "logical_date": logical_date, "run_type": run_type, "backfill": backfill,
                 "params": params, "started_at": started_at, "finished_at": finished_at},
+        "pruned": False,
         "scraped": {"chains": _scraped_by_chain(stores, active), "stores": stores},
         "upsert": {step: totals.get(step) for step in ("upsert", "rescrape_upsert") if totals.get(step)},
-        "decisions": {"counts": kinds, "events": events(conn, run_id=run_id, limit=1000)},
+        "decisions": _decisions(conn, run_id),
         "measured": _measured(checks, totals.get("verification")),
+    }
+
+
+def _decisions(conn: psycopg.Connection, run_id: str) -> dict[str, Any]:
+    """The run's group events: counts of every kind, and the DECISIONS events with evidence."""
+    kinds = dict(conn.execute(
+        "SELECT kind, count(*) FROM group_events WHERE run_id = %s GROUP BY kind ORDER BY kind", (run_id,)
+    ).fetchall())
+    return {"counts": kinds, "events": events(conn, run_id=run_id, limit=1000)}
+
+
+# What a pruned run's view says of each part (docs/operations.md "What is kept, and for how long").
+PRUNED_NOTES = {
+    "scraped": "not kept: a run's scrape log is pruned after scrape_log_keep_days, before its runs row",
+    "upsert": "not kept: the counts were in the run's summary, pruned with its runs row",
+    "measured": ("not kept: verifications are pruned after verification_keep_days (each store's last "
+                 "measured one stays, on the Price groups page)"),
+}
+LOGICAL_DATE_FROM = "group_events.created_at (a run dates its group events at its logical date)"
+
+
+def _pruned_run(conn: psycopg.Connection, run_id: str, run_keep_days: int | None) -> dict[str, Any]:
+    """The view of a run retention removed from `runs`: what its kept group events still tell.
+
+    group_events are kept in full, so the pages link old events to runs that
+    are gone; a run neither table knows is NotFound. The logical date is the
+    events' earliest created_at, said as such (`logical_date_from`).
+    """
+    dated, n = conn.execute(
+        "SELECT min(created_at), count(*) FROM group_events WHERE run_id = %s", (run_id,)).fetchone()
+    if not n:
+        raise NotFound(f"no pricegroups run {run_id!r} (not started yet, another DAG's run, "
+                       "or pruned without a group event)")
+    return {
+        "run": {"run_id": run_id, "logical_date": dated, "logical_date_from": LOGICAL_DATE_FROM,
+                "run_type": None, "backfill": None, "params": None, "started_at": None, "finished_at": None},
+        "pruned": True,
+        "pruned_by": {"setting": "run_keep_days", "days": run_keep_days},
+        "scraped": {"chains": [], "stores": [], "note": PRUNED_NOTES["scraped"]},
+        "upsert": {"note": PRUNED_NOTES["upsert"]},
+        "decisions": _decisions(conn, run_id),
+        "measured": {"verifications": [], "checked": 0, "wrong": 0, "random": None, "random_by_chain": {},
+                     f"estimate_{ESTIMATE_DAYS}d": None, "note": PRUNED_NOTES["measured"]},
     }
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 import psycopg
 
 from pricegroups.grouping.service import merge_groups
+from pricegroups.retention import prune_run_records
+from pricegroups.settings import Settings
 from tests.integration.grouping.world import SETTINGS, World, day, groups_of
 
 
@@ -65,3 +68,11 @@ def build(conn: psycopg.Connection) -> History:
                               day(1) if checked is not None else None))
     conn.commit()
     return History(w, codes, codes[big], codes[small], codes[drawn], codes[risky], codes[failed])
+
+
+def prune_run_0(conn: psycopg.Connection, settings: Settings = SETTINGS) -> None:
+    """Retention as a daily run just over `run_keep_days` after day 0 applies it: run-0's `runs` row goes
+    (run-1 and the backfill, a day later, stay) and its 8 merge events stay, as group_events always do."""
+    as_of = day(0) + timedelta(days=settings.run_keep_days, hours=1)
+    prune_run_records(conn, "run-later", as_of, settings, vacuum=False)
+    assert conn.execute("SELECT run_id FROM runs ORDER BY run_id").fetchall() == [("bf-1",), ("run-1",)]

@@ -14,9 +14,12 @@ import pytest
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
 
+from pricegroups.settings import Settings
 from pricegroups.ui import queries
 from pricegroups.ui.app import create_app
-from tests.integration.ui.history import History, build
+from tests.integration.ui.history import History, build, prune_run_0
+
+RUN_KEEP_DAYS = 45  # not the default: the pruned view must say the app's own setting
 
 ROUTES = ["/pricegroups/", "/pricegroups/groups", "/pricegroups/groups?chain=acme", "/pricegroups/runs/run-1",
           "/pricegroups/api/chains", "/pricegroups/api/groups?chain=acme", "/pricegroups/api/overview?chain=acme",
@@ -49,7 +52,8 @@ def client(db_url: str, history, opened) -> TestClient:
             yield c
 
     root = FastAPI()
-    root.mount("/pricegroups", create_app(connect, guard, "pricegroups_daily"))
+    root.mount("/pricegroups", create_app(connect, guard, "pricegroups_daily",
+                                          Settings(run_keep_days=RUN_KEEP_DAYS)))
     return TestClient(root, headers={"Authorization": "Bearer operator"}, follow_redirects=False)
 
 
@@ -132,11 +136,34 @@ def test_the_run_view_shows_what_the_run_scraped_decided_and_measured(client, hi
 
 def test_the_run_data_as_json(client):
     body = client.get("/pricegroups/api/runs/run-1").json()
-    assert set(body) == {"run", "scraped", "upsert", "decisions", "measured"}
+    assert set(body) == {"run", "pruned", "scraped", "upsert", "decisions", "measured"}
+    assert body["pruned"] is False
     assert body["measured"]["random"]["checked"] == 40
     assert client.get("/pricegroups/api/runs/nope").status_code == 404
     events = client.get("/pricegroups/api/events", params={"run_id": "run-0", "limit": 3}).json()
     assert len(events) == 3 and {e["kind"] for e in events} == {"merged"}
+
+
+def test_a_pruned_runs_page_says_why_and_shows_its_kept_group_events(client, conn):
+    prune_run_0(conn, Settings(run_keep_days=RUN_KEEP_DAYS))
+    response = client.get("/pricegroups/runs/run-0", params={"dag_id": "pricegroups_daily"})
+    assert response.status_code == 200, response.text[:300]
+    page = response.text
+    assert (f"This run&#x27;s records were pruned after run_keep_days = {RUN_KEEP_DAYS} days "
+            "(docs/operations.md); its group events are kept.") in page
+    assert "data-pruned='true'" in page and page.count("data-kind='merged'") == 8
+    assert "<table class='scraped'>" not in page and "No member was verified" not in page
+    body = client.get("/pricegroups/api/runs/run-0").json()
+    assert body["pruned"] is True and body["pruned_by"] == {"setting": "run_keep_days", "days": RUN_KEEP_DAYS}
+    assert body["decisions"]["counts"] == {"merged": 8}
+    assert body["run"]["logical_date"].startswith("2026-11-01")
+    view = queries.run(conn, "run-0", RUN_KEEP_DAYS)
+    assert set(body) == set(view)
+    assert all(body[part] == view[part] for part in ("scraped", "upsert", "measured"))
+    ids = [e["event_id"] for e in view["decisions"]["events"]]
+    assert [e["event_id"] for e in body["decisions"]["events"]] == ids
+    assert client.get("/pricegroups/runs/never-ran").status_code == 404
+    assert client.get("/pricegroups/api/runs/never-ran").status_code == 404
 
 
 def test_the_root_sends_to_the_groups_page(client):

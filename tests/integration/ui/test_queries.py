@@ -6,7 +6,7 @@ import pytest
 
 from pricegroups.ui import queries
 from tests.integration.grouping.world import day
-from tests.integration.ui.history import History, build
+from tests.integration.ui.history import History, build, prune_run_0
 
 
 @pytest.fixture
@@ -98,6 +98,25 @@ def test_run_view_has_what_the_run_scraped_decided_and_measured(conn, history):
 def test_an_unknown_run_is_not_found(conn, history):
     with pytest.raises(queries.NotFound):
         queries.run(conn, "manual__2026-01-01T00:00:00+00:00")
+
+
+def test_a_pruned_run_with_kept_group_events_gives_its_decisions_and_says_it_was_pruned(conn, history):
+    assert queries.run(conn, "run-0")["pruned"] is False
+    prune_run_0(conn)
+    view = queries.run(conn, "run-0", run_keep_days=90)
+    assert view["pruned"] is True and view["pruned_by"] == {"setting": "run_keep_days", "days": 90}
+    assert view["run"]["run_id"] == "run-0" and view["run"]["logical_date"] == day(0)
+    assert "group_events.created_at" in view["run"]["logical_date_from"]
+    assert view["decisions"]["counts"] == {"merged": 8}
+    kept = view["decisions"]["events"]
+    assert len(kept) == 8 and all(e["run_id"] == "run-0" for e in kept)
+    assert view["scraped"]["chains"] == [] and view["scraped"]["stores"] == [] and view["scraped"]["note"]
+    assert view["upsert"] == {"note": queries.PRUNED_NOTES["upsert"]}
+    assert view["measured"]["verifications"] == [] and view["measured"]["random"] is None
+    assert "verification_keep_days" in view["measured"]["note"]
+    assert queries.run(conn, "run-1")["pruned"] is False  # a day younger: kept
+    with pytest.raises(queries.NotFound, match="no pricegroups run"):
+        queries.run(conn, "manual__2026-01-01T00:00:00+00:00")  # neither runs nor group_events know it
 
 
 def test_overview_bundles_a_chains_page_and_newest_run_names_the_last_daily_run(conn, history):

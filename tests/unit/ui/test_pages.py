@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pricegroups.ui.pages import estimate_text, events_table, evidence_text, run_labels, scraped_table
+from pricegroups.ui.pages import estimate_text, events_table, evidence_text, run_labels, run_page, scraped_table
 
 MERGE = {"outcome": "match", "overlap": 1035, "agreeing": 1025, "rate": 0.9903, "own": [10, 0], "shared": 0,
          "timing": 1, "reason": "differences within one store's own deviations", "deduplicated": 1025}
@@ -50,3 +50,13 @@ def test_runs_are_labelled_by_day_and_by_time_when_two_share_a_day():
     at = [datetime(2026, 3, 4, 6, tzinfo=timezone.utc), datetime(2026, 11, 30, 0, tzinfo=timezone.utc),
           datetime(2026, 11, 30, 1, 27, tzinfo=timezone.utc)]
     assert run_labels([{"logical_date": d} for d in at]) == ["Mar 4", "Nov 30 00:00", "Nov 30 01:27"]
+
+
+def test_a_pruned_run_reads_as_pruned_with_its_setting_and_escapes_its_id():
+    view = {"run": {"run_id": "r<1>", "logical_date": None}, "pruned": True,
+            "pruned_by": {"setting": "run_keep_days", "days": 90},
+            "decisions": {"counts": {}, "events": []}}
+    html = run_page("/pricegroups", view)
+    assert "<h1>Run r&lt;1&gt;</h1>" in html and "r<1>" not in html
+    assert "pruned after run_keep_days = 90 days (docs/operations.md); its group events are kept." in html
+    assert "No group event recorded by this run." in html and "Logical date" not in html
