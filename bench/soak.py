@@ -29,12 +29,15 @@
    before the first reading, and not to be tuned: the method (paired
    replays), the window (6 pairs, ABBA order) and the estimator (median).
    Each replay's steps are timed as well (tests/pipeline_harness.run_day
-   `timings`), and their medians printed side by side.
+   `timings`), and its SQL statements by their text (psycopg's
+   Cursor.execute wrapped, in both states alike): their medians are printed
+   side by side, the statements that grew most first.
 
 Printed: a line every 10 days (and on days 30 and the last), the largest
 tables at the end, the invariant checker's verdict, the ten-run medians of the
 series (noisy: +-30 % between runs of the same code on a shared machine;
-shown, not judged), each replay's time, the steps' medians, then
+shown, not judged), each replay's time, the steps' medians, the statements
+whose median grew most, then
 
 RESULT days=180 db_mb_day30=... db_mb_day180=... snapshot_mb_day30=... snapshot_mb_day180=...
 day_s_day30=... day_s_day180=... largest_table=NAME:MB ari_first30=... ari_last30=...
@@ -109,6 +112,32 @@ class State:
     snapshots: str
     walls: list[float] = field(default_factory=list)
     steps: list[dict[str, float]] = field(default_factory=list)
+    statements: list[dict[str, float]] = field(default_factory=list)
+
+
+class StatementTimer:
+    """Wall time of the SQL statements psycopg cursors execute in this process, added up by their text.
+
+    Installed for the replays only: which statements take longer in the late state than in the early one.
+    """
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] | None = None  # None: not recording
+
+    def install(self) -> None:
+        original, timer = psycopg.Cursor.execute, self
+
+        def execute(cursor: psycopg.Cursor, query: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(cursor, query, *args, **kwargs)
+            finally:
+                if timer.times is not None:
+                    text = query.as_string(cursor) if isinstance(query, sql.Composable) else str(query)
+                    key = " ".join(text.split())[:100]
+                    timer.times[key] = timer.times.get(key, 0.0) + time.perf_counter() - started
+
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
 
 
 def copy_database(source: str, target: str) -> str:
@@ -138,7 +167,7 @@ def accuracy(days: list[Day]) -> tuple[float, float]:
     return statistics.fmean(d.ari for d in days), (sum(d.wrong for d in days) / served if served else 0.0)
 
 
-def replay(state: State, scratch: str, snapshots: str, site: Any, scenario: Any) -> float:
+def replay(state: State, scratch: str, snapshots: str, site: Any, scenario: Any, timer: StatementTimer) -> float:
     """Run the state's next day from a fresh copy of it (database `scratch`, snapshot root `snapshots`)."""
     from tests.pipeline_harness import run_day
 
@@ -149,9 +178,12 @@ def replay(state: State, scratch: str, snapshots: str, site: Any, scenario: Any)
     site.set_day(day)
     when = datetime.combine(scenario.date_of(day), clock(6), tzinfo=timezone.utc)
     timings: dict[str, float] = {}
+    timer.times = {}
     started = time.perf_counter()
     run = run_day(conninfo, f"scheduled__soak_{day:03d}", when, {}, run_type="scheduled", timings=timings)
     wall = time.perf_counter() - started
+    state.statements.append(timer.times)
+    timer.times = None
     if run.failure:
         print(f"replay of day {day} ({state.label}): the run fails: {run.failure}", flush=True)
     state.walls.append(wall)
@@ -233,16 +265,21 @@ def main() -> int:
             conn.rollback()
         print(f"replaying the next day from the state after {early.runs} runs (A) and after {late.runs} (B), "
               f"{PAIRS} pairs:", flush=True)
+        timer = StatementTimer()
+        timer.install()
         for pair in range(PAIRS):
             for state in (early, late) if pair % 2 == 0 else (late, early):
-                wall = replay(state, scratch, scratch_snapshots, site, scenario)
+                wall = replay(state, scratch, scratch_snapshots, site, scenario, timer)
                 print(f"  pair {pair + 1} {state.label} day {state.runs}: {wall:.2f} s", flush=True)
     finally:
         site.stop()
         drop_database(scratch)
-        for directory in (scratch_snapshots, early.snapshots):
-            shutil.rmtree(directory, ignore_errors=True)
-        if not args.keep_database:
+        shutil.rmtree(scratch_snapshots, ignore_errors=True)
+        if args.keep_database:
+            print(f"kept: databases {DATABASE} and {early.database}, snapshot roots {snapshots} and {early.snapshots}")
+        else:
+            shutil.rmtree(early.snapshots, ignore_errors=True)
+            shutil.rmtree(snapshots, ignore_errors=True)
             drop_database(DATABASE)
             drop_database(early.database)
 
@@ -264,6 +301,12 @@ def main() -> int:
     for step in early.steps[0]:
         a, b = (statistics.median(t.get(step, 0.0) for t in s.steps) for s in (early, late))
         print(f"  {step:<48} {a:>6.3f} {b:>6.3f} {b / a if a else float('nan'):>6.2f}")
+    growth = sorted(((b - a, a, b, text) for text in {t for r in early.statements + late.statements for t in r}
+                     for a, b in [[statistics.median(r.get(text, 0.0) for r in st.statements)
+                                   for st in (early, late)]]), reverse=True)
+    print("statements whose median time grew most from A to B (s):")
+    for change, a, b, text in growth[:6]:
+        print(f"  {change:+.3f} {a:.3f} -> {b:.3f}  {text}")
     day_early, day_late = statistics.median(early.walls), statistics.median(late.walls)
     print(f"day's time, paired replays: A {day_early:.2f} s, B {day_late:.2f} s, B/A {day_late / day_early:.3f} "
           f"(target <= 1.15); per pair B/A: " + " ".join(f"{b / a:.2f}" for a, b in zip(early.walls, late.walls)))
