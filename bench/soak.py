@@ -15,7 +15,6 @@
    the wrong share of every served price), the size of the project's tables
    (indexes and TOAST included; PostgreSQL's own catalogues left out) and the
    snapshot store's.
-
 5. A day's time, against a baseline in the same process: the state after
    the first 30 runs (A; a template copy of the database, CREATE DATABASE ...
    TEMPLATE, and a copy of the snapshot root, taken when the 30th run is done)
