@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping
+import time
+from typing import Any, Callable, Mapping, MutableMapping
 
 import psycopg
 
@@ -42,17 +43,26 @@ class DayRun:
         return "failed" if self.failure else "success"
 
 
-def _call(conninfo: str, step: Callable[..., Any], *args: Any) -> Any:
-    with psycopg.connect(conninfo, application_name="pricegroups-harness") as conn:
-        return step(conn, *args)
-
-
 def run_day(
     conninfo: str, run_id: str, logical_date: datetime, params: Mapping[str, Any] | None = None,
-    run_type: str = "manual",
+    run_type: str = "manual", timings: MutableMapping[str, float] | None = None,
 ) -> DayRun:
-    """One run of the daily DAG's steps; `run_type` "manual" is what `dag.test()` records."""
+    """One run of the daily DAG's steps; `run_type` "manual" is what `dag.test()` records.
+
+    `timings`, when given, gets each step's wall time (connecting included, as a task's), added up
+    over its calls by the step's name: the soak compares them between early and late days.
+    """
     conf = {**DEFAULT_PARAMS, **(params or {})}
+
+    def _call(conninfo: str, step: Callable[..., Any], *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            with psycopg.connect(conninfo, application_name="pricegroups-harness") as conn:
+                return step(conn, *args)
+        finally:
+            if timings is not None:
+                timings[step.__name__] = timings.get(step.__name__, 0.0) + time.perf_counter() - started
+
     context: RunContext = _call(conninfo, pipeline.start, run_id, logical_date, conf, run_type)
     batches = _call(conninfo, pipeline.plan, context)
     failed: list[int] = []
