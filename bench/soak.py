@@ -214,7 +214,7 @@ def main() -> int:
     from tests.pipeline_harness import run_day
 
     settings = load_settings()
-    print(f"retention: " + ", ".join(f"{f}={getattr(settings, f)}" for f in sorted(vars(settings))
+    print("retention: " + ", ".join(f"{f}={getattr(settings, f)}" for f in sorted(vars(settings))
                                      if f.endswith("_keep_days") or f == "retention_days"), flush=True)
     started = time.perf_counter()
     conninfo = fresh_database(DATABASE)
