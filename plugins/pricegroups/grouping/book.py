@@ -411,7 +411,8 @@ class BookStorage:
                 anchors.append(AnchorSeen(store, state.scraped_at, state.scraped_at, self._earlier(group),
                                           self.book.rows.get(store, {})))
             elif state.active:
-                seen = {p: Seen(r.price, r.on_special, state.scraped_at) for p, r in self.book.rows.get(store, {}).items()}
+                rows = self.book.rows.get(store, {})
+                seen = {p: Seen(r.price, r.on_special, state.scraped_at) for p, r in rows.items()}
                 members.append(MemberSeen(store, state.scraped_at, seen, self.book.rows.get(group.anchor, {})))
         return members, anchors
 

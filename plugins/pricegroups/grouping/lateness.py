@@ -48,7 +48,8 @@ def record_lateness(
     earlier = [r for (r,) in conn.execute(
         "SELECT run_id FROM runs WHERE logical_date < %s AND logical_date >= %s AND run_id <> %s",
         (end, start, run_id))]
-    storage = PostgresStorage(conn, cadence, chain_codes=list(chains) if chains else None, run_id=run_id, as_of=as_of, earlier=earlier)
+    storage = PostgresStorage(conn, cadence, chain_codes=list(chains) if chains else None, run_id=run_id,
+                              as_of=as_of, earlier=earlier)
     found = count_lateness(storage, rates_before(conn, as_of), settings)
     counts = {store: lateness for store, (lateness, _) in found.items()}
     times = {store: at for store, (_, at) in found.items()}
