@@ -14,7 +14,10 @@ The time windows are the view's too: both read the `run_cadence` row.
 
 `before` asks what would be served for a store had it not been scraped this
 run: its own rows and its scrape and verification times as they were before
-(verification.measure_served: the self-measured error checks the rule served).
+(verification.measure_served: the self-measured error checks the rule served),
+and, when given, the group and anchor it is served from: the group it was
+checked in, as the run's health decisions left it, even when its own scrape
+moved it out.
 """
 
 from __future__ import annotations
@@ -47,11 +50,17 @@ class Served(NamedTuple):
 
 
 class Before(NamedTuple):
-    """A store as it was before this run scraped it: its own rows then, and its last scrape and verification."""
+    """A store as it was before this run scraped it: its own rows then, and its last scrape and verification.
+
+    `group` and `anchor`, when set, are where it is served from instead of its
+    current group and that group's anchor (the mates are that group's stores).
+    """
 
     last_scraped_at: datetime | None
     last_verified_at: datetime | None
     rows: Mapping[int, PriceRow]
+    group: int | None = None
+    anchor: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,14 +72,17 @@ class _Facts:
     horizon: timedelta
 
 
+# `placed`: stores served from another group or anchor than their own (`Before.group`, `Before.anchor`).
 _FACTS = """
-SELECT s.store_id, s.store_id = g.anchor_store_id, s.active, s.last_scraped_at, s.last_verified_at,
-       s.first_scraped_at, g.anchor_store_id, a.first_scraped_at, s.late_changes, s.timely_changes, clock.latest,
-       w.fresh, w.horizon
+SELECT s.store_id, s.store_id = coalesce(o.anchor_id, g.anchor_store_id), s.active, s.last_scraped_at,
+       s.last_verified_at, s.first_scraped_at, coalesce(o.anchor_id, g.anchor_store_id), a.first_scraped_at,
+       s.late_changes, s.timely_changes, clock.latest, w.fresh, w.horizon
 FROM stores s
 CROSS JOIN run_cadence w
-JOIN store_groups g ON g.group_id = s.group_id
-LEFT JOIN stores a ON a.store_id = g.anchor_store_id
+LEFT JOIN unnest(%(placed)s::int[], %(groups)s::bigint[], %(anchors)s::int[]) AS o(store_id, group_id, anchor_id)
+       ON o.store_id = s.store_id
+JOIN store_groups g ON g.group_id = coalesce(o.group_id, s.group_id)
+LEFT JOIN stores a ON a.store_id = coalesce(o.anchor_id, g.anchor_store_id)
 LEFT JOIN (SELECT c.chain_id, max(c.last_scraped_at) AS latest FROM stores c
            WHERE c.chain_id IN (SELECT chain_id FROM stores WHERE store_id = ANY(%(stores)s))
            GROUP BY c.chain_id) clock ON clock.chain_id = s.chain_id
@@ -84,12 +96,12 @@ SELECT w.store_id, w.product_id,
        coalesce((p.previous_price * 100)::bigint, 0),
        (ap.price * 100)::bigint, coalesce((ap.was_price * 100)::bigint, 0), ap.on_special, ap.scraped_at,
        coalesce((ap.previous_price * 100)::bigint, 0)
-FROM unnest(%(stores)s::int[], %(products)s::int[]) AS w(store_id, product_id)
+FROM unnest(%(stores)s::int[], %(products)s::int[], %(anchors)s::int[]) AS w(store_id, product_id, anchor_id)
 JOIN stores s ON s.store_id = w.store_id
 JOIN store_groups g ON g.group_id = s.group_id
 LEFT JOIN prices p ON p.store_id = w.store_id AND p.product_id = w.product_id
-LEFT JOIN prices ap ON ap.store_id = g.anchor_store_id AND ap.product_id = w.product_id
-                   AND g.anchor_store_id <> w.store_id
+LEFT JOIN prices ap ON ap.store_id = coalesce(w.anchor_id, g.anchor_store_id) AND ap.product_id = w.product_id
+                   AND coalesce(w.anchor_id, g.anchor_store_id) <> w.store_id
 """
 
 # For an override the anchor does not carry: the row of the group's active store scraped most recently
@@ -100,9 +112,10 @@ SELECT DISTINCT ON (w.store_id, w.product_id)
        w.store_id, w.product_id, o.store_id, o.last_scraped_at, o.first_scraped_at,
        (q.price * 100)::bigint, coalesce((q.was_price * 100)::bigint, 0), q.on_special, q.scraped_at,
        coalesce((q.previous_price * 100)::bigint, 0)
-FROM unnest(%(stores)s::int[], %(products)s::int[], %(scraped)s::timestamptz[]) AS w(store_id, product_id, scraped)
+FROM unnest(%(stores)s::int[], %(products)s::int[], %(scraped)s::timestamptz[], %(groups)s::bigint[])
+     AS w(store_id, product_id, scraped, group_id)
 JOIN stores m ON m.store_id = w.store_id
-JOIN stores o ON o.group_id = m.group_id AND o.active AND o.store_id <> w.store_id
+JOIN stores o ON o.group_id = coalesce(w.group_id, m.group_id) AND o.active AND o.store_id <> w.store_id
 JOIN prices q ON q.store_id = o.store_id AND q.product_id = w.product_id
 WHERE coalesce(o.last_scraped_at, '-infinity') > coalesce(w.scraped, '-infinity')
 ORDER BY w.store_id, w.product_id, o.last_scraped_at DESC, o.store_id
@@ -125,7 +138,8 @@ def served_prices(
         return {}
     stores = sorted(wanted)
     facts = _facts(conn, stores, before)
-    arrays = {"stores": [s for s, _ in pairs], "products": [p for _, p in pairs]}
+    arrays = {"stores": [s for s, _ in pairs], "products": [p for _, p in pairs],
+              "anchors": [facts[s].anchor if s in facts else None for s, _ in pairs]}  # placed stores' too
     own: dict[int, dict[int, PriceRow]] = {s: {} for s in stores}
     anchor: dict[int, dict[int, PriceRow]] = {s: {} for s in stores}
     for store, product, *cols in conn.execute(_ROWS, arrays):
@@ -143,7 +157,8 @@ def served_prices(
     first_of: dict[int, datetime | None] = {}
     if lacking:
         rows = conn.execute(_MATES, {"stores": [s for s, _ in lacking], "products": [p for _, p in lacking],
-                                     "scraped": [facts[s].serving.last_scraped_at for s, _ in lacking]})
+                                     "scraped": [facts[s].serving.last_scraped_at for s, _ in lacking],
+                                     "groups": [before[s].group if s in before else None for s, _ in lacking]})
         for store, product, mate, mate_scraped, mate_first, *cols in rows:
             mates[store][product] = MateRow(_row(cols), mate, mate_scraped)
             first_of[mate] = mate_first
@@ -165,8 +180,11 @@ def served_prices(
 
 def _facts(conn: psycopg.Connection, stores: list[int], before: Mapping[int, Before]) -> dict[int, _Facts]:
     out: dict[int, _Facts] = {}
+    placed = sorted(s for s, b in before.items() if b.group is not None or b.anchor is not None)
     for (store, is_anchor, active, scraped, verified, first, anchor, anchor_first, late, timely,
-         latest, fresh, horizon) in conn.execute(_FACTS, {"stores": stores}):
+         latest, fresh, horizon) in conn.execute(_FACTS, {
+             "stores": stores, "placed": placed, "groups": [before[s].group for s in placed],
+             "anchors": [before[s].anchor for s in placed]}):
         serving = Serving(
             is_anchor=is_anchor, last_scraped_at=scraped, last_verified_at=verified,
             anchor_first_scraped_at=anchor_first, active=active,

@@ -210,8 +210,9 @@ def health_check_groups(
 ) -> dict[str, int]:
     """Check the given groups: verify, eject, re-elect or replace drifted anchors; one transaction for the batch.
 
-    Before any decision, each member scraped this run is measured: what was being
-    served for it against what it charges (DESIGN.md §9). With `deduplicate`
+    Each member scraped this run is measured (DESIGN.md §9): what it charges, read
+    before any decision, against what the group it was checked in serves once the
+    decisions are applied (verification.record_served_checks). With `deduplicate`
     false, verified members keep their rows until deduplicate_members runs.
     """
     groups, stores = repo.load_states(conn, group_ids=list(group_ids))
@@ -240,13 +241,18 @@ def health_check_groups(
         counts["compared"] += len(comparer.computed)
         counts["reused"] += comparer.reused
         computed.update(comparer.signed_results())
-    if not dry_run and busy:
-        checks = [(m, key, groups[key].anchor, stores[m].verified_at) for key, due in busy.items() for m in due]
-        with conn.transaction():
-            measured = verification.measure_served(conn, run_id, as_of, checks)
-        counts["served_checked"] = sum(c for c, _ in measured.values())
-        counts["served_wrong"] = sum(w for _, w in measured.values())
-    counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run, deduplicate))
+    if dry_run or not busy:
+        counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run, deduplicate))
+        return counts
+    # the members' scraped rows are read before the decisions (which may deduplicate them), and compared
+    # after, with what the run serves: the decisions and the measurement commit together
+    checks = [(m, key, groups[key].anchor, stores[m].verified_at) for key, due in busy.items() for m in due]
+    reading = verification.read_served_checks(conn, run_id, checks)
+    with conn.transaction():
+        counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run, deduplicate))
+        measured = verification.record_served_checks(conn, run_id, as_of, reading)
+    counts["served_checked"] = sum(c for c, _ in measured.values())
+    counts["served_wrong"] = sum(w for _, w in measured.values())
     return counts
 
 

@@ -11,8 +11,10 @@ member doubles as a measurement: what was served for that member just before
   The choice itself is the pure `choose_members`.
 * `record_plan` keeps why each store was scraped (`verifications`);
   `take_baseline` saves the planned members' own rows just before the upsert
-  overwrites them (`served_overrides`); `measure_served` compares, after the
-  scrape, what would have been served with what was scraped.
+  overwrites them (`served_overrides`); after the scrape,
+  `read_served_checks` reads what was scraped and `record_served_checks`
+  compares it, once the run's health decisions are applied, with what would
+  have been served had the member not been scraped.
 * `estimate` turns per-store (checked, wrong) samples into a share with a 95%
   interval; `error_report` reads them back per chain, overall and per group.
 
@@ -257,12 +259,12 @@ def take_baseline(
     return {"baseline_members": members, "baseline_rows": rows}
 
 
-# What would be served for each member now, had it not been scraped this run, against what it charges:
-# the served-prices rule itself (grouping/served.py, rules/serving.py) applied to the member as it was
-# before its scrape (its baseline rows, its previous scrape and verification). A member whose scrape
-# failed this run (last_scraped_at before the plan) or whose measurement is already recorded is skipped.
-# Rows the member's own scrape this run found missing (listing_absences) are not charged prices any more
-# and are not checked.
+# What would be served for each member had it not been scraped this run, against what it charges: the
+# served-prices rule itself (grouping/served.py, rules/serving.py) applied to the member as it was before its
+# scrape (its baseline rows, its previous scrape and verification), in the group it was checked in as the
+# run's health decisions left it. A member whose scrape failed this run (last_scraped_at before the plan)
+# or whose measurement is already recorded is skipped. Rows the member's own scrape this run found missing
+# (listing_absences) are not charged prices any more and are not checked.
 _READY = """
 SELECT c.store_id, c.group_id, c.anchor_id, c.verified_at, v.scraped_before
 FROM unnest(%(stores)s::int[], %(groups)s::bigint[], %(anchors)s::int[], %(verified)s::timestamptz[])
@@ -292,58 +294,101 @@ WHERE v.run_id = %(run)s AND v.store_id = c.store_id
 """
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What a run's measurement reads before the health decisions: per member, where it was checked and its rows.
+
+    `checked_in`: {member: (group_id, anchor store_id, last_verified_at before this run, last scrape before)};
+    `charged`: {member: {product: cents}} as just scraped; `baseline`: its own rows before the scrape.
+    """
+
+    checked_in: dict[int, tuple[int, int, datetime | None, datetime | None]]
+    charged: dict[int, dict[int, int]]
+    baseline: dict[int, dict[int, PriceRow]]
+
+
+def read_served_checks(
+    conn: psycopg.Connection, run_id: str, checks: Sequence[tuple[int, int, int, datetime | None]],
+) -> Reading:
+    """Read, before the run's health decisions and deduplication, what `record_served_checks` compares.
+
+    Each check is (member store_id, group_id, anchor store_id, the member's
+    last_verified_at before this run's decision); the member's rows must still
+    be its full catalogue just scraped. Members without a baseline this run,
+    whose scrape failed, or already measured, are left out (the first
+    measurement of a run stands). Two statements for any number of members.
+    """
+    if not checks:
+        return Reading({}, {}, {})
+    stores, groups, anchors, verified = (list(c) for c in zip(*checks))
+    ready = conn.execute(
+        _READY, {"run": run_id, "stores": stores, "groups": groups, "anchors": anchors, "verified": verified}
+    ).fetchall()
+    checked_in = {store: (group, anchor, verified_at, scraped) for store, group, anchor, verified_at, scraped in ready}
+    charged: dict[int, dict[int, int]] = {store: {} for store in checked_in}
+    baseline: dict[int, dict[int, PriceRow]] = {store: {} for store in checked_in}
+    if checked_in:
+        for kind, store, product, cents, special, seen in conn.execute(
+                _ROWS, {"run": run_id, "stores": list(checked_in)}):
+            if kind == "charged":
+                charged[store][product] = int(cents)
+            else:
+                baseline[store][product] = PriceRow(int(cents), 0, special, seen)
+    return Reading(checked_in, charged, baseline)
+
+
+def record_served_checks(conn: psycopg.Connection, run_id: str, as_of: datetime, reading: Reading) -> dict[int, tuple[int, int]]:
+    """Record, per member read, prices checked and wrong; returns {store_id: (checked, wrong)}.
+
+    checked = the member's current products with a served price; wrong = those
+    whose served price differs from the price just scraped (price only). What
+    is served is the served-prices rule as the site applies it
+    (`served.served_prices`, late stores and group-mates' fresher rows
+    included), for the member as it was before its scrape, in the group it
+    was checked in *as the run's health decisions left it*: a run that
+    replaced a moved anchor serves the group's members from the new one, and
+    the estimate is of what the run serves, not of what it found and put
+    right. A member the decisions ejected is measured in its old group (had
+    it not been scraped it would still be there); a member the decisions made
+    its group's anchor, against the anchor it had. Call it after the
+    decisions (or right after `read_served_checks` when there are none).
+    """
+    if not reading.checked_in:
+        return {}
+    ids = sorted(reading.checked_in)
+    groups = sorted({reading.checked_in[s][0] for s in ids})
+    now = dict(conn.execute(
+        "SELECT group_id, anchor_store_id FROM store_groups WHERE group_id = ANY(%s)", (groups,)).fetchall())
+    placed: dict[int, tuple[int, int]] = {}
+    for store in ids:
+        group, anchor_then = reading.checked_in[store][:2]
+        anchor_now = now.get(group)
+        placed[store] = (group, anchor_then if anchor_now in (None, store) else anchor_now)
+    before = {store: Before(scraped, verified_at, reading.baseline[store], *placed[store])
+              for store, (_, _, verified_at, scraped) in reading.checked_in.items()}
+    served = served_prices(conn, {store: list(reading.charged[store]) for store in ids}, before=before)
+    counts = {store: [0, 0] for store in ids}
+    for store in ids:
+        for product, cents in reading.charged[store].items():
+            s = served.get(store, {}).get(product)
+            if s is not None:
+                counts[store][0] += 1
+                counts[store][1] += s.price != cents
+    conn.execute(_RECORD, {
+        "run": run_id, "as_of": as_of, "stores": ids, "groups": [placed[s][0] for s in ids],
+        "anchors": [placed[s][1] for s in ids], "checked": [counts[s][0] for s in ids],
+        "wrong": [counts[s][1] for s in ids]})
+    return {s: (counts[s][0], counts[s][1]) for s in ids}
+
+
 def measure_served(
     conn: psycopg.Connection,
     run_id: str,
     as_of: datetime,
     checks: Sequence[tuple[int, int, int, datetime | None]],
 ) -> dict[int, tuple[int, int]]:
-    """Record, per member verified this run, prices checked and wrong; returns {store_id: (checked, wrong)}.
-
-    Each check is (member store_id, group_id, anchor store_id, the member's
-    last_verified_at before this run's decision). Call it after the upsert
-    and before the member is deduplicated (its rows must be its full
-    catalogue just scraped). checked = the member's current products with a
-    served price; wrong = those whose served price differs from the price
-    just scraped (price only). What is served is the served-prices rule as
-    the site applies it (`served.served_prices`, late stores and group-mates'
-    fresher rows included), for the member as it was before its scrape. A
-    fixed number of statements for any number of members; members without a
-    baseline this run, whose scrape failed, or already measured, are left out
-    (the first measurement of a run stands).
-    """
-    if not checks:
-        return {}
-    stores, groups, anchors, verified = (list(c) for c in zip(*checks))
-    ready = conn.execute(
-        _READY, {"run": run_id, "stores": stores, "groups": groups, "anchors": anchors, "verified": verified}
-    ).fetchall()
-    if not ready:
-        return {}
-    facts = {store: (group, anchor) for store, group, anchor, _, _ in ready}
-    charged: dict[int, dict[int, int]] = {store: {} for store in facts}
-    baseline: dict[int, dict[int, PriceRow]] = {store: {} for store in facts}
-    for kind, store, product, cents, special, seen in conn.execute(_ROWS, {"run": run_id, "stores": list(facts)}):
-        if kind == "charged":
-            charged[store][product] = int(cents)
-        else:
-            baseline[store][product] = PriceRow(int(cents), 0, special, seen)
-    before = {store: Before(scraped, verified_at, baseline[store])
-              for store, _, _, verified_at, scraped in ready}
-    served = served_prices(conn, {store: list(charged[store]) for store in facts}, before=before)
-    counts = {store: [0, 0] for store in facts}
-    for store, products in charged.items():
-        for product, cents in products.items():
-            s = served.get(store, {}).get(product)
-            if s is not None:
-                counts[store][0] += 1
-                counts[store][1] += s.price != cents
-    ids = sorted(counts)
-    conn.execute(_RECORD, {
-        "run": run_id, "as_of": as_of, "stores": ids, "groups": [facts[s][0] for s in ids],
-        "anchors": [facts[s][1] for s in ids], "checked": [counts[s][0] for s in ids],
-        "wrong": [counts[s][1] for s in ids]})
-    return {s: (counts[s][0], counts[s][1]) for s in ids}
+    """`read_served_checks` then `record_served_checks` with no decision between them (see both)."""
+    return record_served_checks(conn, run_id, as_of, read_served_checks(conn, run_id, checks))
 
 
 # -- estimating (pure) --------------------------------------------------------

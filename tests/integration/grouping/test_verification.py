@@ -286,3 +286,46 @@ def test_demo_estimate_uses_random_draws_only(conn, setup):
     assert (e.stores, e.checked, e.wrong) == (2, 80, 1)
     assert estimated_error(conn, until=day(3) - timedelta(days=1)).stores == 0
     assert estimated_error(conn, until=day(20), days=14).stores == 0  # measured more than 14 days before
+
+
+def test_the_measure_is_of_what_the_run_serves_after_its_health_decisions(conn):
+    """A group whose anchor moved zone: the health check replaces the anchor in the same run, so the members
+    drawn are measured against the new anchor (nothing wrong), not the moved one. A member that moved itself
+    is measured in the group it was checked in: had it not been drawn it would still be served from there."""
+    from pricegroups.grouping.service import health_check_groups
+    from pricegroups.settings import Settings
+    from tests.integration.grouping.test_scenarios import maintain
+    from tests.integration.grouping.world import groups_of
+
+    w = World.build(conn, ["A", "A", "A", "A", "A", "B", "B"])
+    w.derive_zone("B", "A", 0.25)
+    w.scrape(w.stores, day(0))
+    maintain(conn, 0)
+    a_anchor, members = next((a, sorted(m - {a})) for a, m in groups_of(conn).items() if w.zone_of[a] == "A")
+    assert len(members) == 4
+    mover = members[-1]
+    w.zone_of[a_anchor] = w.zone_of[mover] = "B"
+    run = "run-1"
+    record_plan(conn, run, day(1), {m: "random" for m in members})
+    take_baseline(conn, run)
+    conn.commit()
+    w.scrape(list(groups_of(conn)) + members, day(1), run)
+    group = conn.execute("SELECT group_id FROM stores WHERE store_id = %s", (members[0],)).fetchone()[0]
+    counts = health_check_groups(conn, [group], day(1), run, Settings())
+    conn.commit()
+    assert counts["anchors_replaced"] == 1 and counts["ejected"] >= 1
+    new_anchor = conn.execute("SELECT anchor_store_id FROM store_groups WHERE group_id = %s", (group,)).fetchone()[0]
+    assert new_anchor in members and new_anchor != mover
+    rows = {store: (group_id, anchor, checked, wrong) for store, group_id, anchor, checked, wrong in conn.execute(
+        "SELECT store_id, group_id, anchor_store_id, checked, wrong FROM verifications WHERE run_id = %s", (run,))}
+    moved_apart = sum(w.zones["A"][p] != w.zones["B"][p] for p in w.products)
+    assert moved_apart > 0
+    for store in members:
+        group_id, anchor, checked, wrong = rows[store]
+        assert group_id == group and checked == len(w.products)
+        if store == mover:  # measured in its old group, against the group's anchor after the run
+            assert (anchor, wrong) == (new_anchor, moved_apart)
+        elif store == new_anchor:  # had it not been scraped it would not be the anchor: its anchor then
+            assert (anchor, wrong) == (a_anchor, moved_apart)
+        else:
+            assert (anchor, wrong) == (new_anchor, 0)
