@@ -31,7 +31,6 @@ from typing import Any, Sequence
 
 import psycopg
 
-from pricegroups.grouping.repository import rates_before
 from pricegroups.grouping.rules.serving import PriceRow
 from pricegroups.grouping.scheduling import RECORDED
 from pricegroups.grouping.served import Before, served_prices
@@ -60,8 +59,6 @@ def risk_score(
     overrides: int,
     anchor_rows: int,
     max_member_deviation: float,
-    beyond_rows: int = 0,
-    change_rate: float = 0.0,
 ) -> float:
     """How likely a member's served prices are wrong; higher is riskier.
 
@@ -74,23 +71,15 @@ def risk_score(
       `max_member_deviation` x its anchor's rows), at most 1 (a member near the
       allowed share of deviations is close to leaving its group), + 1 when its
       group had a `merged`, `member_ejected` or `anchor_replaced` event within
-      the interval (a group that just changed may be wrong);
-    * plus what its scrape refreshes for its group: of the group's rows for
-      products its anchor does not carry, those it carries too (`beyond_rows`:
-      its row is what the group is served from when it is the freshest), times
-      the chain's daily `change_rate` and the days since it was observed: the
-      rows expected to have changed since, in the same unit as the overrides
-      (the deviations a member may keep). Nothing else refreshes those rows,
-      and they age by the day whatever the run cadence.
+      the interval (a group that just changed may be wrong).
     """
     if days_since_verified is None:
         return math.inf
-    allowed = max(1.0, max_member_deviation * anchor_rows)
     staleness = max(0.0, days_since_verified) / max(interval_days, 1e-9)
-    weight = 1.0 + min(1.0, overrides / allowed)
+    weight = 1.0 + min(1.0, overrides / max(1.0, max_member_deviation * anchor_rows))
     if recent_group_change:
         weight += 1.0
-    return staleness * weight + max(0.0, days_since_verified) * change_rate * beyond_rows / allowed
+    return staleness * weight
 
 
 def choose_members(
@@ -135,19 +124,6 @@ anchor_rows AS (  -- anchors of groups with members only: singletons' catalogues
     SELECT a.anchor_store_id, (SELECT count(*) FROM prices p WHERE p.store_id = a.anchor_store_id) AS n
     FROM (SELECT DISTINCT anchor_store_id FROM st WHERE group_size > 1) a
 ),
-carried AS (  -- per group and product the anchor does not carry: how many members have a row for it
-    SELECT o.group_id, q.product_id, count(*) AS n
-    FROM st o JOIN prices q ON q.store_id = o.store_id
-    WHERE o.group_size > 1 AND o.store_id <> o.anchor_store_id AND o.last_verified_at IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM prices ap WHERE ap.store_id = o.anchor_store_id AND ap.product_id = q.product_id)
-    GROUP BY o.group_id, q.product_id
-),
-beyond AS (  -- per verified member: the group's rows for products beyond its anchor that it carries too
-    SELECT m.store_id, sum(c.n) AS n
-    FROM st m JOIN prices p ON p.store_id = m.store_id
-    JOIN carried c ON c.group_id = m.group_id AND c.product_id = p.product_id
-    GROUP BY m.store_id
-),
 changed AS (
     SELECT DISTINCT e.group_id FROM group_events e
     WHERE e.kind = ANY(%(kinds)s) AND e.created_at >= %(since)s AND e.created_at < %(as_of)s
@@ -160,10 +136,9 @@ SELECT st.store_id, st.chain_id, st.store_id = st.anchor_store_id AS is_anchor, 
        CASE WHEN st.store_id <> st.anchor_store_id AND st.last_verified_at IS NOT NULL
                  AND (st.last_scraped_at IS NULL OR st.last_scraped_at <= st.last_verified_at)
             THEN (SELECT count(*) FROM prices p WHERE p.store_id = st.store_id) ELSE 0 END AS overrides,
-       coalesce(ar.n, 0) AS anchor_rows, coalesce(b.n, 0) AS beyond_rows
+       coalesce(ar.n, 0) AS anchor_rows
 FROM st
 LEFT JOIN anchor_rows ar ON ar.anchor_store_id = st.anchor_store_id
-LEFT JOIN beyond b ON b.store_id = st.store_id
 LEFT JOIN changed ch ON ch.group_id = st.group_id
 ORDER BY st.store_id
 """
@@ -200,7 +175,6 @@ def plan_verification(
     for row in rows:
         by_chain.setdefault(row[1], []).append(row)
     chosen: dict[int, str] = {}
-    rates, prior = rates_before(conn, as_of), settings.daily_change_rate  # the latest run's, as the plan runs first
     for chain_id, chain_rows in sorted(by_chain.items()):
         if all(r[3] == 1 for r in chain_rows):
             chosen.update({r[0]: "bootstrap" for r in chain_rows})
@@ -211,10 +185,10 @@ def plan_verification(
                 forced=forced,
                 risk=risk_score(
                     None if days is None else float(days), settings.verify_interval_days, recent,
-                    overrides, anchor_rows, settings.max_member_deviation, int(beyond), rates.get(chain_id, prior),
+                    overrides, anchor_rows, settings.max_member_deviation,
                 ),
             )
-            for store_id, _, is_anchor, _, forced, days, recent, overrides, anchor_rows, beyond in chain_rows
+            for store_id, _, is_anchor, _, forced, days, recent, overrides, anchor_rows in chain_rows
             if not is_anchor
         ]
         budget = math.ceil(settings.verify_budget_share * len(members))

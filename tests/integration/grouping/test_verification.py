@@ -329,24 +329,3 @@ def test_the_measure_is_of_what_the_run_serves_after_its_health_decisions(conn):
             assert (anchor, wrong) == (a_anchor, moved_apart)
         else:
             assert (anchor, wrong) == (new_anchor, 0)
-
-
-def test_the_risk_ranking_refreshes_what_the_group_serves_beyond_its_anchor(conn):
-    """Two members alike in staleness and in own rows: the one whose rows serve its group products the anchor
-    lacks goes first, because those rows age with the chain's change rate and nothing else refreshes them."""
-    from pricegroups.grouping.verification import plan_verification
-    from pricegroups.settings import Settings
-
-    w = World.build(conn, ["A"] * 4, products=200)
-    anchor, deviating, complement, other = w.stores
-    beyond = w.products[:30]
-    w.gaps = {anchor: set(beyond), deviating: set(beyond)}
-    w.overrides[deviating] = {p: w.zones["A"][p] + Decimal("0.10") for p in w.products[50:80]}
-    w.scrape(w.stores, day(0))
-    group_together(conn, anchor, [deviating, complement, other], {m: day(0) for m in (deviating, complement, other)})
-    rows = dict(conn.execute("SELECT store_id, count(*) FROM prices GROUP BY 1").fetchall())
-    assert (rows[deviating], rows[complement], rows[other]) == (30, 30, 30)  # equal own rows: equal weights
-    one = {"verify_budget_share": 0.3, "verify_random_share": 0.0}  # one member, chosen by risk
-    assert plan_verification(conn, day(4), Settings(**one)) == {complement: "risk"}
-    # with no change expected the rows beyond the anchor add nothing: the smaller store id breaks the tie
-    assert plan_verification(conn, day(4), Settings(**one, daily_change_rate=0.0)) == {deviating: "risk"}

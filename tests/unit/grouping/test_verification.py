@@ -81,16 +81,6 @@ def test_risk_score_is_staleness_weighted_by_group_change_and_deviations():
     assert risk_score(-3, 7, False, 0, 0, 0.01) == 0.0  # a backfill: verified after as_of
 
 
-def test_risk_adds_the_rows_beyond_the_anchor_expected_to_have_changed_since_the_member_was_observed():
-    # 300 of its group's rows for products the anchor lacks, 1% of prices a day, 4 days: 12 rows expected
-    # changed, against the 10 deviations (1% of 1,000) a member may keep
-    assert risk_score(4, 7, False, 0, 1000, 0.01, 300, 0.01) == pytest.approx(4 / 7 + 1.2)
-    assert risk_score(4, 7, False, 0, 1000, 0.01, 300, 0.0) == pytest.approx(4 / 7)  # a chain that never changes
-    assert risk_score(0, 7, False, 0, 1000, 0.01, 300, 0.01) == 0.0  # just observed: nothing aged yet
-    # a member whose rows serve its group what the anchor lacks goes before an older one serving nothing
-    assert risk_score(4, 7, False, 0, 1000, 0.01, 300, 0.01) > risk_score(10, 7, False, 0, 1000, 0.01)
-
-
 # -- estimate --------------------------------------------------------------------
 
 def test_estimate_known_values():
