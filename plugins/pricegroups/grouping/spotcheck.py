@@ -62,6 +62,7 @@ class SpotVerdict:
     suspect: bool
     examples: list[dict] = field(default_factory=list)
     shared: int = 0  # differences other members of its group show too: the anchor's, not this store's
+    repeated: int = 0  # differences its previous check showed too: neither a glitch nor timing
 
 
 def shared_differences(
@@ -107,6 +108,7 @@ def anchor_witnesses(
 def judge(
     prices: Iterable[SpotPrice], checked_at: datetime, settings: Settings,
     shared: Collection[tuple[str, tuple]] = frozenset(),
+    before: Collection[tuple[str, str]] = frozenset(),
 ) -> SpotVerdict:
     """Suspect when the page disagrees with the served prices on more than timing explains.
 
@@ -118,9 +120,16 @@ def judge(
     difference in `shared` (`shared_differences`) is the anchor's. The rest must
     stay below max(`spot_check_min_mismatches`, ceil(`max_member_deviation` x
     compared)): a member in its zone differs only by its overrides, which are served.
+    A single difference is enough when the member's previous check since its
+    last verification showed it too (`before`: (sku, price seen) as recorded
+    in its examples): a one-off glitch does not repeat, and timing passes
+    within the horizon, so a price the store keeps charging against what is
+    served is its own or another zone's, and only a full scrape tells which.
+    A page shows the same products run after run, so a store that moved to a
+    zone whose list differs on less than a page's threshold is found this way.
     """
     since = checked_at - Cadence.of_hours(settings.run_interval_hours).horizon
-    compared = mismatched = timing = common = 0
+    compared = mismatched = timing = common = repeated = 0
     examples: list[dict] = []
     for p in prices:
         compared += 1
@@ -133,10 +142,12 @@ def judge(
             common += 1
             continue
         mismatched += 1
+        repeated += (p.sku, str(p.seen[0])) in before
         if len(examples) < EXAMPLES:
             examples.append({"sku": p.sku, "seen": str(p.seen[0]), "served": str(p.served[0]), "source": p.source})
     threshold = max(settings.spot_check_min_mismatches, math.ceil(settings.max_member_deviation * compared))
-    return SpotVerdict(compared, mismatched, timing, compared > 0 and mismatched >= threshold, examples, common)
+    suspect = compared > 0 and (mismatched >= threshold or repeated > 0)
+    return SpotVerdict(compared, mismatched, timing, suspect, examples, common, repeated)
 
 
 def _timing(p: SpotPrice, since: datetime) -> bool:
@@ -169,6 +180,23 @@ ORDER BY k.store_id, i.sku
 """
 
 
+# Each of the run's spot-checked members' differences at its previous check, when that check came after its
+# last verification (a verification since judged its whole catalogue): the examples recorded with the verdict,
+# every difference of a member that was not a suspect (fewer than the threshold, at most EXAMPLES).
+_BEFORE = """
+WITH previous AS (
+    SELECT DISTINCT ON (k.store_id) k.store_id, k.evidence
+    FROM spot_checks now
+    JOIN stores s ON s.store_id = now.store_id
+    JOIN spot_checks k ON k.store_id = now.store_id AND k.checked_at < now.checked_at AND k.error IS NULL
+                      AND k.evidence IS NOT NULL AND (s.last_verified_at IS NULL OR k.checked_at > s.last_verified_at)
+    WHERE now.run_id = %s AND now.error IS NULL
+    ORDER BY k.store_id, k.checked_at DESC
+)
+SELECT p.store_id, e->>'sku', e->>'seen'
+FROM previous p CROSS JOIN LATERAL jsonb_array_elements(coalesce(p.evidence->'examples', '[]'::jsonb)) AS e
+"""
+
 # Every verdict of the run in one statement.
 _RECORD = """
 UPDATE spot_checks k SET compared = v.compared, mismatched = v.mismatched, timing = v.timing,
@@ -198,16 +226,19 @@ def judge_spot_checks(conn: psycopg.Connection, run_id: str, settings: Settings)
     """
     suspects: list[int] = []
     recorded: list[tuple] = []
+    before = previous_differences(conn, run_id)
     for checked_pages in read_pages(conn, run_id).values():
         pages = {store: prices for store, (_, prices) in checked_pages.items()}
         checked = {store: at for store, (at, _) in checked_pages.items()}
         shared = shared_differences(pages, max(checked.values()), Cadence.of_hours(settings.run_interval_hours).horizon)
-        verdicts = {store: judge(prices, checked[store], settings, shared) for store, prices in pages.items()}
+        verdicts = {store: judge(prices, checked[store], settings, shared, before.get(store, frozenset()))
+                    for store, prices in pages.items()}
         moved = [store for store, v in verdicts.items() if v.suspect]
         witnesses = anchor_witnesses(pages, shared, settings, exclude=moved)
         anchor_off = sorted({sku for sku, _ in shared})[:EXAMPLES]
         for store_id, verdict in verdicts.items():
-            evidence = {"examples": verdict.examples, "shared_with_group": verdict.shared}
+            evidence = {"examples": verdict.examples, "shared_with_group": verdict.shared,
+                        "repeated": verdict.repeated}
             if store_id in witnesses:
                 evidence["anchor_off"] = anchor_off  # scraped to re-elect the anchor, not for itself
             recorded.append((store_id, verdict.compared, verdict.mismatched, verdict.timing,
@@ -217,6 +248,15 @@ def judge_spot_checks(conn: psycopg.Connection, run_id: str, settings: Settings)
         with conn.transaction():
             conn.execute(_RECORD, (*(list(column) for column in zip(*sorted(recorded))), run_id))
     return sorted(suspects)
+
+
+def previous_differences(conn: psycopg.Connection, run_id: str) -> dict[int, frozenset[tuple[str, str]]]:
+    """{member: (sku, price seen)} of the differences its previous check since its last verification showed."""
+    found: dict[int, set[tuple[str, str]]] = {}
+    for store, sku, seen in conn.execute(_BEFORE, (run_id,)):
+        if sku is not None:
+            found.setdefault(store, set()).add((sku, seen))
+    return {store: frozenset(pairs) for store, pairs in found.items()}
 
 
 def read_pages(

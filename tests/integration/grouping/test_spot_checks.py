@@ -166,3 +166,29 @@ def test_judging_sends_as_many_statements_for_many_members_as_for_few(conn):
             judge_spot_checks(conn, run, world_settings())
         sent[n] = counting.sent
     assert sent[2] == sent[8] and sent[2] <= 8, sent
+
+
+def test_a_member_whose_one_difference_repeats_at_its_next_check_is_suspect(conn):
+    """A store that moved to a near-twin zone differs on one product of its page: tolerated once, suspect when
+    its next check shows it again, unless a verification came between the two checks."""
+    world = _grouped(conn)
+    anchor_a = next(a for a, stores in groups_of(conn).items() if world.stores[0] in stores)
+    stay, move = [s for s in world.stores[:3] if s != anchor_a]
+    page = world.products[:40]
+    world.overrides[move] = {page[5]: world.zones["A"][page[5]] + Decimal("0.20")}  # its new zone: one price
+    world.scrape(list(groups_of(conn)), day(1), run_id="run-1")
+    for store in (stay, move):
+        _spot(world, "run-1", store, day(1), page)
+    assert judge_spot_checks(conn, "run-1", world_settings()) == []
+    world.scrape(list(groups_of(conn)), day(2), run_id="run-2")
+    for store in (stay, move):
+        _spot(world, "run-2", store, day(2), page)
+    assert judge_spot_checks(conn, "run-2", world_settings()) == [move]
+    evidence = conn.execute(
+        "SELECT evidence FROM spot_checks WHERE run_id = 'run-2' AND store_id = %s", (move,)).fetchone()[0]
+    assert evidence["repeated"] == 1
+    # verified in full after its second check: the two checks before it are no repetition any more
+    conn.execute("UPDATE stores SET last_verified_at = %s WHERE store_id = %s", (day(2), move))
+    world.scrape(list(groups_of(conn)), day(3), run_id="run-3")
+    _spot(world, "run-3", move, day(3), page)
+    assert judge_spot_checks(conn, "run-3", world_settings()) == []

@@ -88,3 +88,19 @@ def test_members_that_show_the_anchors_differences_are_sent_to_re_elect_it():
     assert anchor_witnesses(pages, shared, Settings(), exclude=[3]) == [4, 2]
     one = shared_differences({1: common + late_anchor[:1], 2: common + late_anchor[:1]}, NOW)
     assert anchor_witnesses(pages, one, Settings()) == [], "one shared difference is below the threshold"
+
+
+def test_one_difference_the_previous_check_showed_too_is_enough():
+    """A store that moved to a near-twin zone differs on one product of its page, run after run: below the
+    threshold each time, but a difference that repeats is neither a glitch nor timing."""
+    page = [price(f"S{i}", "2.50", "2.50") for i in range(38)] + [price("X1", "3.00", "2.50")]
+    assert judge(page, NOW, Settings()).suspect is False
+    again = judge(page, NOW, Settings(), before={("X1", "3.00")})
+    assert (again.mismatched, again.repeated, again.suspect) == (1, 1, True)
+    # the same product at another price, or another product, is no repetition
+    assert judge(page, NOW, Settings(), before={("X1", "2.90")}).suspect is False
+    assert judge(page, NOW, Settings(), before={("X2", "3.00")}).suspect is False
+    # a difference timing explains does not count, repeated or not
+    timing = [price(f"S{i}", "2.50", "2.50") for i in range(38)]
+    timing += [price("X1", "3.00", "2.50", since=NOW - timedelta(hours=20))]
+    assert judge(timing, NOW, Settings(), before={("X1", "3.00")}).suspect is False
