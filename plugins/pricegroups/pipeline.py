@@ -446,6 +446,12 @@ def find_stale_anchors(conn: psycopg.Connection, context: RunContext) -> list[di
     # (grouping/scheduling.py's table)
     shares = grouping.anchor_fresh_shares(conn, context.as_of_datetime, context.chains)
     forced = grouping.jumped_anchor_members(conn, context.as_of_datetime, settings, context.chains, shares=shares)
+    if not context.dry_run:
+        # the anchors' side of lateness is in once their scrape is: counted now, a late anchor's witnesses are
+        # scraped and the role handed over in this run, not the next (a run later is two days at 48 h);
+        # the merge step counts the run again, with the members re-scraped below
+        lateness.record_lateness(conn, context.run_id, context.as_of_datetime, settings, context.chains)
+        conn.commit()
     forced += grouping.late_anchor_members(conn, context.as_of_datetime, context.chains,
                                           Cadence.of_hours(settings.run_interval_hours))
     complement = [] if context.dry_run else grouping.complement_members(
