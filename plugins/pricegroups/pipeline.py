@@ -221,8 +221,6 @@ def plan(conn: psycopg.Connection, context: RunContext) -> list[dict[str, Any]]:
     if not context.dry_run:
         # why each member is scraped; a re-run of the plan keeps the first draw
         verification.record_plan(conn, context.run_id, as_of, reasons)
-        if reasons:  # a fresh plan (a re-run's is the first attempt's): what its draws were drawn from
-            verification.record_pool(conn, context.run_id, grouping.chain_ids(conn, context.chains))
     conn.commit()
     batches = scrape_batches(conn, store_ids, settings.max_map_instances, settings.map_min_stores)
     if context.store_ids is None and not context.dry_run:

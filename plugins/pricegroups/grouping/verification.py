@@ -23,7 +23,6 @@ No Airflow imports: the pipeline and the commands call these directly.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import asdict, dataclass
@@ -218,27 +217,6 @@ def record_plan(conn: psycopg.Connection, run_id: str, as_of: datetime, reasons:
         (run_id, as_of, ids, [reasons[i] for i in ids]),
     )
     return cur.rowcount
-
-
-def record_pool(conn: psycopg.Connection, run_id: str, chain_ids: Sequence[int] | None = None) -> dict[int, int]:
-    """Keep with the run how many members, per chain, its random draws were drawn from (`served_estimate`).
-
-    The pool of `choose_members`: the chain's active members not forced. Call it
-    right after the plan (same state). Kept in `runs.summary` "verification_pool";
-    the caller commits.
-    """
-    pools = dict(conn.execute(
-        """SELECT s.chain_id, count(*)::int FROM stores s JOIN store_groups g ON g.group_id = s.group_id
-           WHERE s.active AND s.store_id <> g.anchor_store_id AND NOT s.needs_verification
-             AND (%(chains)s::int[] IS NULL OR s.chain_id = ANY(%(chains)s))
-           GROUP BY s.chain_id""",
-        {"chains": list(chain_ids) if chain_ids is not None else None}).fetchall())
-    conn.execute(
-        """UPDATE runs SET summary = coalesce(summary, '{}'::jsonb) || jsonb_build_object('verification_pool',
-               coalesce(summary->'verification_pool', '{}'::jsonb) || %s::jsonb)
-           WHERE run_id = %s""",
-        (json.dumps({str(c): n for c, n in pools.items()}), run_id))
-    return pools
 
 
 # -- measuring what was served ------------------------------------------------
@@ -462,51 +440,6 @@ def estimate(samples: Sequence[tuple[int, int]]) -> Estimate:
     return Estimate(share, low, high, n, checked, wrong)
 
 
-@dataclass(frozen=True)
-class RunDraws:
-    """One run's random draws in one chain, and what the run scraped of the members they were drawn from.
-
-    `pool`: how many members the draws were drawn from (`record_pool`; None: not kept);
-    `drawn`: (checked, wrong) per draw; `scraped`: (checked, wrong) summed over every
-    member of the pool measured in the run, the draws included.
-    """
-
-    pool: int | None
-    drawn: Sequence[tuple[int, int]]
-    scraped: tuple[int, int]
-
-
-def served_estimate(runs: Sequence[RunDraws]) -> Estimate:
-    """The wrong share of what the runs served to the members they did not scrape, from their random draws.
-
-    The draws are a uniform sample of the pool, so r (`estimate` over them)
-    estimates the pool's share had the run scraped none of it; but a run puts
-    right every member it scrapes (the draws, the riskiest, the spot suspects,
-    a late anchor's witnesses), and those are measured exactly. So the pool's
-    prices are estimated, Ĉ = Σ pool x the run's mean checked per draw, the
-    measured members are taken out of it, and what is left is what the run
-    served to the rest: share = (r Ĉ − W_scraped) / (Ĉ − C_scraped), clipped to
-    [0, 1], its interval r's interval carried the same way. Without it the
-    estimate ran about 60 % over the demo's truth at every cadence, the
-    difference being what the run's non-random scrapes found and put right.
-    Runs without a kept pool, or without draws, are left out; with none left,
-    or nothing left unscraped, it is the draws' own `estimate`.
-    """
-    carried = [r for r in runs if r.pool is not None and r.drawn]
-    drawn = estimate([d for r in (carried or runs) for d in r.drawn])
-    pool_prices = sum(r.pool * sum(c for c, _ in r.drawn) / len(r.drawn) for r in carried)  # type: ignore[operator]
-    scraped_checked = sum(r.scraped[0] for r in carried)
-    scraped_wrong = sum(r.scraped[1] for r in carried)
-    rest = pool_prices - scraped_checked
-    if not carried or rest <= 0 or not drawn.checked:
-        return drawn
-
-    def carry(share: float) -> float:
-        return min(1.0, max(0.0, (share * pool_prices - scraped_wrong) / rest))
-
-    return Estimate(carry(drawn.share), carry(drawn.low), carry(drawn.high), drawn.stores, drawn.checked, drawn.wrong)
-
-
 # -- reading the measurements -------------------------------------------------
 
 def error_report(
@@ -517,19 +450,24 @@ def error_report(
 ) -> dict[str, Any]:
     """Measured error per chain and overall: from random draws (unbiased) and from every reason.
 
-    {"random": {"overall": est, "chains": {code: est}}, "drawn": {...}, "all": {...same...},
+    {"random": {"overall": est, "chains": {code: est}}, "all": {...same...},
      "groups": {group_id: {"stores", "checked", "wrong"}} (this run's, with run_id)}
     where est is `Estimate.as_dict()` (samples = stores, checked, wrong, share, low, high).
-    "random" is the estimate of what the runs served to the members they did not
-    scrape (`served_estimate`); "drawn" the draws' own share, before that;
-    "all" every measurement, whatever the reason.
     Only measurements with something checked count, measured after `since` when given
     (so `since = as_of - 14 days` is the 14 runs of a daily schedule).
     """
-    rows = _measurements(conn, chain_ids, since)
+    rows = conn.execute(
+        """SELECT c.code, v.reason, v.checked, v.wrong
+           FROM verifications v JOIN chains c ON c.chain_id = v.chain_id
+           WHERE v.checked > 0
+             AND (%(chains)s::int[] IS NULL OR v.chain_id = ANY(%(chains)s))
+             AND (%(since)s::timestamptz IS NULL OR v.measured_at > %(since)s)
+           ORDER BY c.code, v.run_id, v.store_id""",
+        {"chains": list(chain_ids) if chain_ids is not None else None, "since": since},
+    ).fetchall()
     report: dict[str, Any] = {}
-    for label, keep in (("drawn", lambda reason: reason == "random"), ("all", lambda reason: True)):
-        picked = [(code, checked, wrong) for code, _, reason, checked, wrong, _, _ in rows if keep(reason)]
+    for label, keep in (("random", lambda reason: reason == "random"), ("all", lambda reason: True)):
+        picked = [(code, checked, wrong) for code, reason, checked, wrong in rows if keep(reason)]
         chains: dict[str, list[tuple[int, int]]] = {}
         for code, checked, wrong in picked:
             chains.setdefault(code, []).append((checked, wrong))
@@ -537,11 +475,6 @@ def error_report(
             "overall": _est(estimate([(c, w) for _, c, w in picked])),
             "chains": {code: _est(estimate(samples)) for code, samples in sorted(chains.items())},
         }
-    runs = _run_draws(rows)
-    report["random"] = {
-        "overall": _est(served_estimate([r for by_run in runs.values() for r in by_run])),
-        "chains": {code: _est(served_estimate(by_run)) for code, by_run in sorted(runs.items())},
-    }
     if run_id is not None:
         groups = conn.execute(
             """SELECT group_id, count(*), sum(checked), sum(wrong) FROM verifications
@@ -554,52 +487,6 @@ def error_report(
             str(g): {"stores": n, "checked": int(c), "wrong": int(w)} for g, n, c, w in groups
         }
     return report
-
-
-def served_error(
-    conn: psycopg.Connection, since: datetime | None = None, until: datetime | None = None,
-    chain_ids: Sequence[int] | None = None,
-) -> Estimate:
-    """`served_estimate` over every chain's runs measured after `since` and up to `until` (the demo's)."""
-    rows = _measurements(conn, chain_ids, since, until)
-    return served_estimate([r for by_run in _run_draws(rows).values() for r in by_run])
-
-
-def _measurements(
-    conn: psycopg.Connection, chain_ids: Sequence[int] | None, since: datetime | None, until: datetime | None = None,
-) -> list[tuple]:
-    """(chain code, run, reason, checked, wrong, the run's pool for the chain, outside the pool) per measurement."""
-    return conn.execute(
-        """SELECT c.code, v.run_id, v.reason, v.checked, v.wrong,
-                  (r.summary->'verification_pool'->>(v.chain_id::text))::int,
-                  v.reason = 'forced' AND coalesce(r.planned->'store_ids' @> to_jsonb(v.store_id), false)
-           FROM verifications v JOIN chains c ON c.chain_id = v.chain_id
-           LEFT JOIN runs r ON r.run_id = v.run_id
-           WHERE v.checked > 0
-             AND (%(chains)s::int[] IS NULL OR v.chain_id = ANY(%(chains)s))
-             AND (%(since)s::timestamptz IS NULL OR v.measured_at > %(since)s)
-             AND (%(until)s::timestamptz IS NULL OR v.measured_at <= %(until)s)
-           ORDER BY c.code, v.run_id, v.store_id""",
-        {"chains": list(chain_ids) if chain_ids is not None else None, "since": since, "until": until},
-    ).fetchall()
-
-
-def _run_draws(rows: Sequence[tuple]) -> dict[str, list[RunDraws]]:
-    """{chain code: its runs' RunDraws} from error_report's rows; members outside the pool (placed by a
-    merge, scraped whatever the draw) are neither drawn nor taken out of it."""
-    runs: dict[tuple[str, str], tuple[int | None, list[tuple[int, int]], list[int]]] = {}
-    for code, run_id, reason, checked, wrong, pool, outside in rows:
-        _, drawn, scraped = runs.setdefault((code, run_id), (pool, [], [0, 0]))
-        if outside:
-            continue
-        if reason == "random":
-            drawn.append((checked, wrong))
-        scraped[0] += checked
-        scraped[1] += wrong
-    out: dict[str, list[RunDraws]] = {}
-    for (code, _), (pool, drawn, scraped) in sorted(runs.items()):
-        out.setdefault(code, []).append(RunDraws(pool, drawn, (scraped[0], scraped[1])))
-    return out
 
 
 def _est(e: Estimate) -> dict[str, Any]:
