@@ -6,7 +6,6 @@ are their overrides, as after a verification and deduplication on day 0.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -331,31 +330,3 @@ def test_the_measure_is_of_what_the_run_serves_after_its_health_decisions(conn):
         else:
             assert (anchor, wrong) == (new_anchor, 0)
 
-
-def test_the_estimate_carries_the_draws_to_the_members_the_run_did_not_scrape(conn, setup):
-    """record_pool keeps what the draws were drawn from; error_report takes the run's measured members out of
-    it: here the risk draw found the wrong prices the random draws stand for, and the one member left
-    unscraped (stale) is served right."""
-    from pricegroups.grouping.verification import record_pool
-
-    s = setup
-    conn.execute("INSERT INTO runs (run_id, logical_date, summary, planned) VALUES (%s, %s, '{}', %s)",
-                 (RUN, day(3), json.dumps({"store_ids": [s.anchor, s.ok, s.wrong, s.never]})))
-    assert record_pool(conn, RUN) == {s.world.chain_id: 4}
-    record_plan(conn, RUN, day(3), {s.ok: "random", s.wrong: "random", s.never: "risk"})
-    take_baseline(conn, RUN)
-    conn.commit()
-    s.world.scrape([s.ok, s.wrong, s.never], day(3), RUN)
-    measured = measure_served(conn, RUN, day(3), [(m, s.group, s.anchor, None if m == s.never else day(0))
-                                                  for m in (s.ok, s.wrong, s.never)])
-    conn.commit()
-    assert measured == {s.ok: (40, 0), s.wrong: (40, 1), s.never: (40, len(s.changed))}
-    report = error_report(conn)
-    drawn, served = report["drawn"]["overall"], report["random"]["overall"]
-    assert (drawn["samples"], drawn["checked"], drawn["wrong"], drawn["share"]) == (2, 80, 1, 1 / 80)
-    # 4 members x 40 prices, 1/80 of them wrong: 2; the run scraped 3 of them and found 3 wrong
-    assert (served["share"], served["samples"], served["checked"]) == (0.0, 2, 80)
-    assert report["random"]["chains"]["acme"] == served
-    # the same draws in a run that scraped nothing else: the draws' own share
-    conn.execute("UPDATE verifications SET reason = 'forced' WHERE store_id = %s", (s.never,))
-    assert error_report(conn)["random"]["overall"]["share"] == pytest.approx(1 / 80)  # placed by a merge: outside

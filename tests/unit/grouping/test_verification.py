@@ -6,14 +6,7 @@ import math
 
 import pytest
 
-from pricegroups.grouping.verification import (
-    MemberRisk,
-    RunDraws,
-    choose_members,
-    estimate,
-    risk_score,
-    served_estimate,
-)
+from pricegroups.grouping.verification import MemberRisk, choose_members, estimate, risk_score
 
 
 def members(n: int, forced: set[int] = frozenset(), risk: dict[int, float] | None = None) -> list[MemberRisk]:
@@ -127,29 +120,3 @@ def test_estimate_degenerate_cases():
     assert none_wrong.high == pytest.approx(1 - 0.05 ** (1 / 3000))  # ~3/3000, never a zero-width interval
     assert 0.0009 < none_wrong.high < 0.0011
 
-
-# -- the estimate of what the runs served --------------------------------------------
-
-def test_served_estimate_takes_what_the_run_scraped_out_of_the_pool():
-    # a pool of 100 members, four drawn (1,000 prices each, 8 wrong in all): the pool held ~100,000 prices,
-    # ~200 of them wrong; the run scraped the four draws and six more members, 6,000 prices, 100 wrong
-    run = RunDraws(pool=100, drawn=[(1000, 2)] * 4, scraped=(10000, 108))
-    served = served_estimate([run])
-    assert served.share == pytest.approx((0.002 * 100_000 - 108) / (100_000 - 10_000))
-    assert (served.stores, served.checked, served.wrong) == (4, 4000, 8)  # the sample is the draws
-    assert served.low <= served.share <= served.high
-    drawn = estimate([(1000, 2)] * 4)
-    assert served.share < drawn.share  # what the run put right is no longer served wrong
-
-
-def test_served_estimate_falls_back_to_the_draws_and_never_goes_below_zero():
-    drawn = [(1000, 3), (1000, 0)]
-    assert served_estimate([RunDraws(None, drawn, (2000, 3))]) == estimate(drawn)  # no pool kept
-    assert served_estimate([RunDraws(2, drawn, (2000, 3))]) == estimate(drawn)  # every member scraped
-    assert served_estimate([]) == estimate([])
-    # the run's scrapes found more wrong than the draws suggest the pool held: nothing left to estimate
-    assert served_estimate([RunDraws(10, drawn, (4000, 500))]).share == 0.0
-    # runs without draws add nothing; runs are pooled
-    two = served_estimate([RunDraws(10, drawn, (2000, 3)), RunDraws(10, [], (1000, 9)),
-                           RunDraws(10, [(1000, 1)], (1000, 1))])
-    assert two.share == pytest.approx((4 / 3000 * (10 * 1500 + 10 * 1000) - 4) / (25_000 - 3000))
