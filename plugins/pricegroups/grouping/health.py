@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Hashable, Mapping
+from typing import Collection, Hashable, Mapping
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def turnover_chains(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: 
     week's specials, a price round), the products the anchors do not carry
     changed too, and their only rows are members' older observations. One
     member per group is scraped in the same run to refresh them
-    (`complement_member`). Unlike the lateness filter, the bar is not raised
+    (`complement_members`). Unlike the lateness filter, the bar is not raised
     to the chain's own change rate: a chain changing 2-4 % of its prices a day
     needs those refreshes every day (docs/sensitivity.md).
     """
@@ -123,7 +123,32 @@ def _median_shares(fresh: Mapping[Hashable, tuple[Hashable, float]]) -> dict[Has
     return {chain: float(np.median(shares)) for chain, shares in by_chain.items()}
 
 
-def complement_member(beyond_anchor: Mapping[Hashable, int]) -> Hashable | None:
-    """The member whose rows cover most products its anchor does not carry ({member: count}); ties: smallest key."""
-    ranked = sorted((m for m, n in beyond_anchor.items() if n > 0), key=lambda m: (-beyond_anchor[m], sort_key(m)))
-    return ranked[0] if ranked else None
+def complement_members(
+    beyond_anchor: Mapping[Hashable, Collection[Hashable]], allowed: float,
+) -> list[Hashable]:
+    """The members whose scrape refreshes what a group is served beyond its anchor ({member: its products the
+    anchor does not carry}), most first; ties: smallest key.
+
+    A member's row for such a product is served to every store of the group
+    that carries it (the freshest row wins), so a member is worth the group's
+    rows of the products it carries that no member chosen before it does.
+    Greedy: the first is the one worth most; the next ones while they are
+    worth more than `allowed` rows (the caller: the deviations a member may
+    keep, `max_member_deviation` x its anchor's rows), below which what is
+    left stale is the size of the differences the grouping tolerates anyway.
+    """
+    carriers: dict[Hashable, int] = {}
+    for products in beyond_anchor.values():
+        for product in products:
+            carriers[product] = carriers.get(product, 0) + 1
+    covered: set[Hashable] = set()
+    chosen: list[Hashable] = []
+    left = dict(beyond_anchor)
+    while left:
+        worth = {m: sum(carriers[p] for p in products if p not in covered) for m, products in left.items()}
+        best = min(worth, key=lambda m: (-worth[m], sort_key(m)))
+        if worth[best] <= 0 or (chosen and worth[best] <= allowed):
+            break
+        chosen.append(best)
+        covered.update(left.pop(best))
+    return chosen

@@ -22,7 +22,7 @@ from pricegroups.grouping import verification
 from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.rules.compare import Outcome
-from pricegroups.grouping.health import (anchor_ready, anchor_stale, check_group, complement_member, due_for_check,
+from pricegroups.grouping.health import (anchor_ready, anchor_stale, check_group, complement_members as cover, due_for_check,
                                         jumped_anchors, turnover_chains)
 from pricegroups.grouping.rules.anchors import plan_succession, punctual_witnesses
 from pricegroups.grouping.rules.cadence import DAILY, Cadence
@@ -128,10 +128,10 @@ def complement_members(
 ) -> list[int]:
     """Members to scrape now because their chain's anchors changed en masse (health.turnover_chains).
 
-    Per group of such a chain, the member with the most rows for products the
-    anchor does not carry (health.complement_member): after a new week's
-    specials those rows are the stale ones, and nothing else refreshes them.
-    A group whose chosen member was scraped in this run already is skipped.
+    Per group of such a chain, the members whose rows refresh most of what the
+    group is served beyond its anchor (health.complement_members): after a new
+    week's specials those rows are the stale ones, and nothing else refreshes
+    them. A chosen member scraped in this run already is not scraped again.
     `shares`: anchor_fresh_shares, when the caller read them already.
     """
     rows = anchor_fresh_shares(conn, as_of, chains) if shares is None else shares
@@ -142,23 +142,25 @@ def complement_members(
     groups = [g for g, chain, _, _, _ in rows if chain in turned]
     if not groups:
         return []
-    beyond: dict[int, dict[int, int]] = {}
-    scraped_now: set[int] = set()  # already scraped in this run: its rows are fresh
-    for group_id, store_id, n, now in conn.execute(
-        """SELECT s.group_id, s.store_id, count(*), s.last_scraped_at >= %s
+    beyond: dict[int, dict[int, set[int]]] = {}
+    allowed: dict[int, float] = {}
+    scraped_now: set[int] = set()  # already scraped in this run: its rows are fresh, and count as chosen
+    for group_id, store_id, product, now, anchor_rows in conn.execute(
+        """SELECT s.group_id, s.store_id, p.product_id, s.last_scraped_at >= %s,
+                  (SELECT count(*) FROM prices ap WHERE ap.store_id = g.anchor_store_id)
            FROM stores s JOIN store_groups g ON g.group_id = s.group_id
            JOIN prices p ON p.store_id = s.store_id
            WHERE s.group_id = ANY(%s) AND s.active AND s.store_id <> g.anchor_store_id
              AND NOT EXISTS (SELECT 1 FROM prices ap WHERE ap.store_id = g.anchor_store_id
-                                                       AND ap.product_id = p.product_id)
-           GROUP BY s.group_id, s.store_id""",
+                                                       AND ap.product_id = p.product_id)""",
         (as_of, groups),
     ):
-        beyond.setdefault(group_id, {})[store_id] = n
+        beyond.setdefault(group_id, {}).setdefault(store_id, set()).add(product)
+        allowed[group_id] = max(1.0, settings.max_member_deviation * anchor_rows)
         if now:
             scraped_now.add(store_id)
-    chosen = (complement_member(members) for members in beyond.values())
-    return sorted(m for m in chosen if m is not None and m not in scraped_now)
+    chosen = (cover(members, allowed[group]) for group, members in beyond.items())
+    return sorted(m for group in chosen for m in group if m not in scraped_now)
 
 
 def late_anchor_members(

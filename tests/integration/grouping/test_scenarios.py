@@ -316,7 +316,8 @@ def test_anchor_moving_on_a_normal_day_gets_its_old_members_reverified_and_regro
     assert_effective_prices_true(w)
 
 
-def test_a_chain_wide_change_scrapes_the_member_that_covers_what_its_anchor_lacks(conn):
+def test_a_chain_wide_change_scrapes_the_members_that_cover_what_its_anchor_lacks(conn):
+    from pricegroups.grouping.health import complement_members as cover
     from pricegroups.grouping.service import complement_members
 
     w = World.build(conn, ["A", "A", "A", "A", "B", "B", "B"])
@@ -332,16 +333,12 @@ def test_a_chain_wide_change_scrapes_the_member_that_covers_what_its_anchor_lack
             zone[p] += Decimal("0.30")
     w.scrape(list(anchors), day(2))
     chosen = complement_members(conn, day(2), SETTINGS)
-    beyond = {}  # per member, the products it carries that its anchor does not
-    for s in w.stores:
-        anchor = next(a for a, members in anchors.items() if s in members)
-        if s != anchor:
-            beyond[s] = len(set(w.carried(s)) - set(w.carried(anchor)))
-    expected = []
+    expected = []  # per group, the cover of what its members carry and its anchor does not, from the truth
     for anchor, members in anchors.items():
-        others = [m for m in members if m != anchor and beyond[m]]
-        if others:
-            expected.append(min(others, key=lambda m: (-beyond[m], m)))
+        beyond = {m: set(w.carried(m)) - set(w.carried(anchor)) for m in members if m != anchor}
+        beyond = {m: products for m, products in beyond.items() if products}
+        allowed = max(1.0, SETTINGS.max_member_deviation * len(w.carried(anchor)))
+        expected += cover(beyond, allowed) if beyond else []
     assert chosen == sorted(expected) and chosen
     w.scrape(chosen[:1], day(2))  # one of them was scraped in this run already: not again
     assert complement_members(conn, day(2), SETTINGS) == chosen[1:]

@@ -157,7 +157,7 @@ def test_a_wider_but_noisier_member_or_a_margin_too_small_keeps_the_anchor():
 
 
 def test_a_chain_whose_anchors_changed_en_masse_gets_a_complement_member_per_group():
-    from pricegroups.grouping.health import complement_member, turnover_chains
+    from pricegroups.grouping.health import complement_members, turnover_chains
 
     # chain c: a new week's specials move its median anchor by 16 %; chain d has an ordinary day,
     # one of its anchors jumped (that is jumped_anchors' case, not a turnover)
@@ -165,8 +165,20 @@ def test_a_chain_whose_anchors_changed_en_masse_gets_a_complement_member_per_gro
              "g6": ("d", 0.005)}
     assert turnover_chains(fresh, S) == ["c"]
     assert turnover_chains(fresh, Settings(max_member_deviation=0.1)) == []
-    assert complement_member({"m1": 12, "m2": 30, "m3": 30}) == "m2"  # most products beyond the anchor; ties: key
-    assert complement_member({"m1": 0}) is None and complement_member({}) is None
+    beyond = {"m1": set(range(12)), "m2": set(range(30)), "m3": set(range(30))}
+    assert complement_members(beyond, allowed=10) == ["m2"]  # most beyond the anchor; ties: key; m3 adds nothing
+    assert complement_members({"m1": set()}, 10) == [] and complement_members({}, 10) == []
+
+
+def test_complement_members_cover_the_group_rows_beyond_the_anchor_while_each_is_worth_more_than_noise():
+    from pricegroups.grouping.health import complement_members
+
+    # products 0-19 are carried by three members each (60 rows), 20-39 by m4 alone, 40-44 by m5 alone
+    beyond = {"m1": set(range(20)), "m2": set(range(20)), "m3": set(range(20)),
+              "m4": set(range(20, 40)), "m5": set(range(40, 45))}
+    assert complement_members(beyond, allowed=10) == ["m1", "m4"]  # m5 refreshes 5 rows: within the noise
+    assert complement_members(beyond, allowed=4) == ["m1", "m4", "m5"]
+    assert complement_members(beyond, allowed=100) == ["m1"]  # the first is always taken
 
 
 def test_a_late_anchor_hands_over_to_a_punctual_member_and_a_late_member_never_takes_the_role():
