@@ -44,8 +44,8 @@ REASONS: tuple[Reason, ...] = (
     Reason("forced", RESCRAPE, "its anchor's prices jumped against its chain's, or its anchor is often late: "
            "compared in the same run so the health check can re-elect the anchor",
            "health:jumped_anchors, rules/anchors:punctual_witnesses"),
-    Reason("complement", RESCRAPE, "its chain's anchors changed en masse and its rows cover what its group is "
-           "served beyond the anchor", "health:turnover_chains, complement_members"),
+    Reason("complement", RESCRAPE, "its chain's anchors changed en masse and its rows cover what its group "
+           "is served beyond the anchor", "health:turnover_chains, complement_members"),
     Reason("spot", RESCRAPE, "its spot check disagreed with what is served, beyond timing, or it witnesses its "
            "anchor's own differences", "spotcheck:judge, anchor_witnesses"),
 )

@@ -79,8 +79,8 @@ SELECT s.store_id, s.store_id = coalesce(o.anchor_id, g.anchor_store_id), s.acti
        s.late_changes, s.timely_changes, clock.latest, w.fresh, w.horizon
 FROM stores s
 CROSS JOIN run_cadence w
-LEFT JOIN unnest(%(placed)s::int[], %(groups)s::bigint[], %(anchors)s::int[]) AS o(store_id, group_id, anchor_id)
-       ON o.store_id = s.store_id
+LEFT JOIN unnest(%(placed)s::int[], %(groups)s::bigint[], %(anchors)s::int[])
+          AS o(store_id, group_id, anchor_id) ON o.store_id = s.store_id
 JOIN store_groups g ON g.group_id = coalesce(o.group_id, s.group_id)
 LEFT JOIN stores a ON a.store_id = coalesce(o.anchor_id, g.anchor_store_id)
 LEFT JOIN (SELECT c.chain_id, max(c.last_scraped_at) AS latest FROM stores c
@@ -156,9 +156,10 @@ def served_prices(
     mates: dict[int, dict[int, MateRow]] = {s: {} for s in stores}
     first_of: dict[int, datetime | None] = {}
     if lacking:
-        rows = conn.execute(_MATES, {"stores": [s for s, _ in lacking], "products": [p for _, p in lacking],
-                                     "scraped": [facts[s].serving.last_scraped_at for s, _ in lacking],
-                                     "groups": [before[s].group if s in before else None for s, _ in lacking]})
+        rows = conn.execute(_MATES, {
+            "stores": [s for s, _ in lacking], "products": [p for _, p in lacking],
+            "scraped": [facts[s].serving.last_scraped_at for s, _ in lacking],
+            "groups": [before[s].group if s in before else None for s, _ in lacking]})
         for store, product, mate, mate_scraped, mate_first, *cols in rows:
             mates[store][product] = MateRow(_row(cols), mate, mate_scraped)
             first_of[mate] = mate_first

@@ -22,8 +22,10 @@ from pricegroups.grouping import verification
 from pricegroups.grouping.blocking import candidate_pairs as _block
 from pricegroups.grouping.comparer import Comparer
 from pricegroups.grouping.rules.compare import Outcome
-from pricegroups.grouping.health import (anchor_ready, anchor_stale, check_group, complement_members as cover, due_for_check,
-                                        jumped_anchors, turnover_chains)
+from pricegroups.grouping.health import (
+    anchor_ready, anchor_stale, check_group, complement_members as cover, due_for_check, jumped_anchors,
+    turnover_chains,
+)
 from pricegroups.grouping.rules.anchors import plan_succession, punctual_witnesses
 from pricegroups.grouping.rules.cadence import DAILY, Cadence
 from pricegroups.grouping.merging import plan_merges
@@ -244,14 +246,16 @@ def health_check_groups(
         counts["reused"] += comparer.reused
         computed.update(comparer.signed_results())
     if dry_run or not busy:
-        counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run, deduplicate))
+        counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run,
+                             deduplicate))
         return counts
     # the members' scraped rows are read before the decisions (which may deduplicate them), and compared
     # after, with what the run serves: the decisions and the measurement commit together
     checks = [(m, key, groups[key].anchor, stores[m].verified_at) for key, due in busy.items() for m in due]
     reading = verification.read_served_checks(conn, run_id, checks)
     with conn.transaction():
-        counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run, deduplicate))
+        counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run,
+                             deduplicate))
         measured = verification.record_served_checks(conn, run_id, as_of, reading)
     counts["served_checked"] = sum(c for c, _ in measured.values())
     counts["served_wrong"] = sum(w for _, w in measured.values())

@@ -189,7 +189,8 @@ WITH previous AS (
     FROM spot_checks now
     JOIN stores s ON s.store_id = now.store_id
     JOIN spot_checks k ON k.store_id = now.store_id AND k.checked_at < now.checked_at AND k.error IS NULL
-                      AND k.evidence IS NOT NULL AND (s.last_verified_at IS NULL OR k.checked_at > s.last_verified_at)
+                      AND k.evidence IS NOT NULL
+                      AND (s.last_verified_at IS NULL OR k.checked_at > s.last_verified_at)
     WHERE now.run_id = %s AND now.error IS NULL
     ORDER BY k.store_id, k.checked_at DESC
 )
@@ -251,7 +252,7 @@ def judge_spot_checks(conn: psycopg.Connection, run_id: str, settings: Settings)
 
 
 def previous_differences(conn: psycopg.Connection, run_id: str) -> dict[int, frozenset[tuple[str, str]]]:
-    """{member: (sku, price seen)} of the differences its previous check since its last verification showed."""
+    """{member: (sku, price seen)} of the differences shown by its previous check since its verification."""
     found: dict[int, set[tuple[str, str]]] = {}
     for store, sku, seen in conn.execute(_BEFORE, (run_id,)):
         if sku is not None:

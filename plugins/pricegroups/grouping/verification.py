@@ -1,8 +1,9 @@
 """Continuous verification and the pipeline's own error estimate (DESIGN.md §4 step 1, §9).
 
 In production there is no ground truth, so every verification scrape of a
-member doubles as a measurement: what was served for that member just before
-(its anchor's prices and its overrides) against what the store really charges.
+member doubles as a measurement: what the run serves that member had it not
+been scraped (its anchor's prices and its overrides, as before its scrape)
+against what the store really charges.
 
 * `plan_verification` spends a per-chain budget of members EVERY run (never in
   bursts): members flagged `needs_verification` first (outside the budget),
@@ -296,7 +297,7 @@ WHERE v.run_id = %(run)s AND v.store_id = c.store_id
 
 @dataclass(frozen=True)
 class Reading:
-    """What a run's measurement reads before the health decisions: per member, where it was checked and its rows.
+    """What a run's measurement reads before the health decisions: per member, where it was checked, its rows.
 
     `checked_in`: {member: (group_id, anchor store_id, last_verified_at before this run, last scrape before)};
     `charged`: {member: {product: cents}} as just scraped; `baseline`: its own rows before the scrape.
@@ -324,7 +325,8 @@ def read_served_checks(
     ready = conn.execute(
         _READY, {"run": run_id, "stores": stores, "groups": groups, "anchors": anchors, "verified": verified}
     ).fetchall()
-    checked_in = {store: (group, anchor, verified_at, scraped) for store, group, anchor, verified_at, scraped in ready}
+    checked_in = {store: (group, anchor, verified_at, scraped)
+                  for store, group, anchor, verified_at, scraped in ready}
     charged: dict[int, dict[int, int]] = {store: {} for store in checked_in}
     baseline: dict[int, dict[int, PriceRow]] = {store: {} for store in checked_in}
     if checked_in:
@@ -337,7 +339,9 @@ def read_served_checks(
     return Reading(checked_in, charged, baseline)
 
 
-def record_served_checks(conn: psycopg.Connection, run_id: str, as_of: datetime, reading: Reading) -> dict[int, tuple[int, int]]:
+def record_served_checks(
+    conn: psycopg.Connection, run_id: str, as_of: datetime, reading: Reading,
+) -> dict[int, tuple[int, int]]:
     """Record, per member read, prices checked and wrong; returns {store_id: (checked, wrong)}.
 
     checked = the member's current products with a served price; wrong = those

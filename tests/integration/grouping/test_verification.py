@@ -314,10 +314,13 @@ def test_the_measure_is_of_what_the_run_serves_after_its_health_decisions(conn):
     counts = health_check_groups(conn, [group], day(1), run, Settings())
     conn.commit()
     assert counts["anchors_replaced"] == 1 and counts["ejected"] >= 1
-    new_anchor = conn.execute("SELECT anchor_store_id FROM store_groups WHERE group_id = %s", (group,)).fetchone()[0]
+    new_anchor = conn.execute(
+        "SELECT anchor_store_id FROM store_groups WHERE group_id = %s", (group,)).fetchone()[0]
     assert new_anchor in members and new_anchor != mover
-    rows = {store: (group_id, anchor, checked, wrong) for store, group_id, anchor, checked, wrong in conn.execute(
-        "SELECT store_id, group_id, anchor_store_id, checked, wrong FROM verifications WHERE run_id = %s", (run,))}
+    measured = conn.execute(
+        "SELECT store_id, group_id, anchor_store_id, checked, wrong FROM verifications WHERE run_id = %s",
+        (run,))
+    rows = {store: (group_id, anchor, checked, wrong) for store, group_id, anchor, checked, wrong in measured}
     moved_apart = sum(w.zones["A"][p] != w.zones["B"][p] for p in w.products)
     assert moved_apart > 0
     for store in members:

@@ -166,7 +166,8 @@ def test_a_chain_whose_anchors_changed_en_masse_gets_a_complement_member_per_gro
     assert turnover_chains(fresh, S) == ["c"]
     assert turnover_chains(fresh, Settings(max_member_deviation=0.1)) == []
     beyond = {"m1": set(range(12)), "m2": set(range(30)), "m3": set(range(30))}
-    assert complement_members(beyond, allowed=10) == ["m2"]  # most beyond the anchor; ties: key; m3 adds nothing
+    # most beyond the anchor; ties: smallest key; m3 adds nothing m2 does not cover
+    assert complement_members(beyond, allowed=10) == ["m2"]
     assert complement_members({"m1": set()}, 10) == [] and complement_members({}, 10) == []
 
 
