@@ -105,8 +105,8 @@ def turnover_chains(fresh: Mapping[Hashable, tuple[Hashable, float]], settings: 
     When the median anchor of a chain shows more than
     rules/compare.mass_change_share of its prices first seen in this run (a new
     week's specials, a price round), the products the anchors do not carry
-    changed too, and their only rows are members' older observations. One
-    member per group is scraped in the same run to refresh them
+    changed too, and their only rows are members' older observations. The
+    members that cover them are scraped in the same run to refresh them
     (`complement_members`). Unlike the lateness filter, the bar is not raised
     to the chain's own change rate: a chain changing 2-4 % of its prices a day
     needs those refreshes every day (docs/sensitivity.md).
