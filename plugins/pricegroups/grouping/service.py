@@ -148,14 +148,17 @@ def complement_members(
     allowed: dict[int, float] = {}
     scraped_now: set[int] = set()  # already scraped in this run: its rows are fresh, and count as chosen
     for group_id, store_id, product, now, anchor_rows in conn.execute(
-        """SELECT s.group_id, s.store_id, p.product_id, s.last_scraped_at >= %s,
-                  (SELECT count(*) FROM prices ap WHERE ap.store_id = g.anchor_store_id)
-           FROM stores s JOIN store_groups g ON g.group_id = s.group_id
+        """WITH anchors AS (  -- each group's anchor and its rows, counted once
+               SELECT g.group_id, g.anchor_store_id, (SELECT count(*) FROM prices ap
+                                                      WHERE ap.store_id = g.anchor_store_id) AS n
+               FROM store_groups g WHERE g.group_id = ANY(%(groups)s))
+           SELECT s.group_id, s.store_id, p.product_id, s.last_scraped_at >= %(as_of)s, a.n
+           FROM stores s JOIN anchors a ON a.group_id = s.group_id
            JOIN prices p ON p.store_id = s.store_id
-           WHERE s.group_id = ANY(%s) AND s.active AND s.store_id <> g.anchor_store_id
-             AND NOT EXISTS (SELECT 1 FROM prices ap WHERE ap.store_id = g.anchor_store_id
+           WHERE s.active AND s.store_id <> a.anchor_store_id
+             AND NOT EXISTS (SELECT 1 FROM prices ap WHERE ap.store_id = a.anchor_store_id
                                                        AND ap.product_id = p.product_id)""",
-        (as_of, groups),
+        {"as_of": as_of, "groups": groups},
     ):
         beyond.setdefault(group_id, {}).setdefault(store_id, set()).add(product)
         allowed[group_id] = max(1.0, settings.max_member_deviation * anchor_rows)
