@@ -89,7 +89,8 @@ LEFT JOIN (SELECT c.chain_id, max(c.last_scraped_at) AS latest FROM stores c
 WHERE s.store_id = ANY(%(stores)s)
 """
 
-# The store's own row and its anchor's row for each (store, product) asked.
+# The store's own row and its anchor's row for each (store, product) asked; the anchor is the one _FACTS found
+# (a placed store's too), so a store _FACTS does not know gets no anchor row and is left out after.
 _ROWS = """
 SELECT w.store_id, w.product_id,
        (p.price * 100)::bigint, coalesce((p.was_price * 100)::bigint, 0), p.on_special, p.scraped_at,
@@ -97,11 +98,8 @@ SELECT w.store_id, w.product_id,
        (ap.price * 100)::bigint, coalesce((ap.was_price * 100)::bigint, 0), ap.on_special, ap.scraped_at,
        coalesce((ap.previous_price * 100)::bigint, 0)
 FROM unnest(%(stores)s::int[], %(products)s::int[], %(anchors)s::int[]) AS w(store_id, product_id, anchor_id)
-JOIN stores s ON s.store_id = w.store_id
-JOIN store_groups g ON g.group_id = s.group_id
 LEFT JOIN prices p ON p.store_id = w.store_id AND p.product_id = w.product_id
-LEFT JOIN prices ap ON ap.store_id = coalesce(w.anchor_id, g.anchor_store_id) AND ap.product_id = w.product_id
-                   AND coalesce(w.anchor_id, g.anchor_store_id) <> w.store_id
+LEFT JOIN prices ap ON ap.store_id = w.anchor_id AND ap.product_id = w.product_id AND w.anchor_id <> w.store_id
 """
 
 # For an override the anchor does not carry: the row of the group's active store scraped most recently

@@ -148,7 +148,7 @@ def complement_members(
     allowed: dict[int, float] = {}
     scraped_now: set[int] = set()  # already scraped in this run: its rows are fresh, and count as chosen
     for group_id, store_id, product, now, anchor_rows in conn.execute(
-        """WITH anchors AS (  -- each group's anchor and its rows, counted once
+        """WITH anchors AS MATERIALIZED (  -- each group's anchor and its rows, counted once (not per row)
                SELECT g.group_id, g.anchor_store_id, (SELECT count(*) FROM prices ap
                                                       WHERE ap.store_id = g.anchor_store_id) AS n
                FROM store_groups g WHERE g.group_id = ANY(%(groups)s))
