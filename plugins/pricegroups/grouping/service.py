@@ -248,20 +248,18 @@ def health_check_groups(
         counts["compared"] += len(comparer.computed)
         counts["reused"] += comparer.reused
         computed.update(comparer.signed_results())
-    if dry_run or not busy:
-        counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run,
-                             deduplicate))
-        return counts
     # the members' scraped rows are read before the decisions (which may deduplicate them), and compared
     # after, with what the run serves: the decisions and the measurement commit together
-    checks = [(m, key, groups[key].anchor, stores[m].verified_at) for key, due in busy.items() for m in due]
-    reading = verification.read_served_checks(conn, run_id, checks)
+    measuring = not dry_run and bool(busy)
+    reading = verification.read_served_checks(conn, run_id, [
+        (m, key, groups[key].anchor, stores[m].verified_at) for key, due in busy.items() for m in due
+    ]) if measuring else None
     with conn.transaction():
-        counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run,
-                             deduplicate))
-        measured = verification.record_served_checks(conn, run_id, as_of, reading)
-    counts["served_checked"] = sum(c for c, _ in measured.values())
-    counts["served_wrong"] = sum(w for _, w in measured.values())
+        counts.update(_write(conn, decisions, groups, computed, as_of, run_id, settings, dry_run, deduplicate))
+        measured = verification.record_served_checks(conn, run_id, as_of, reading) if reading else {}
+    if measuring:
+        counts["served_checked"] = sum(c for c, _ in measured.values())
+        counts["served_wrong"] = sum(w for _, w in measured.values())
     return counts
 
 
