@@ -577,6 +577,10 @@ def summary(
     not_scraped = set(missing_batches(planned or [], scraped)) if not context.dry_run else set()
     not_scraped |= {batch_key(planned[i]) for i in failed if planned and 0 <= i < len(planned)}
     summary["batches_not_scraped"] = sorted(not_scraped - {k for k, part in scraped.items() if part.get("down")})
+    if not (context.dry_run or context.backfill):  # what the run leaves served, before the estimate reads it
+        verification.record_verified_members(
+            conn, context.run_id, context.as_of_datetime,
+            grouping.chain_ids(conn, context.chains) if context.chains else None)
     summary["verification"] = verification_summary(conn, context)
     summary["spot_checks"] = dict(spotcheck.spot_summary(conn, context.run_id))
     if context.backfill and not context.dry_run:
@@ -617,7 +621,11 @@ def backfill_snapshots(conn: psycopg.Connection, context: RunContext) -> dict[st
 
 
 def verification_summary(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
-    """This run's prices checked / wrong per group, and the estimated wrong share (random draws, 14 days)."""
+    """This run's prices checked / wrong per group, and the estimated wrong share served (14 days).
+
+    The estimate is `verification.estimates`' "served": the random draws' share
+    weighed by the prices the runs left unverified; the draws' own share is kept beside it.
+    """
     since = context.as_of_datetime - timedelta(days=ESTIMATE_DAYS)
     chain_ids = grouping.chain_ids(conn, context.chains) if context.chains else None
     report = verification.error_report(conn, chain_ids, since=since, run_id=context.run_id)
@@ -629,6 +637,7 @@ def verification_summary(conn: psycopg.Connection, context: RunContext) -> dict[
             "wrong": sum(g["wrong"] for g in groups.values()),
             "groups": groups,
         },
-        f"estimate_{ESTIMATE_DAYS}d": report["random"]["overall"],
-        "chains": report["random"]["chains"],
+        f"estimate_{ESTIMATE_DAYS}d": report["served"]["overall"],
+        "chains": report["served"]["chains"],
+        f"draws_{ESTIMATE_DAYS}d": report["random"]["overall"],  # had no check reached the members
     }

@@ -67,6 +67,7 @@ RULES: tuple[Rule, ...] = (
           AND (v.checked IS NULL OR EXISTS (
               SELECT 1 FROM verifications n WHERE n.store_id = v.store_id AND n.checked IS NOT NULL
                 AND n.measured_at > v.measured_at))"""),
+    Rule("verified_members", "verification_keep_days", _of_runs("verified_members")),
     Rule("rejected_items", "rejected_keep_days", _of_runs("rejected_items")),
     Rule("scrape_log", "scrape_log_keep_days", _of_runs("scrape_log")),
     Rule("comparisons", "comparison_keep_days", "SELECT ctid FROM comparisons WHERE compared_at < %(before)s"),
@@ -83,7 +84,8 @@ TABLE_GROUPS: dict[str, tuple[str, ...]] = {
     "catalogue": ("products", "brands", "brand_aliases", "listings", "catalogue_flags", "chains", "stores",
                   "store_groups"),
     "run_records": ("runs", "scrape_log", "scraped_items", "rejected_items", "spot_checks", "spot_check_items",
-                    "store_lateness", "verifications", "served_overrides", "comparisons", "run_cadence"),
+                    "store_lateness", "verifications", "verified_members", "served_overrides", "comparisons",
+                    "run_cadence"),
     "audit": ("group_events", "catalogue_merges"),
 }
 

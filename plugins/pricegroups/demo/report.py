@@ -21,7 +21,7 @@ from typing import Hashable, Mapping, Sequence
 import psycopg
 
 from pricegroups.demo.scenario import Scenario
-from pricegroups.grouping.verification import Estimate, estimate
+from pricegroups.grouping.verification import Estimate, estimates
 from pricegroups.settings import ESTIMATE_DAYS
 from pricegroups.ui.svg import Cell, MapRow, Series, chart, group_colors, group_map
 
@@ -136,7 +136,7 @@ def measure_day(
 
 def estimated_error(conn: psycopg.Connection, until: datetime | None = None,
                     days: int | None = ESTIMATE_DAYS) -> Estimate:
-    """The pipeline's own estimate of the wrong share of served prices, from random verifications.
+    """The pipeline's own estimate of the wrong share of served prices (verification.estimates "served").
 
     Over the `days` up to `until` (default: the newest measurement); `days=None`
     takes every measurement (the whole demo).
@@ -144,15 +144,7 @@ def estimated_error(conn: psycopg.Connection, until: datetime | None = None,
     if until is None:
         until = conn.execute("SELECT max(measured_at) FROM verifications").fetchone()[0]
     since = until - timedelta(days=days) if until is not None and days is not None else None
-    rows = conn.execute(
-        """SELECT checked, wrong FROM verifications
-           WHERE reason = 'random' AND checked > 0
-             AND (%(since)s::timestamptz IS NULL OR measured_at > %(since)s)
-             AND (%(until)s::timestamptz IS NULL OR measured_at <= %(until)s)
-           ORDER BY run_id, store_id""",
-        {"since": since, "until": until},
-    ).fetchall()
-    return estimate([(c, w) for c, w in rows])
+    return estimates(conn, since=since, until=until)["served"]["overall"]
 
 
 def _step_counts(summary: Mapping, steps: Sequence[str]) -> dict[str, int]:

@@ -98,7 +98,7 @@ def show_groups(conn: psycopg.Connection, chain_code: str | None = None) -> list
 def error_estimates(
     conn: psycopg.Connection, chain_code: str | None = None, days: int = ESTIMATE_DAYS
 ) -> tuple[dict[str, dict[str, Any]], datetime | None]:
-    """Per chain, the estimated wrong share of served prices from random verifications, and its end.
+    """Per chain, the estimated wrong share of served prices (`verification.estimates` "served"), and its end.
 
     The window is the `days` up to the newest measurement (not the wall clock: a
     backfill or the demo's simulated days measure at their logical dates).
@@ -110,7 +110,7 @@ def error_estimates(
     if newest is None:
         return {}, None
     report = error_report(conn, [chain_id] if chain_id else None, since=newest - timedelta(days=days))
-    return report["random"]["chains"], newest
+    return report["served"]["chains"], newest
 
 
 def _chain_id(conn: psycopg.Connection, code: str) -> int:

@@ -407,6 +407,7 @@ class Estimate:
     stores: int
     checked: int
     wrong: int
+    unverified_share: float = 1.0  # of the served prices, those at members no check reached (`served_share`)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -444,7 +445,116 @@ def estimate(samples: Sequence[tuple[int, int]]) -> Estimate:
     return Estimate(share, low, high, n, checked, wrong)
 
 
+def served_share(draws: Estimate, verified_prices: int, unverified_prices: int) -> Estimate:
+    """The wrong share of what the runs serve: the draws' share times the share of prices no check reached.
+
+    `draws` is `estimate` over the random draws: what a member is served had
+    no check of its run reached it. The runs serve the members they verified
+    their own prices (right by construction) and the rest what the draws
+    measured, so the wrong share served is the draws' share x
+    unverified / (verified + unverified) prices, its interval scaled alike.
+    The runs' targeted scrapes take the members most likely to be wrong, so
+    the members no check reached are no worse than the draws in expectation:
+    this reads high, never low. With nothing recorded the draws' share stands.
+    """
+    total = verified_prices + unverified_prices
+    f = unverified_prices / total if total > 0 else 1.0
+    return Estimate(draws.share * f, draws.low * f, draws.high * f, draws.stores, draws.checked, draws.wrong, f)
+
+
+# Per chain, the run's active members after its decisions: those it verified (a verification of this run whose
+# scrape succeeded: planned, then scraped) and the rest, each weighted by its anchor's rows (what it is served).
+_MEMBERS = """
+WITH member AS (
+    SELECT s.store_id, s.chain_id, g.anchor_store_id,
+           EXISTS (SELECT 1 FROM verifications v WHERE v.run_id = %(run)s AND v.store_id = s.store_id
+                     AND s.last_scraped_at >= v.planned_at) AS verified
+    FROM stores s JOIN store_groups g ON g.group_id = s.group_id
+    WHERE s.active AND s.store_id <> g.anchor_store_id
+      AND (%(chains)s::int[] IS NULL OR s.chain_id = ANY(%(chains)s))
+),
+anchor_rows AS MATERIALIZED (  -- each anchor's rows counted once, not once per member
+    SELECT a.anchor_store_id, (SELECT count(*) FROM prices p WHERE p.store_id = a.anchor_store_id) AS n
+    FROM (SELECT DISTINCT anchor_store_id FROM member) a
+)
+INSERT INTO verified_members (run_id, chain_id, measured_at, verified, unverified, verified_prices,
+                              unverified_prices)
+SELECT %(run)s, m.chain_id, %(as_of)s, count(*) FILTER (WHERE m.verified), count(*) FILTER (WHERE NOT m.verified),
+       coalesce(sum(a.n) FILTER (WHERE m.verified), 0), coalesce(sum(a.n) FILTER (WHERE NOT m.verified), 0)
+FROM member m JOIN anchor_rows a USING (anchor_store_id)
+GROUP BY m.chain_id
+ON CONFLICT (run_id, chain_id) DO UPDATE SET
+    measured_at = EXCLUDED.measured_at, verified = EXCLUDED.verified, unverified = EXCLUDED.unverified,
+    verified_prices = EXCLUDED.verified_prices, unverified_prices = EXCLUDED.unverified_prices
+"""
+
+
+def record_verified_members(
+    conn: psycopg.Connection, run_id: str, as_of: datetime, chain_ids: Sequence[int] | None = None,
+) -> int:
+    """Record, per chain, the members this run verified and the rest (`verified_members`); returns chains.
+
+    Called once a run's decisions are made (the run summary): what it leaves
+    served is what `served_share` weighs. A retried call recounts. One
+    statement for any number of stores. The caller commits.
+    """
+    return conn.execute(_MEMBERS, {"run": run_id, "as_of": as_of,
+                                   "chains": list(chain_ids) if chain_ids is not None else None}).rowcount
+
+
 # -- reading the measurements -------------------------------------------------
+
+_MEASURED = """
+SELECT c.code, v.reason, v.checked, v.wrong
+FROM verifications v JOIN chains c ON c.chain_id = v.chain_id
+WHERE v.checked > 0
+  AND (%(chains)s::int[] IS NULL OR v.chain_id = ANY(%(chains)s))
+  AND (%(since)s::timestamptz IS NULL OR v.measured_at > %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR v.measured_at <= %(until)s)
+ORDER BY c.code, v.run_id, v.store_id
+"""
+_WEIGHTS = """
+SELECT c.code, sum(m.verified_prices), sum(m.unverified_prices)
+FROM verified_members m JOIN chains c ON c.chain_id = m.chain_id
+WHERE (%(chains)s::int[] IS NULL OR m.chain_id = ANY(%(chains)s))
+  AND (%(since)s::timestamptz IS NULL OR m.measured_at > %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR m.measured_at <= %(until)s)
+GROUP BY c.code
+"""
+
+
+def estimates(
+    conn: psycopg.Connection,
+    chain_ids: Sequence[int] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, dict[str, Any]]:
+    """{"served" | "random" | "all": {"overall": Estimate, "chains": {code: Estimate}}} over (since, until].
+
+    "random" is the draws' share: what a member is served had no check reached
+    it (the unbiased sample); "served" weighs it by the prices the runs left
+    unverified (`served_share`): the wrong share of what the runs serve, the
+    headline; "all" is what every check found, whatever its reason. Only
+    measurements with something checked count. Two statements.
+    """
+    params = {"chains": list(chain_ids) if chain_ids is not None else None, "since": since, "until": until}
+    rows = conn.execute(_MEASURED, params).fetchall()
+    weights = {code: (int(v), int(u)) for code, v, u in conn.execute(_WEIGHTS, params)}
+    found: dict[str, dict[str, Any]] = {}
+    for label, keep in (("random", lambda reason: reason == "random"), ("all", lambda reason: True)):
+        chains: dict[str, list[tuple[int, int]]] = {}
+        for code, reason, checked, wrong in rows:
+            if keep(reason):
+                chains.setdefault(code, []).append((checked, wrong))
+        found[label] = {"overall": estimate([s for samples in chains.values() for s in samples]),
+                        "chains": {code: estimate(samples) for code, samples in sorted(chains.items())}}
+    every = (sum(v for v, _ in weights.values()), sum(u for _, u in weights.values()))
+    found["served"] = {
+        "overall": served_share(found["random"]["overall"], *every),
+        "chains": {code: served_share(e, *weights.get(code, (0, 0))) for code, e in found["random"]["chains"].items()},
+    }
+    return found
+
 
 def error_report(
     conn: psycopg.Connection,
@@ -452,33 +562,18 @@ def error_report(
     since: datetime | None = None,
     run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Measured error per chain and overall: from random draws (unbiased) and from every reason.
+    """`estimates` as dicts, and with `run_id` that run's measurements per group.
 
-    {"random": {"overall": est, "chains": {code: est}}, "all": {...same...},
+    {"served" | "random" | "all": {"overall": est, "chains": {code: est}},
      "groups": {group_id: {"stores", "checked", "wrong"}} (this run's, with run_id)}
-    where est is `Estimate.as_dict()` (samples = stores, checked, wrong, share, low, high).
-    Only measurements with something checked count, measured after `since` when given
-    (so `since = as_of - 14 days` is the 14 runs of a daily schedule).
+    where est is `Estimate.as_dict()` (samples = stores, checked, wrong, share, low,
+    high, unverified_share). Measured after `since` when given (so
+    `since = as_of - 14 days` is the 14 runs of a daily schedule).
     """
-    rows = conn.execute(
-        """SELECT c.code, v.reason, v.checked, v.wrong
-           FROM verifications v JOIN chains c ON c.chain_id = v.chain_id
-           WHERE v.checked > 0
-             AND (%(chains)s::int[] IS NULL OR v.chain_id = ANY(%(chains)s))
-             AND (%(since)s::timestamptz IS NULL OR v.measured_at > %(since)s)
-           ORDER BY c.code, v.run_id, v.store_id""",
-        {"chains": list(chain_ids) if chain_ids is not None else None, "since": since},
-    ).fetchall()
-    report: dict[str, Any] = {}
-    for label, keep in (("random", lambda reason: reason == "random"), ("all", lambda reason: True)):
-        picked = [(code, checked, wrong) for code, reason, checked, wrong in rows if keep(reason)]
-        chains: dict[str, list[tuple[int, int]]] = {}
-        for code, checked, wrong in picked:
-            chains.setdefault(code, []).append((checked, wrong))
-        report[label] = {
-            "overall": _est(estimate([(c, w) for _, c, w in picked])),
-            "chains": {code: _est(estimate(samples)) for code, samples in sorted(chains.items())},
-        }
+    report: dict[str, Any] = {
+        label: {"overall": _est(found["overall"]), "chains": {c: _est(e) for c, e in found["chains"].items()}}
+        for label, found in estimates(conn, chain_ids, since).items()
+    }
     if run_id is not None:
         groups = conn.execute(
             """SELECT group_id, count(*), sum(checked), sum(wrong) FROM verifications
