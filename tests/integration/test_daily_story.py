@@ -186,8 +186,9 @@ def test_near_twin_price_lists_are_kept_apart(chapter, story):
 
 
 def test_the_run_summary_estimates_its_own_error(chapter):
-    """The summary's 14-day estimate is the ratio of the random verifications' wrong to checked prices, with
-    an interval that says something (not the (0, 1) of no evidence) and a small error: the pipeline is right."""
+    """The summary's 14-day estimate is the ratio of the random verifications' wrong to checked prices, weighed
+    by the served prices the runs left unverified, with an interval that says something (not the (0, 1) of no
+    evidence) and a small error: the pipeline is right."""
     run = chapter("day4")
     estimate = run.summary()["totals"]["verification"]["estimate_14d"]
     samples = run.conn.execute(
@@ -197,7 +198,15 @@ def test_the_run_summary_estimates_its_own_error(chapter):
     assert estimate["samples"] == len(samples) >= 3
     assert (estimate["checked"], estimate["wrong"]) == (sum(c for c, _ in samples), sum(w for _, w in samples))
     assert estimate["checked"] > 1000
-    assert estimate["share"] == pytest.approx(estimate["wrong"] / estimate["checked"], abs=1e-6)  # kept to 6 places
+    verified, unverified = run.conn.execute(
+        """SELECT sum(m.verified_prices)::bigint, sum(m.unverified_prices)::bigint FROM verified_members m, runs r
+           WHERE r.run_id = %s AND m.measured_at > r.logical_date - interval '14 days'""", (run.run_id,)).fetchone()
+    assert 0 < unverified < verified + unverified  # the runs verified some members, not all (day 0 verified all)
+    assert estimate["unverified_share"] == pytest.approx(unverified / (verified + unverified), abs=1e-6)
+    assert estimate["share"] == pytest.approx(  # kept to 6 places
+        estimate["wrong"] / estimate["checked"] * estimate["unverified_share"], abs=1e-6)
+    assert run.summary()["totals"]["verification"]["draws_14d"]["share"] == pytest.approx(
+        estimate["wrong"] / estimate["checked"], abs=1e-6)
     assert 0 <= estimate["low"] <= estimate["share"] <= estimate["high"] < 0.05
 
 

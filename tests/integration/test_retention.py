@@ -17,7 +17,8 @@ from pricegroups.settings import Settings
 from tests.pipeline_harness import run_day
 from tests.story import FAST_RETRIES, Story, logical_date
 
-PER_RUN = ("scraped_items", "spot_check_items", "spot_checks", "store_lateness", "rejected_items", "scrape_log")
+PER_RUN = ("scraped_items", "spot_check_items", "spot_checks", "store_lateness", "rejected_items", "scrape_log",
+           "verified_members")
 
 
 def counts(conn: psycopg.Connection) -> dict[str, int]:

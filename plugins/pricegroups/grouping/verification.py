@@ -462,13 +462,14 @@ def served_share(draws: Estimate, verified_prices: int, unverified_prices: int) 
     return Estimate(draws.share * f, draws.low * f, draws.high * f, draws.stores, draws.checked, draws.wrong, f)
 
 
-# Per chain, the run's active members after its decisions: those it verified (a verification of this run whose
-# scrape succeeded: planned, then scraped) and the rest, each weighted by its anchor's rows (what it is served).
+# Per chain, the run's active members after its decisions: those it verified (scraped in full by this run, for
+# whatever reason: a bootstrap run scrapes them all) and the rest, each weighted by its anchor's rows (what it is
+# served).
 _MEMBERS = """
 WITH member AS (
     SELECT s.store_id, s.chain_id, g.anchor_store_id,
-           EXISTS (SELECT 1 FROM verifications v WHERE v.run_id = %(run)s AND v.store_id = s.store_id
-                     AND s.last_scraped_at >= v.planned_at) AS verified
+           EXISTS (SELECT 1 FROM scrape_log l WHERE l.run_id = %(run)s AND l.store_id = s.store_id
+                     AND l.status = 'ok') AS verified
     FROM stores s JOIN store_groups g ON g.group_id = s.group_id
     WHERE s.active AND s.store_id <> g.anchor_store_id
       AND (%(chains)s::int[] IS NULL OR s.chain_id = ANY(%(chains)s))

@@ -18,6 +18,7 @@ from pricegroups.grouping.verification import (
     error_report,
     measure_served,
     record_plan,
+    record_verified_members,
     take_baseline,
 )
 from tests.integration.grouping.world import World, day
@@ -192,6 +193,32 @@ def test_error_report_separates_random_draws_per_chain_and_group(conn, setup):
     assert report["groups"] == {str(s.group): {"stores": 4, "checked": 160, "wrong": 1 + len(s.changed)}}
     assert error_report(conn, since=day(3))["random"]["overall"]["samples"] == 0  # measured at, not after, day 3
     assert "groups" not in error_report(conn)
+
+
+def test_the_served_estimate_weighs_the_draws_by_the_members_the_run_left_unverified(conn, setup):
+    s = setup
+    record_plan(conn, RUN, day(3), {s.ok: "random", s.wrong: "random", s.stale: "risk", s.never: "risk"})
+    take_baseline(conn, RUN)
+    conn.commit()
+    s.world.scrape([s.ok, s.wrong, s.stale], day(3), RUN)
+    conn.execute("""INSERT INTO scrape_log (run_id, store_id, status, started_at)
+                    SELECT %s, s, 'ok', %s FROM unnest(%s::int[]) s""", (RUN, day(3), [s.ok, s.wrong, s.stale]))
+    s.world.fail_scrape([s.never], day(3), RUN)  # not verified: it is served what it was
+    measure_served(conn, RUN, day(3), [(m, s.group, s.anchor, day(0)) for m in (s.ok, s.wrong, s.stale)])
+    assert record_verified_members(conn, RUN, day(3)) == 1
+    assert record_verified_members(conn, RUN, day(3)) == 1  # a retried summary recounts, once per chain
+    conn.commit()
+    assert conn.execute(
+        "SELECT verified, unverified, verified_prices, unverified_prices FROM verified_members").fetchall() == [
+        (3, 1, 3 * 40, 40)]  # each member weighted by its anchor's 40 rows
+    report = error_report(conn)
+    served, draws = report["served"]["overall"], report["random"]["overall"]
+    assert draws["share"] == pytest.approx(1 / 80)
+    assert served["unverified_share"] == 0.25 and served["share"] == pytest.approx(0.25 / 80)
+    assert report["served"]["chains"]["acme"] == served
+    # a window without the run's record: nothing says what the run left served, the draws' share stands
+    conn.execute("UPDATE verified_members SET measured_at = %s", (day(2),))
+    assert error_report(conn, since=day(2))["served"]["overall"]["share"] == pytest.approx(1 / 80)
 
 
 def test_pipeline_records_the_plan_takes_the_baseline_in_the_upsert_and_summarises(conn, setup):

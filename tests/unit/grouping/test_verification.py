@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pricegroups.grouping.verification import MemberRisk, choose_members, estimate, risk_score
+from pricegroups.grouping.verification import MemberRisk, choose_members, estimate, risk_score, served_share
 
 
 def members(n: int, forced: set[int] = frozenset(), risk: dict[int, float] | None = None) -> list[MemberRisk]:
@@ -120,3 +120,22 @@ def test_estimate_degenerate_cases():
     assert none_wrong.high == pytest.approx(1 - 0.05 ** (1 / 3000))  # ~3/3000, never a zero-width interval
     assert 0.0009 < none_wrong.high < 0.0011
 
+
+
+# -- served_share ------------------------------------------------------------------
+
+def test_the_served_share_weighs_the_draws_by_the_prices_no_check_reached():
+    draws = estimate([(100, 2), (100, 0), (200, 4)])
+    served = served_share(draws, verified_prices=250, unverified_prices=750)
+    assert served.unverified_share == 0.75
+    assert (served.share, served.low, served.high) == pytest.approx((0.75 * draws.share, 0.75 * draws.low,
+                                                                     0.75 * draws.high))
+    assert (served.stores, served.checked, served.wrong) == (draws.stores, draws.checked, draws.wrong)
+
+
+def test_the_served_share_of_runs_that_verified_every_member_is_nothing_and_of_nothing_recorded_the_draws():
+    draws = estimate([(100, 2), (100, 1)])
+    everyone = served_share(draws, verified_prices=900, unverified_prices=0)
+    assert (everyone.share, everyone.low, everyone.high, everyone.unverified_share) == (0.0, 0.0, 0.0, 0.0)
+    assert served_share(draws, 0, 0) == draws  # no run recorded what it left served: the draws' share stands
+    assert draws.unverified_share == 1.0
