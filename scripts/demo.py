@@ -202,8 +202,9 @@ def main() -> int:
         "estimated_wrong_share": round(measured.share, 4),
         "estimated_wrong_low": round(measured.low, 4),
         "estimated_wrong_high": round(measured.high, 4),
-        # the random draws' own share (had no check reached the members), and the served prices no check reached
-        "draws_wrong_share": round(measured.share / measured.unverified_share, 4) if measured.unverified_share else 0.0,
+        # the random draws' own share (had no check reached the members), and the prices no check reached
+        "draws_wrong_share": (round(measured.share / measured.unverified_share, 4)
+                              if measured.unverified_share else 0.0),
         "unverified_share": round(measured.unverified_share, 3),
     }
     reports = ROOT / "reports"

@@ -186,9 +186,9 @@ def test_near_twin_price_lists_are_kept_apart(chapter, story):
 
 
 def test_the_run_summary_estimates_its_own_error(chapter):
-    """The summary's 14-day estimate is the ratio of the random verifications' wrong to checked prices, weighed
-    by the served prices the runs left unverified, with an interval that says something (not the (0, 1) of no
-    evidence) and a small error: the pipeline is right."""
+    """The summary's 14-day estimate is the ratio of the random verifications' wrong to checked prices,
+    weighed by the served prices the runs left unverified, with an interval that says something (not the
+    (0, 1) of no evidence) and a small error: the pipeline is right."""
     run = chapter("day4")
     estimate = run.summary()["totals"]["verification"]["estimate_14d"]
     samples = run.conn.execute(
@@ -199,7 +199,8 @@ def test_the_run_summary_estimates_its_own_error(chapter):
     assert (estimate["checked"], estimate["wrong"]) == (sum(c for c, _ in samples), sum(w for _, w in samples))
     assert estimate["checked"] > 1000
     verified, unverified = run.conn.execute(
-        """SELECT sum(m.verified_prices)::bigint, sum(m.unverified_prices)::bigint FROM verified_members m, runs r
+        """SELECT sum(m.verified_prices)::bigint, sum(m.unverified_prices)::bigint
+           FROM verified_members m, runs r
            WHERE r.run_id = %s AND m.measured_at > r.logical_date - interval '14 days'""", (run.run_id,)).fetchone()
     assert 0 < unverified < verified + unverified  # the runs verified some members, not all (day 0 verified all)
     assert estimate["unverified_share"] == pytest.approx(unverified / (verified + unverified), abs=1e-6)

@@ -459,12 +459,13 @@ def served_share(draws: Estimate, verified_prices: int, unverified_prices: int) 
     """
     total = verified_prices + unverified_prices
     f = unverified_prices / total if total > 0 else 1.0
-    return Estimate(draws.share * f, draws.low * f, draws.high * f, draws.stores, draws.checked, draws.wrong, f)
+    return Estimate(draws.share * f, draws.low * f, draws.high * f, draws.stores, draws.checked, draws.wrong,
+                    unverified_share=f)
 
 
-# Per chain, the run's active members after its decisions: those it verified (scraped in full by this run, for
-# whatever reason: a bootstrap run scrapes them all) and the rest, each weighted by its anchor's rows (what it is
-# served).
+# Per chain, the run's active members after its decisions: those it verified (scraped in full by this run,
+# for whatever reason: a bootstrap run scrapes them all) and the rest, each weighted by its anchor's rows
+# (what it is served).
 _MEMBERS = """
 WITH member AS (
     SELECT s.store_id, s.chain_id, g.anchor_store_id,
@@ -480,7 +481,8 @@ anchor_rows AS MATERIALIZED (  -- each anchor's rows counted once, not once per 
 )
 INSERT INTO verified_members (run_id, chain_id, measured_at, verified, unverified, verified_prices,
                               unverified_prices)
-SELECT %(run)s, m.chain_id, %(as_of)s, count(*) FILTER (WHERE m.verified), count(*) FILTER (WHERE NOT m.verified),
+SELECT %(run)s, m.chain_id, %(as_of)s,
+       count(*) FILTER (WHERE m.verified), count(*) FILTER (WHERE NOT m.verified),
        coalesce(sum(a.n) FILTER (WHERE m.verified), 0), coalesce(sum(a.n) FILTER (WHERE NOT m.verified), 0)
 FROM member m JOIN anchor_rows a USING (anchor_store_id)
 GROUP BY m.chain_id
@@ -552,7 +554,8 @@ def estimates(
     every = (sum(v for v, _ in weights.values()), sum(u for _, u in weights.values()))
     found["served"] = {
         "overall": served_share(found["random"]["overall"], *every),
-        "chains": {code: served_share(e, *weights.get(code, (0, 0))) for code, e in found["random"]["chains"].items()},
+        "chains": {code: served_share(e, *weights.get(code, (0, 0)))
+                   for code, e in found["random"]["chains"].items()},
     }
     return found
 

@@ -202,15 +202,16 @@ def test_the_served_estimate_weighs_the_draws_by_the_members_the_run_left_unveri
     conn.commit()
     s.world.scrape([s.ok, s.wrong, s.stale], day(3), RUN)
     conn.execute("""INSERT INTO scrape_log (run_id, store_id, status, started_at)
-                    SELECT %s, s, 'ok', %s FROM unnest(%s::int[]) s""", (RUN, day(3), [s.ok, s.wrong, s.stale]))
+                    SELECT %s, s, 'ok', %s FROM unnest(%s::int[]) s""",
+                 (RUN, day(3), [s.ok, s.wrong, s.stale]))
     s.world.fail_scrape([s.never], day(3), RUN)  # not verified: it is served what it was
     measure_served(conn, RUN, day(3), [(m, s.group, s.anchor, day(0)) for m in (s.ok, s.wrong, s.stale)])
     assert record_verified_members(conn, RUN, day(3)) == 1
     assert record_verified_members(conn, RUN, day(3)) == 1  # a retried summary recounts, once per chain
     conn.commit()
-    assert conn.execute(
-        "SELECT verified, unverified, verified_prices, unverified_prices FROM verified_members").fetchall() == [
-        (3, 1, 3 * 40, 40)]  # each member weighted by its anchor's 40 rows
+    counted = conn.execute(
+        "SELECT verified, unverified, verified_prices, unverified_prices FROM verified_members")
+    assert counted.fetchall() == [(3, 1, 3 * 40, 40)]  # each member weighted by its anchor's 40 rows
     report = error_report(conn)
     served, draws = report["served"]["overall"], report["random"]["overall"]
     assert draws["share"] == pytest.approx(1 / 80)
