@@ -604,5 +604,8 @@ def format_estimate(e: Estimate | dict[str, Any]) -> str:
     stores = d.get("stores", d.get("samples", 0))
     if not d["checked"]:
         return "no verification measured yet"
-    return (f"{100 * d['share']:.2f}% wrong (95% CI {100 * d['low']:.2f}%-{100 * d['high']:.2f}%) "
+    text = (f"{100 * d['share']:.2f}% wrong (95% CI {100 * d['low']:.2f}%-{100 * d['high']:.2f}%) "
             f"from {stores} store(s), {d['checked']:,} price(s)")
+    if d.get("unverified_share", 1.0) < 1.0:
+        text += f", {100 * d['unverified_share']:.0f}% of the prices served unverified by their run"
+    return text

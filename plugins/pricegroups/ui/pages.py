@@ -72,8 +72,11 @@ def percent(share: float | None, decimals: int = 2) -> str:
 def estimate_text(e: Mapping[str, Any] | None) -> str:
     if not e or not e.get("checked"):
         return "nothing measured yet"
-    return (f"{percent(e['share'])} wrong (95% interval {percent(e['low'])}–{percent(e['high'])}) "
+    text = (f"{percent(e['share'])} wrong (95% interval {percent(e['low'])}–{percent(e['high'])}) "
             f"from {e.get('samples', e.get('stores', 0))} store(s), {e['checked']:,} price(s)")
+    if e.get("unverified_share", 1.0) < 1.0:
+        text += f"; {percent(e['unverified_share'])} of the prices served were not verified by their run"
+    return text
 
 
 def evidence_text(kind: str, evidence: Mapping[str, Any] | None) -> str:

@@ -32,6 +32,9 @@ def test_an_estimate_reads_with_its_interval_or_says_nothing_was_measured():
     assert estimate_text(None) == "nothing measured yet"
     assert estimate_text({"share": 0.0018, "low": 0.0012, "high": 0.0024, "samples": 40, "checked": 9000,
                           "wrong": 16}) == "0.18% wrong (95% interval 0.12%–0.24%) from 40 store(s), 9,000 price(s)"
+    weighed = {"share": 0.0015, "low": 0.001, "high": 0.002, "samples": 40, "checked": 9000, "wrong": 20,
+               "unverified_share": 0.75}
+    assert estimate_text(weighed).endswith("; 75.00% of the prices served were not verified by their run")
 
 
 def test_printed_values_are_escaped():
