@@ -455,7 +455,10 @@ def served_share(draws: Estimate, verified_prices: int, unverified_prices: int) 
     unverified / (verified + unverified) prices, its interval scaled alike.
     The runs' targeted scrapes take the members most likely to be wrong, so
     the members no check reached are no worse than the draws in expectation:
-    this reads high, never low. With nothing recorded the draws' share stands.
+    in expectation this reads at or above the truth. It is no better than its
+    draws, though: a small chain draws one member a run, and a few heavy
+    members missed by the draws make it read low, as they do the draws' own
+    share. With nothing recorded the draws' share stands.
     """
     total = verified_prices + unverified_prices
     f = unverified_prices / total if total > 0 else 1.0
