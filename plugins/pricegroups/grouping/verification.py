@@ -453,12 +453,12 @@ def served_share(draws: Estimate, verified_prices: int, unverified_prices: int) 
     their own prices (right by construction) and the rest what the draws
     measured, so the wrong share served is the draws' share x
     unverified / (verified + unverified) prices, its interval scaled alike.
-    The runs' targeted scrapes take the members most likely to be wrong, so
-    the members no check reached are no worse than the draws in expectation:
-    in expectation this reads at or above the truth. It is no better than its
-    draws, though: a small chain draws one member a run, and a few heavy
-    members missed by the draws make it read low, as they do the draws' own
-    share. With nothing recorded the draws' share stands.
+    With uniform draws this is unbiased, and the runs' targeted scrapes (the
+    riskiest first) leave members no worse than the draws. But the typical
+    reading is low where wrong prices gather in a few members that no draw
+    reached for long (their own rows age): a chain whose budget is one draw a
+    run, with no risk picks to bound that age (docs/verification.md). With
+    nothing recorded the draws' share stands.
     """
     total = verified_prices + unverified_prices
     f = unverified_prices / total if total > 0 else 1.0
