@@ -121,7 +121,6 @@ def test_estimate_degenerate_cases():
     assert 0.0009 < none_wrong.high < 0.0011
 
 
-
 # -- served_share ------------------------------------------------------------------
 
 def test_the_served_share_weighs_the_draws_by_the_prices_no_check_reached():
