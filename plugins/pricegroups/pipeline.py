@@ -577,10 +577,6 @@ def summary(
     not_scraped = set(missing_batches(planned or [], scraped)) if not context.dry_run else set()
     not_scraped |= {batch_key(planned[i]) for i in failed if planned and 0 <= i < len(planned)}
     summary["batches_not_scraped"] = sorted(not_scraped - {k for k, part in scraped.items() if part.get("down")})
-    if not (context.dry_run or context.backfill):  # what the run leaves served, before the estimate reads it
-        verification.record_verified_members(
-            conn, context.run_id, context.as_of_datetime,
-            grouping.chain_ids(conn, context.chains) if context.chains else None)
     summary["verification"] = verification_summary(conn, context)
     summary["spot_checks"] = dict(spotcheck.spot_summary(conn, context.run_id))
     if context.backfill and not context.dry_run:
@@ -623,11 +619,15 @@ def backfill_snapshots(conn: psycopg.Connection, context: RunContext) -> dict[st
 def verification_summary(conn: psycopg.Connection, context: RunContext) -> dict[str, Any]:
     """This run's prices checked / wrong per group, and the estimated wrong share served (14 days).
 
-    The estimate is `verification.estimates`' "served": the random draws' share
-    weighed by the prices the runs left unverified; the draws' own share is kept beside it.
+    First records what the run leaves served (`verification.record_verified_members`;
+    not for a dry run or a backfill), which the estimate reads: `verification.estimates`'
+    "served", the random draws' share weighed by the prices the runs left unverified.
+    The draws' own share is kept beside it.
     """
     since = context.as_of_datetime - timedelta(days=ESTIMATE_DAYS)
     chain_ids = grouping.chain_ids(conn, context.chains) if context.chains else None
+    if not (context.dry_run or context.backfill):
+        verification.record_verified_members(conn, context.run_id, context.as_of_datetime, chain_ids)
     report = verification.error_report(conn, chain_ids, since=since, run_id=context.run_id)
     groups = report.get("groups", {})
     return {
